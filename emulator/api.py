@@ -1,0 +1,186 @@
+"""The deployed REST API, locally: API Gateway proxy events for the template's `Api` routes.
+
+`ApiGateway.request(method, path, body)` turns a request into the REST (v1) proxy event API
+Gateway sends a Lambda proxy integration and calls the routed function through `LocalLambda`,
+so `GET /models` here is exactly the code the deployed API runs. `serve(runtime, port)` puts that
+behind a threaded `http.server` (what `sam local start-api` cannot do for this template:
+aws-sam-cli #2754).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from emulator.lambdas import LocalLambda
+from emulator.template import ACCOUNT_ID, LocalStack
+
+if TYPE_CHECKING:
+    from emulator.runtime import LocalRuntime
+
+STAGE = "Prod"
+
+
+@dataclass
+class Route:
+    method: str  # GET, POST, ..., or ANY
+    resource: str  # /models/{name}/{version}
+    function: str  # logical id
+    pattern: re.Pattern[str]
+
+
+def _compile(resource: str) -> re.Pattern[str]:
+    regex = ""
+    for part in resource.strip("/").split("/"):
+        if part.startswith("{") and part.endswith("+}"):
+            regex += f"/(?P<{part[1:-2]}>.+)"
+        elif part.startswith("{") and part.endswith("}"):
+            regex += f"/(?P<{part[1:-1]}>[^/]+)"
+        elif part:
+            regex += "/" + re.escape(part)
+    return re.compile(f"^{regex or '/'}/?$")
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class ApiGateway:
+    """Routes from every function's `Type: Api` events in the template."""
+
+    def __init__(self, stack: LocalStack, lambdas: LocalLambda):
+        self.lambdas = lambdas
+        self.routes: list[Route] = []
+        for spec in stack.functions.values():
+            for event in spec.events.values():
+                if event.get("Type") != "Api":
+                    continue
+                props = event.get("Properties") or {}
+                resource = props["Path"]
+                self.routes.append(
+                    Route(
+                        str(props.get("Method", "ANY")).upper(), resource, spec.logical_id, _compile(resource)
+                    )
+                )
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self.routes:
+            found = route.pattern.match(path)
+            if found and route.method in (method.upper(), "ANY"):
+                return route, found.groupdict()
+        return None
+
+    def request(
+        self, method: str, url: str, body: str | bytes | None = None, headers: dict[str, str] | None = None
+    ) -> ApiResponse:
+        split = urlsplit(url)
+        path = split.path or "/"
+        matched = self.match(method, path)
+        if matched is None:  # what API Gateway answers for an unknown route
+            return ApiResponse(
+                403,
+                {"Content-Type": "application/json"},
+                json.dumps({"message": "Missing Authentication Token"}),
+            )
+        route, path_parameters = matched
+        query = parse_qs(split.query, keep_blank_values=True)
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        headers = dict(headers or {})
+        request_id = str(uuid.uuid4())
+        event = {
+            "resource": route.resource,
+            "path": path,
+            "httpMethod": method.upper(),
+            "headers": headers or None,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()} or None,
+            "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+            "multiValueQueryStringParameters": query or None,
+            "pathParameters": path_parameters or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": route.resource,
+                "httpMethod": method.upper(),
+                "path": f"/{STAGE}{path}",
+                "stage": STAGE,
+                "requestId": request_id,
+                "accountId": ACCOUNT_ID,
+                "apiId": "local",
+                "protocol": "HTTP/1.1",
+                "requestTimeEpoch": int(time.time() * 1000),
+                "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")},
+            },
+            "body": text or None,
+            "isBase64Encoded": False,
+        }
+        response = self.lambdas.invoke(FunctionName=route.function, Payload=json.dumps(event).encode())
+        payload = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError") or not isinstance(payload, dict) or "statusCode" not in payload:
+            # a proxy integration whose function fails or answers malformed is a 502 on API Gateway
+            return ApiResponse(
+                502, {"Content-Type": "application/json"}, json.dumps({"message": "Internal server error"})
+            )
+        out_headers = {str(k): str(v) for k, v in (payload.get("headers") or {}).items()}
+        out_body = payload.get("body") or ""
+        if payload.get("isBase64Encoded"):
+            import base64
+
+            out_body = base64.b64decode(out_body).decode("utf-8", "replace")
+        return ApiResponse(int(payload["statusCode"]), out_headers, out_body)
+
+
+def serve(runtime: LocalRuntime, host: str = "127.0.0.1", port: int = 3000) -> ThreadingHTTPServer:
+    """Serve the API until interrupted. Executions it starts run (and are saved) in this process."""
+    gateway = runtime.api
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            response = gateway.request(self.command, self.path, body, dict(self.headers.items()))
+            data = response.body.encode()
+            self.send_response(response.status)
+            for key, value in response.headers.items():
+                if key.lower() != "content-length":
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+        def log_message(self, format: str, *args: Any) -> None:
+            runtime.progress.note(f"api {self.address_string()} {format % args}")
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+
+    def watch() -> None:  # stream and persist the executions the API starts
+        while not stopped.is_set():
+            for item in runtime.sfn.list_executions(stateMachineArn=runtime.state_machine_arn)["executions"]:
+                history = runtime.sfn.get_execution_history(
+                    executionArn=item["executionArn"], maxResults=1000
+                )
+                runtime.progress.events(item["name"], history["events"])
+            if runtime.record_finished():
+                runtime.save()
+            stopped.wait(0.5)
+
+    stopped = threading.Event()
+    server.stopped = stopped  # type: ignore[attr-defined]
+    threading.Thread(target=watch, name="api-watch", daemon=True).start()
+    return server

@@ -1,0 +1,297 @@
+"""The seam into moto's ASL interpreter: the only module that touches moto's private classes.
+
+moto runs the state machine (Pass/Choice/Map/Parallel, Retry/Catch, intrinsics, the history) but
+has no SageMaker integration and runs Lambda only in Docker. Two bindings are replaced:
+
+* `state_task_factory.state_task_service_for` (imported there by name, so that module global is
+  the binding `state_task_for` reads): `sagemaker` resources get `LocalSageMakerTask`.
+* `lambda_eval_utils.boto_client_for`: for the `lambda` service it returns the in-process
+  `LocalLambda`, so moto's own Lambda integrations (`lambda:invoke` and plain function ARNs) keep
+  their parameter handling, error mapping and history events.
+
+`check_contract()` verifies every private name and signature this relies on and fails with a
+clear message when a moto upgrade moves them (it runs at install time and in the tests).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
+    lambda_eval_utils,
+    state_task_factory,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_callback as _callback,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.utils import TMP_THREADS
+
+from emulator.faults import ApiFault
+from emulator.lambdas import LocalLambda
+from emulator.sagemaker import LocalSageMaker, SageMakerApiError
+
+StateTaskServiceCallback = _callback.StateTaskServiceCallback
+
+
+class SeamError(RuntimeError):
+    """moto's private interpreter API is not what this runtime was written against."""
+
+
+_SYNC_ACTIONS = {
+    "createtrainingjob": "TrainingJob",
+    "createtransformjob": "TransformJob",
+    "createprocessingjob": "ProcessingJob",
+}
+_REQUEST_RESPONSE_ACTIONS = {"createmodel"} | set(_SYNC_ACTIONS)
+_POLL_SECONDS = 0.1  # how often a .sync task re-checks that its state has not timed out
+
+
+class _Active:
+    """The runtime currently plugged into the interpreter (moto's bindings are process-wide)."""
+
+    sagemaker: LocalSageMaker | None = None
+    lambdas: LocalLambda | None = None
+    owner: object | None = None
+    lock = threading.Lock()
+
+
+_ORIGINAL_SERVICE_FOR = state_task_factory.state_task_service_for
+_ORIGINAL_CLIENT_FOR = lambda_eval_utils.boto_client_for
+
+
+# --------------------------------------------------------------------------------------------
+# Contract with moto
+# --------------------------------------------------------------------------------------------
+def _params(func: Callable[..., Any]) -> list[str]:
+    return [p for p in inspect.signature(func).parameters if p != "self"]
+
+
+def check_contract() -> None:
+    """Raise SeamError naming what changed if moto's private API no longer fits the seam."""
+    problems = []
+    if "state_task_service_for" not in state_task_factory.state_task_for.__code__.co_names:
+        problems.append(
+            "state_task_factory.state_task_for no longer calls the module global state_task_service_for"
+        )
+    if _params(_ORIGINAL_SERVICE_FOR) != ["service_name"]:
+        problems.append(f"state_task_service_for{_params(_ORIGINAL_SERVICE_FOR)} (expected service_name)")
+    for caller in ("_invoke_lambda_function", "exec_lambda_function"):
+        func = getattr(lambda_eval_utils, caller, None)
+        if func is None or "boto_client_for" not in func.__code__.co_names:
+            problems.append(f"lambda_eval_utils.{caller} no longer gets its client from boto_client_for")
+    if _params(_ORIGINAL_CLIENT_FOR)[:2] != ["region", "service"]:
+        problems.append(f"boto_client_for{_params(_ORIGINAL_CLIENT_FOR)} (expected region, service, ...)")
+    expected = {
+        "_eval_service_task": ["env", "resource_runtime_part", "normalised_parameters"],
+        "_build_sync_resolver": ["env", "resource_runtime_part", "normalised_parameters"],
+        "_eval_sync": ["env", "sync_resolver", "timeout_seconds", "callback_endpoint", "heartbeat_endpoint"],
+        "_from_error": ["env", "ex"],
+        "_validate_service_integration_is_supported": [],
+    }
+    for name, params in expected.items():
+        method = getattr(StateTaskServiceCallback, name, None)
+        if method is None:
+            problems.append(f"StateTaskServiceCallback.{name} is gone")
+        elif _params(method)[: len(params)] != params:
+            problems.append(f"StateTaskServiceCallback.{name}{_params(method)} (expected {params} first)")
+    if not callable(getattr(Environment, "is_running", None)):
+        problems.append("Environment.is_running is gone")
+    if not isinstance(TMP_THREADS, list):
+        problems.append("moto.stepfunctions.parser.utils.TMP_THREADS is no longer a list")
+    if _params(FailureEvent.__init__)[:4] != ["env", "error_name", "event_type", "event_details"]:
+        problems.append(f"FailureEvent{_params(FailureEvent.__init__)} changed")
+    if problems:
+        raise SeamError("moto's ASL interpreter changed under the local runtime: " + "; ".join(problems))
+
+
+# --------------------------------------------------------------------------------------------
+# Installing the seam
+# --------------------------------------------------------------------------------------------
+def _service_for(service_name: str) -> Any:
+    if service_name == "sagemaker" and _Active.sagemaker is not None:
+        return LocalSageMakerTask()
+    return _ORIGINAL_SERVICE_FOR(service_name)
+
+
+def _client_for(region: str, service: str, *args: Any, **kwargs: Any) -> Any:
+    if service == "lambda" and _Active.lambdas is not None:
+        return _Active.lambdas
+    return _ORIGINAL_CLIENT_FOR(region, service, *args, **kwargs)
+
+
+def install(owner: object, sagemaker: LocalSageMaker, lambdas: LocalLambda) -> None:
+    """Route sagemaker and lambda tasks of every execution in this process to these objects."""
+    check_contract()
+    with _Active.lock:
+        if _Active.owner is not None and _Active.owner is not owner:
+            raise RuntimeError("another local runtime is active in this process; close it first")
+        _Active.owner, _Active.sagemaker, _Active.lambdas = owner, sagemaker, lambdas
+        state_task_factory.state_task_service_for = _service_for
+        lambda_eval_utils.boto_client_for = _client_for
+
+
+def uninstall(owner: object) -> None:
+    with _Active.lock:
+        if _Active.owner is owner:
+            _Active.owner = _Active.sagemaker = _Active.lambdas = None
+            state_task_factory.state_task_service_for = _ORIGINAL_SERVICE_FOR
+            lambda_eval_utils.boto_client_for = _ORIGINAL_CLIENT_FOR
+
+
+def clear_threads() -> None:
+    """moto appends every worker thread to TMP_THREADS forever; drop the finished ones."""
+    TMP_THREADS[:] = [t for t in TMP_THREADS if t.is_alive()]
+
+
+# --------------------------------------------------------------------------------------------
+# arn:aws:states:::sagemaker:<action>[.sync]
+# --------------------------------------------------------------------------------------------
+class LocalSageMakerTask(StateTaskServiceCallback):
+    """Task state for SageMaker, backed by `LocalSageMaker`.
+
+    One instance per Task state, shared by every Map iteration and retry on other threads: no
+    per-call attributes on self (the job ARN travels inside the resolver closure).
+    """
+
+    def __init__(self) -> None:
+        # WaitForTaskToken is listed although only .sync is used: moto's _eval_integration_pattern
+        # calls callback_endpoint.interrupt_all() unconditionally, and the endpoint only exists
+        # when WaitForTaskToken is a supported pattern.
+        super().__init__(
+            supported_integration_patterns={ResourceCondition.Sync, ResourceCondition.WaitForTaskToken}
+        )
+
+    def _validate_service_integration_is_supported(self) -> None:  # at create_state_machine
+        action = self.resource.api_action.lower()
+        if action not in _REQUEST_RESPONSE_ACTIONS:
+            raise ValueError(
+                f"sagemaker:{self.resource.api_action} is not emulated locally "
+                f"(supported: {sorted(_REQUEST_RESPONSE_ACTIONS)})"
+            )
+        if self.resource.condition == ResourceCondition.Sync and action not in _SYNC_ACTIONS:
+            raise ValueError(f"sagemaker:{self.resource.api_action}.sync is not a valid integration")
+        if self.resource.condition not in (None, ResourceCondition.Sync):
+            raise ValueError(
+                f"sagemaker:{self.resource.api_action}.{self.resource.condition} is not supported"
+            )
+
+    @staticmethod
+    def _emulator() -> LocalSageMaker:
+        if _Active.sagemaker is None:
+            raise RuntimeError("no local runtime is active")
+        return _Active.sagemaker
+
+    def _eval_service_task(
+        self, env: Environment, resource_runtime_part: Any, normalised_parameters: dict, *_: Any, **__: Any
+    ) -> None:
+        action = self.resource.api_action.lower()
+        sagemaker = self._emulator()
+        call = {
+            "createtrainingjob": sagemaker.create_training_job,
+            "createtransformjob": sagemaker.create_transform_job,
+            "createprocessingjob": sagemaker.create_processing_job,
+            "createmodel": sagemaker.create_model,
+        }[action]
+        env.stack.append(call(normalised_parameters))
+
+    def _build_sync_resolver(
+        self, env: Environment, resource_runtime_part: Any, normalised_parameters: dict, *_: Any, **__: Any
+    ) -> Callable[[], Any]:
+        submitted = env.stack.pop()
+        kind = _SYNC_ACTIONS[self.resource.api_action.lower()]
+        arn = submitted[f"{kind}Arn"]
+        sagemaker = self._emulator()
+
+        def resolve() -> Any:
+            describe = sagemaker.wait(arn, timeout=_POLL_SECONDS)
+            if describe is None:
+                return None
+            if describe.get(f"{kind}Status") == "Completed":
+                return describe
+            # what Step Functions reports for a .sync job that Failed or was Stopped
+            raise FailureEventException(
+                FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                    event_type=HistoryEventType.TaskFailed,
+                    event_details=EventDetails(
+                        taskFailedEventDetails=TaskFailedEventDetails(
+                            error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                            cause=json.dumps(describe),
+                            resource=self._get_sfn_resource(),
+                            resourceType=self._get_sfn_resource_type(),
+                        )
+                    ),
+                )
+            )
+
+        resolve.job_arn = arn  # type: ignore[attr-defined]
+        return resolve
+
+    def _eval_sync(
+        self,
+        env: Environment,
+        sync_resolver: Any,
+        timeout_seconds: Any,
+        callback_endpoint: Any,
+        heartbeat_endpoint: Any,
+        *_: Any,
+        **__: Any,
+    ) -> Any:
+        # moto's loop sleeps 0.5 s between polls; the resolver blocks on the process instead, so
+        # a job's end is seen at once and a timed-out state kills its process within _POLL_SECONDS.
+        try:
+            while env.is_running():
+                result = sync_resolver()
+                if result is not None:
+                    return result
+            return None
+        finally:
+            self._emulator().stop(
+                sync_resolver.job_arn, "Stopped: the state timed out or the execution stopped"
+            )
+
+    def _from_error(self, env: Environment, ex: Exception) -> FailureEvent:
+        if isinstance(ex, (SageMakerApiError, ApiFault, ClientError)):
+            if isinstance(ex, ClientError):
+                code, message = ex.response["Error"]["Code"], ex.response["Error"]["Message"]
+            else:
+                code, message = ex.code, ex.message
+            status = 400
+            cause = (
+                f"{message} (Service: AmazonSageMaker; Status Code: {status}; Error Code: {code}; "
+                f"Request ID: {uuid.uuid4()}; Proxy: null)"
+            )
+            return FailureEvent(
+                env=env,
+                error_name=CustomErrorName("SageMaker.AmazonSageMakerException"),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(
+                    taskFailedEventDetails=TaskFailedEventDetails(
+                        error="SageMaker.AmazonSageMakerException",
+                        cause=cause,
+                        resource=self._get_sfn_resource(),
+                        resourceType=self._get_sfn_resource_type(),
+                    )
+                ),
+            )
+        return super()._from_error(env, ex)

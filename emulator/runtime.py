@@ -1,0 +1,329 @@
+"""The local runtime: the template's stack on moto, the ASL on moto's interpreter, jobs as processes.
+
+    with LocalRuntime(state_dir=Path(".local")) as runtime:
+        record = runtime.run_upload(Path("data/diabetic_data.csv.gz"))   # the S3 trigger
+        record = runtime.run({"datasetUri": "s3://.../datasets/x.csv"})   # the console/API input
+
+One runtime per process at a time (moto's backends and the interpreter seam are process-wide);
+one process per state directory at a time (a file lock).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from emulator import interpreter
+from emulator.api import ApiGateway
+from emulator.faults import Faults
+from emulator.lambdas import apply_environment
+from emulator.progress import Progress, state_timings
+from emulator.sagemaker import LocalSageMaker
+from emulator.state import StateDir
+from emulator.template import ACCOUNT_ID, REGION, LocalStack, load_stack
+from emulator.triggers import EventBridgeTrigger, NoRuleMatched
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STATE_DIR = PROJECT_ROOT / ".local"
+DATASETS_PREFIX = "datasets/"
+SCORING_PREFIX = "scoring/"
+CODE_PREFIX = "code/"
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+class RuntimeConfigError(ValueError):
+    """The runtime was asked for something the template does not define."""
+
+
+def _quiet_moto() -> None:
+    for name in ("moto.stepfunctions.parser", "moto", "botocore.credentials"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def content_hash(folder: Path) -> str:
+    """Hash of every source file under folder (what decides whether the bundle is rebuilt)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc",):
+            digest.update(path.relative_to(folder).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class LocalRuntime:
+    """See the module docstring. All AWS calls inside go to moto."""
+
+    def __init__(
+        self,
+        root: Path = PROJECT_ROOT,
+        state_dir: Path | None = None,
+        *,
+        parameters: Mapping[str, str] | None = None,
+        environment: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
+        lock_wait_seconds: float = 0.0,
+        strict_parameters: bool = True,
+    ):
+        self.root = Path(root).resolve()
+        self.state = StateDir(Path(state_dir) if state_dir else DEFAULT_STATE_DIR, lock_wait_seconds)
+        self.parameters = dict(parameters or {})
+        self.strict_parameters = strict_parameters
+        self.environment_overrides = dict(environment or {})
+        self.progress = progress or Progress()
+        self.faults = Faults()
+        self.stack: LocalStack
+        self.sagemaker: LocalSageMaker
+        self.api: ApiGateway
+        self._mock: Any = None
+        self._recorded: set[str] = set()
+        self._save_lock = threading.Lock()
+        self.startup_seconds = 0.0
+
+    # ---- lifecycle -----------------------------------------------------------------------------------
+    def __enter__(self) -> LocalRuntime:
+        started = time.monotonic()
+        self.state.__enter__()
+        try:
+            self._open()
+        except BaseException:
+            self._close()
+            raise
+        self.startup_seconds = time.monotonic() - started
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._close()
+
+    def _open(self) -> None:
+        from moto import mock_aws
+
+        self.stack = load_stack(self.root, self.parameters, strict_parameters=self.strict_parameters)
+        os.environ["AWS_DEFAULT_REGION"] = REGION
+        _quiet_moto()
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._mock.start()
+        environment = apply_environment(self.stack)
+        unknown = sorted(set(self.environment_overrides) - set(environment))
+        if unknown:
+            raise RuntimeConfigError(
+                f"environment override(s) not defined for any function: {', '.join(unknown)}"
+            )
+        os.environ.update(self.environment_overrides)
+        self._create_resources()
+        self.state.reset_jobs_dir()
+        self.sagemaker = LocalSageMaker(
+            self.state.jobs_dir,
+            region=REGION,
+            account=ACCOUNT_ID,
+            faults=self.faults,
+            log_sink=self.progress.job_line,
+        )
+        self.sagemaker.import_state(self.state.read_json("sagemaker.json", {}))
+        from emulator.lambdas import LocalLambda
+
+        self.lambdas = LocalLambda(self.stack, self.faults, log=self.progress.note)
+        interpreter.install(self, self.sagemaker, self.lambdas)
+        interpreter.clear_threads()
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        machine = self.stack.state_machine
+        arn = self.sfn.create_state_machine(
+            name=machine.name,
+            definition=json.dumps(machine.definition),
+            roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{machine.name}-role",
+        )["stateMachineArn"]
+        if arn != machine.arn:
+            raise RuntimeConfigError(f"state machine ARN {arn} differs from the template's {machine.arn}")
+        self.state_machine_arn = arn
+        restored = self.state.load_bucket(self.stack.bucket)
+        self.state.load_table(self.stack.table.name)
+        self._recorded = {r["name"] for r in self.state.executions()}
+        if restored:
+            self.progress.note(f"state restored from {self.state.root} ({restored} objects)")
+        self._upload_bundle()
+        # installed last: restoring objects must not look like uploads
+        self.trigger = EventBridgeTrigger(self.stack.bucket, self.stack.state_machine.rules)
+        self.trigger.install()
+        self.api = ApiGateway(self.stack, self.lambdas)
+
+    def _close(self) -> None:
+        try:
+            if self._mock is not None:
+                if hasattr(self, "sagemaker"):
+                    self.sagemaker.kill_all()
+                self.save()
+        finally:
+            interpreter.uninstall(self)
+            if self._mock is not None:
+                self._mock.stop()
+                self._mock = None
+            interpreter.clear_threads()
+            self.state.__exit__()
+
+    def _create_resources(self) -> None:
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=self.stack.bucket)
+        table = self.stack.table
+        kwargs: dict[str, Any] = {
+            "TableName": table.name,
+            "KeySchema": table.key_schema,
+            "AttributeDefinitions": table.attribute_definitions,
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        if table.global_secondary_indexes:
+            kwargs["GlobalSecondaryIndexes"] = [
+                {k: v for k, v in gsi.items() if k != "ProvisionedThroughput"}
+                for gsi in table.global_secondary_indexes
+            ]
+        boto3.client("dynamodb", region_name=REGION).create_table(**kwargs)
+        sns = boto3.client("sns", region_name=REGION)
+        for arn in self.stack.topics.values():
+            sns.create_topic(Name=arn.rsplit(":", 1)[1])
+
+    def _upload_bundle(self) -> None:
+        """Build `python -m pipelines.bundle` once per content of pipelines/ and upload it to code/."""
+        pipelines = self.root / "pipelines"
+        if not pipelines.is_dir():
+            raise RuntimeConfigError(f"{pipelines} is missing: the code bundle cannot be built")
+        out = self.state.bundle_dir / content_hash(pipelines)
+        if not (out / "sourcedir.tar.gz").exists():
+            tmp = out.with_name(out.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            built = subprocess.run(
+                [sys.executable, "-m", "pipelines.bundle", "--out", str(tmp)],
+                cwd=self.root,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if built.returncode != 0:
+                raise RuntimeConfigError(f"python -m pipelines.bundle failed:\n{built.stderr.strip()}")
+            shutil.rmtree(out, ignore_errors=True)
+            tmp.rename(out)
+        s3 = boto3.client("s3", region_name=REGION)
+        for path in sorted(out.rglob("*")):
+            if path.is_file():
+                s3.upload_file(str(path), self.stack.bucket, CODE_PREFIX + path.relative_to(out).as_posix())
+
+    # ---- persistence -------------------------------------------------------------------------------------
+    def save(self) -> None:
+        """Write bucket, registry, SageMaker names and finished executions to the state dir."""
+        with self._save_lock:
+            self.record_finished()
+            self.state.save_bucket(self.stack.bucket)
+            self.state.save_table(self.stack.table.name)
+            self.state.write_json("sagemaker.json", self.sagemaker.export_state())
+
+    def record_finished(self) -> list[dict[str, Any]]:
+        """Store every execution that ended since the last call (also those the API started)."""
+        records = []
+        pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn)
+        for page in pages:
+            for item in page["executions"]:
+                if item["status"] in TERMINAL and item["name"] not in self._recorded:
+                    record = self.describe(item["executionArn"])
+                    self.state.save_execution(record)
+                    self._recorded.add(item["name"])
+                    records.append(record)
+        return records
+
+    # ---- executions ----------------------------------------------------------------------------------------
+    def s3_uri(self, key: str) -> str:
+        return f"s3://{self.stack.bucket}/{key}"
+
+    def put_file(self, path: Path, prefix: str, *, notify: bool = False) -> str:
+        """Copy a local file into the bucket under prefix. With notify, pending rule events are kept."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such file: {path}")
+        key = prefix + path.name
+        boto3.client("s3", region_name=REGION).upload_file(str(path), self.stack.bucket, key)
+        if not notify:
+            self.trigger.collect()  # this upload is not a trigger: drop the events it produced
+        return self.s3_uri(key)
+
+    def start(self, execution_input: Any, name: str | None = None) -> str:
+        """StartExecution, as the console does (a UUID name unless one is given)."""
+        return self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn,
+            name=name or str(uuid.uuid4()),
+            input=json.dumps(execution_input),
+        )["executionArn"]
+
+    def describe(self, arn: str) -> dict[str, Any]:
+        described = self.sfn.describe_execution(executionArn=arn)
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+        while True:
+            page = self.sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+        record = {
+            "name": described["name"],
+            "executionArn": arn,
+            "status": described["status"],
+            "startDate": described["startDate"].isoformat(),
+            "stopDate": described["stopDate"].isoformat() if described.get("stopDate") else None,
+            "input": json.loads(described.get("input") or "null"),
+            "output": json.loads(described["output"]) if described.get("output") else None,
+            "error": described.get("error"),
+            "cause": described.get("cause"),
+            "states": state_timings(events),
+            "events": [{**e, "timestamp": e["timestamp"].isoformat()} for e in events],
+        }
+        return record
+
+    def wait(self, arn: str, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the execution ends, streaming its progress; then persist and return the record."""
+        deadline = time.monotonic() + timeout if timeout else None
+        name = arn.rsplit(":", 1)[1]
+        while True:
+            status = self.sfn.describe_execution(executionArn=arn)["status"]
+            history = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+            self.progress.events(name, history)
+            if status in TERMINAL:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                self.sfn.stop_execution(
+                    executionArn=arn, error="Local.Timeout", cause="the caller stopped waiting"
+                )
+                deadline = None
+            time.sleep(0.05)
+        self.save()
+        interpreter.clear_threads()
+        record = self.state.execution(name)
+        assert record is not None
+        return record
+
+    def run(
+        self, execution_input: Any, name: str | None = None, timeout: float | None = None
+    ) -> dict[str, Any]:
+        return self.wait(self.start(execution_input, name), timeout)
+
+    def run_upload(self, dataset: Path, timeout: float | None = None) -> dict[str, Any]:
+        """Upload a dataset under datasets/ and run the execution the S3 trigger starts."""
+        dataset = Path(dataset)
+        if not dataset.is_file():
+            raise FileNotFoundError(f"no such dataset: {dataset}")
+        inputs = self.trigger.upload(str(dataset), DATASETS_PREFIX + dataset.name)
+        if not inputs:
+            rules = [r.name for r in self.stack.state_machine.rules]
+            raise NoRuleMatched(
+                f"uploading s3://{self.stack.bucket}/{DATASETS_PREFIX}{dataset.name} matched none of the "
+                f"state machine's EventBridge rules {rules}: check their Pattern"
+            )
+        return self.run(inputs[0], timeout=timeout)

@@ -1,0 +1,100 @@
+"""The S3-upload trigger: what EventBridge delivers to the state machine when a dataset lands.
+
+The template's `EventBridgeRule` events are installed as moto EventBridge rules on the default bus,
+each with a capture queue as its target; the bucket has EventBridge notifications on. A `PutObject`
+then makes moto build the `Object Created` event from the object it stored and match it against
+the rule's Pattern, so a pattern typo (`details:` for `detail:`) shows up locally as "no rule
+matched", as it would on AWS. The rule's Input/InputPath/InputTransformer is applied to the
+captured event before it becomes the execution input.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+from jsonpath_ng.ext import parse as jsonpath
+
+from emulator.template import EventRuleSpec
+
+_QUEUE_PREFIX = "local-eventbridge-capture-"
+
+
+class NoRuleMatched(RuntimeError):
+    """The upload produced an event that none of the state machine's EventBridge rules match."""
+
+
+class EventBridgeTrigger:
+    """The state machine's EventBridge rules, installed in moto."""
+
+    def __init__(self, bucket: str, rules: list[EventRuleSpec]):
+        self.bucket = bucket
+        self.rules = rules
+        self._queues: dict[str, str] = {}
+
+    def install(self) -> None:
+        s3 = boto3.client("s3")
+        s3.put_bucket_notification_configuration(
+            Bucket=self.bucket,
+            NotificationConfiguration={"EventBridgeConfiguration": {}},
+        )
+        events, sqs = boto3.client("events"), boto3.client("sqs")
+        for rule in self.rules:
+            queue_url = sqs.create_queue(QueueName=f"{_QUEUE_PREFIX}{rule.name}")["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            events.put_rule(Name=f"local-{rule.name}", EventPattern=json.dumps(rule.pattern), State="ENABLED")
+            events.put_targets(Rule=f"local-{rule.name}", Targets=[{"Id": "capture", "Arn": queue_arn}])
+            self._queues[rule.name] = queue_url
+
+    def upload(self, path: str, key: str) -> list[dict[str, Any]]:
+        """Put a file into the bucket; return the execution input of every rule that matched."""
+        boto3.client("s3").upload_file(path, self.bucket, key)
+        return self.collect()
+
+    def collect(self) -> list[dict[str, Any]]:
+        sqs = boto3.client("sqs")
+        inputs = []
+        for rule in self.rules:
+            messages = sqs.receive_message(QueueUrl=self._queues[rule.name], MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            for message in messages:
+                sqs.delete_message(QueueUrl=self._queues[rule.name], ReceiptHandle=message["ReceiptHandle"])
+                inputs.append(deliver(rule, json.loads(message["Body"])))
+        return inputs
+
+
+def deliver(rule: EventRuleSpec, event: dict[str, Any]) -> Any:
+    """What EventBridge sends the target for this event: Input, InputPath, InputTransformer or the event."""
+    if rule.input is not None:
+        return json.loads(rule.input)
+    if rule.input_path:
+        found = jsonpath(rule.input_path).find(event)
+        return found[0].value if found else None
+    if rule.input_transformer:
+        return transform(rule.input_transformer, event)
+    return event
+
+
+def transform(transformer: dict[str, Any], event: dict[str, Any]) -> Any:
+    """EventBridge's InputTransformer: `<name>` placeholders from InputPathsMap into InputTemplate.
+
+    Inside a JSON string a value is inserted as text; elsewhere as JSON (strings are quoted by the
+    template itself, as EventBridge requires).
+    """
+    template: str = transformer["InputTemplate"]
+    values: dict[str, Any] = {"aws.events.event": event, "aws.events.event.json": event}
+    for name, path in (transformer.get("InputPathsMap") or {}).items():
+        found = jsonpath(path).find(event)
+        values[name] = found[0].value if found else None
+    out = template
+    for name, value in values.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        out = out.replace(f"<{name}>", text)
+    try:
+        return json.loads(out)
+    except json.JSONDecodeError:
+        return out  # a plain-text template delivers a string
