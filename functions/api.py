@@ -1,0 +1,251 @@
+"""The REST API: start a training run, follow an execution, read the model registry.
+
+    POST /training                 202 {executionArn, executionName, status}; 200 for a replayed key
+    GET  /executions/{id}          status, current state, error, cause (id: execution name or ARN)
+    GET  /models                   every registered version with status, champion flag, metrics
+    GET  /models/{name}/{version}  one version
+
+A bad request is answered 400 with field-level errors and starts nothing. The execution name is derived
+from the idempotency key (the `Idempotency-Key` header or `idempotencyKey` field, else the body plus the
+dataset object's ETag), so a retried request lands on the execution the first one started.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from pydantic import ValidationError
+
+import aws_clients
+from errors import InvalidInput
+from observability import Logger, Metrics, MetricUnit, instrument
+from registry import Registry
+from run_input import (
+    TrainingRequest,
+    check_dataset_location,
+    check_score_location,
+    client_idempotency_key,
+    derived_idempotency_key,
+    execution_name_for_key,
+    field_errors,
+    parameters_digest,
+)
+from s3uri import parse_s3_uri
+from settings import Settings, load_settings
+
+logger = Logger()
+metrics = Metrics()
+app = APIGatewayRestResolver()
+
+MAX_BODY_BYTES = 64 * 1024
+IDEMPOTENCY_HEADER = "idempotency-key"
+
+
+class BadRequest(Exception):
+    """A 400 with field errors."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        self.errors = errors
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+def read_body(raw: str | None, is_base64: bool) -> dict[str, Any]:
+    """The request body as a JSON object, or BadRequest saying what is wrong with it."""
+    if raw is None or raw == "":
+        raise BadRequest([{"field": "body", "message": "a JSON object body is required"}])
+    data = raw.encode("utf-8") if isinstance(raw, str) else raw
+    if is_base64:
+        try:
+            data = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest([{"field": "body", "message": "body is not valid base64"}]) from None
+    if len(data) > MAX_BODY_BYTES:
+        raise BadRequest(
+            [{"field": "body", "message": f"body is {len(data)} bytes; the limit is {MAX_BODY_BYTES}"}]
+        )
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest([{"field": "body", "message": f"invalid JSON: {exc}"}]) from None
+    if not isinstance(body, dict):
+        raise BadRequest([{"field": "body", "message": "must be a JSON object"}])
+    return body
+
+
+def _header(headers: dict[str, str] | None, name: str) -> str | None:
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def validate_training_request(
+    body: dict[str, Any], header_key: str | None, *, settings: Settings
+) -> TrainingRequest:
+    """The body as a TrainingRequest whose URIs point inside the project; BadRequest otherwise."""
+    try:
+        request = TrainingRequest.model_validate(body)
+    except ValidationError as exc:
+        raise BadRequest(field_errors(exc)) from None
+    errors = []
+    try:
+        check_dataset_location(parse_s3_uri(request.datasetUri), settings)
+    except InvalidInput as exc:
+        errors.append({"field": "datasetUri", "message": str(exc)})
+    if request.scoreUri:
+        try:
+            check_score_location(parse_s3_uri(request.scoreUri), settings)
+        except InvalidInput as exc:
+            errors.append({"field": "scoreUri", "message": str(exc)})
+    if header_key is not None:
+        if not 1 <= len(header_key) <= 128:
+            errors.append({"field": "Idempotency-Key", "message": "must be 1 to 128 characters"})
+        elif request.idempotencyKey and request.idempotencyKey != header_key:
+            errors.append({"field": "idempotencyKey", "message": "differs from the Idempotency-Key header"})
+    if errors:
+        raise BadRequest(errors)
+    if header_key is not None and not request.idempotencyKey:
+        request = request.model_copy(update={"idempotencyKey": header_key})
+    return request
+
+
+def start_training(
+    request: TrainingRequest, *, settings: Settings, s3: Any, sfn: Any
+) -> tuple[int, dict[str, Any]]:
+    """Start (or find) the execution for this request; returns (HTTP status, body)."""
+    dataset = parse_s3_uri(request.datasetUri)
+    if request.idempotencyKey:
+        key = client_idempotency_key(request.idempotencyKey)
+    else:
+        try:
+            head = s3.head_object(Bucket=dataset.bucket, Key=dataset.key)
+        except s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise BadRequest([{"field": "datasetUri", "message": f"{dataset} does not exist"}]) from None
+            raise
+        content_id = head.get("VersionId") or head["ETag"]
+        key = derived_idempotency_key(dataset, content_id, parameters_digest(request, settings))
+    name = execution_name_for_key(key, request.modelName or settings.default_model_name)
+    execution_input = request.model_dump(exclude_none=True)
+    if not execution_input.get("hyperparameters"):
+        execution_input.pop("hyperparameters", None)
+    try:
+        started = sfn.start_execution(
+            stateMachineArn=settings.state_machine_arn, name=name, input=json.dumps(execution_input)
+        )
+        arn = started["executionArn"]
+        status, code = "RUNNING", 202
+    except sfn.exceptions.ExecutionAlreadyExists:
+        arn = _execution_arn(settings.state_machine_arn, name)
+        status, code = sfn.describe_execution(executionArn=arn)["status"], 200
+    return code, {"executionArn": arn, "executionName": name, "status": status}
+
+
+def _execution_arn(state_machine_arn: str, name: str) -> str:
+    return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+
+
+def describe_execution(
+    execution_id: str, *, settings: Settings, sfn: Any, registry: Registry
+) -> dict[str, Any] | None:
+    """Status and the state it is in (the last StateEntered), or None when unknown."""
+    execution_id = unquote(execution_id)
+    arn = (
+        execution_id
+        if execution_id.startswith("arn:")
+        else _execution_arn(settings.state_machine_arn, execution_id)
+    )
+    try:
+        described = sfn.describe_execution(executionArn=arn)
+    except (sfn.exceptions.ExecutionDoesNotExist, sfn.exceptions.InvalidArn):
+        return None
+    history = sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=200)
+    current = next(
+        (e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e),
+        None,
+    )
+    run = registry.get_run(described["name"]) or {}
+    return {
+        "executionArn": arn,
+        "executionName": described["name"],
+        "status": described["status"],
+        "currentState": current,
+        "startDate": described["startDate"].isoformat() if described.get("startDate") else None,
+        "stopDate": described["stopDate"].isoformat() if described.get("stopDate") else None,
+        "error": described.get("error"),
+        "cause": described.get("cause"),
+        "run": {
+            "status": run.get("status"),
+            "stage": run.get("stage"),
+            "modelName": run.get("model_name"),
+            "modelVersion": run.get("model_version"),
+            "predictionsUri": run.get("predictions_uri"),
+            "driftReportUri": run.get("drift_uri"),
+        }
+        if run
+        else None,
+    }
+
+
+def _registry() -> Registry:
+    return Registry(load_settings().registry_table, aws_clients.client("dynamodb"))
+
+
+@app.post("/training")
+def post_training() -> Response:
+    settings = load_settings()
+    event = app.current_event
+    try:
+        body = read_body(event.body, bool(event.get("isBase64Encoded")))
+        request = validate_training_request(
+            body, _header(event.get("headers"), IDEMPOTENCY_HEADER), settings=settings
+        )
+        code, result = start_training(
+            request, settings=settings, s3=aws_clients.client("s3"), sfn=aws_clients.client("stepfunctions")
+        )
+    except BadRequest as exc:
+        metrics.add_metric(name="TrainingRequestsRejected", unit=MetricUnit.Count, value=1)
+        logger.info("training request rejected", extra={"errors": exc.errors})
+        return _json(400, {"message": "invalid training request", "errors": exc.errors})
+    metrics.add_metric(name="TrainingRequestsAccepted", unit=MetricUnit.Count, value=1)
+    return _json(code, result)
+
+
+@app.get("/executions/<execution_id>")
+def get_execution(execution_id: str) -> Response:
+    settings = load_settings()
+    found = describe_execution(
+        execution_id, settings=settings, sfn=aws_clients.client("stepfunctions"), registry=_registry()
+    )
+    if found is None:
+        return _json(404, {"message": f"no execution {unquote(execution_id)}"})
+    return _json(200, found)
+
+
+@app.get("/models")
+def get_models() -> Response:
+    return _json(200, {"models": _registry().list_versions()})
+
+
+@app.get("/models/<name>/<version>")
+def get_model_version(name: str, version: str) -> Response:
+    if not version.isdigit():
+        return _json(404, {"message": f"no version {version!r} of {name}"})
+    found = _registry().describe_version(unquote(name), int(version))
+    if found is None:
+        return _json(404, {"message": f"no version {version} of {name}"})
+    return _json(200, found)
+
+
+@instrument(logger, metrics)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,266 @@
+"""PrepareRun: turn any accepted execution input into the run description the workflow reads.
+
+Order matters for "a failed or duplicate run loses nothing": everything that can reject the input is
+checked before the idempotency claim; the claim precedes any write; the dataset is then copied into the
+run's own prefix so later changes to the upload cannot change what this run trains on.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_clients
+from errors import DuplicateRun, InvalidDataset, InvalidInput
+from observability import Logger, Metrics, MetricUnit, instrument
+from registry import Registry
+from run_input import (
+    DatasetObject,
+    TrainingRequest,
+    check_dataset_location,
+    check_score_location,
+    client_idempotency_key,
+    dataset_from_event,
+    derived_idempotency_key,
+    is_s3_object_created_event,
+    job_name,
+    parameters_digest,
+    parse_training_request,
+)
+from s3uri import S3Uri, parse_s3_uri
+from settings import Settings, load_settings
+
+logger = Logger()
+metrics = Metrics()
+
+DEFAULT_HYPERPARAMETERS = {"target": "readmitted_30d", "seed": "42", "validation_fraction": "0.2"}
+# The ASL's job-retry loop allows this many attempts per SageMaker job (its Choice states say 3).
+MAX_JOB_ATTEMPTS = 3
+# Margin between SageMaker's own MaxRuntimeInSeconds and the state's TimeoutSeconds: SageMaker stops the
+# job first and reports why; the state timeout is only the backstop.
+TIMEOUT_MARGIN_SECONDS = 600
+
+
+def _positive_int(name: str, raw: Any) -> int:
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise InvalidInput(f"{name}={raw!r} is not a whole number of seconds (check the template)") from None
+    if value <= 0:
+        raise InvalidInput(f"{name} must be positive")
+    return value
+
+
+def read_request(execution_input: Any, settings: Settings) -> tuple[TrainingRequest, DatasetObject]:
+    """Either input shape -> the validated request and the dataset object it names."""
+    if not isinstance(execution_input, dict):
+        raise InvalidInput("the execution input must be a JSON object")
+    if is_s3_object_created_event(execution_input):
+        dataset = dataset_from_event(execution_input)
+        request = TrainingRequest(datasetUri=str(dataset.uri))
+    elif "source" in execution_input and "detail" in execution_input:
+        raise InvalidInput(
+            f"unsupported event {execution_input.get('source')}/{execution_input.get('detail-type')}: "
+            "only S3 'Object Created' events start a run"
+        )
+    else:
+        request = parse_training_request(execution_input)
+        dataset = DatasetObject(uri=parse_s3_uri(request.datasetUri))
+    check_dataset_location(dataset.uri, settings)
+    if request.scoreUri:
+        check_score_location(parse_s3_uri(request.scoreUri), settings)
+    return request, dataset
+
+
+def describe_dataset(s3: Any, dataset: DatasetObject, settings: Settings) -> DatasetObject:
+    """Fill in ETag/size from S3 (the event may carry them already); a missing object is bad input."""
+    kwargs: dict[str, Any] = {"Bucket": dataset.uri.bucket, "Key": dataset.uri.key}
+    if dataset.version_id:
+        kwargs["VersionId"] = dataset.version_id
+    try:
+        head = s3.head_object(**kwargs)
+    except s3.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("404", "NoSuchKey", "NotFound"):
+            raise InvalidInput(f"dataset {dataset.uri} does not exist") from None
+        raise
+    size = int(head["ContentLength"])
+    if size > settings.max_dataset_bytes:
+        raise InvalidDataset(
+            f"dataset {dataset.uri} is {size} bytes; "
+            f"the limit is {settings.max_dataset_bytes} (MAX_DATASET_BYTES)"
+        )
+    return DatasetObject(
+        uri=dataset.uri, etag=head["ETag"], version_id=dataset.version_id or head.get("VersionId"), size=size
+    )
+
+
+def snapshot_dataset(s3: Any, dataset: DatasetObject, target: S3Uri) -> None:
+    """Copy exactly the content the idempotency key names into the run's input prefix."""
+    source: dict[str, str] = {"Bucket": dataset.uri.bucket, "Key": dataset.uri.key}
+    extra: dict[str, str] = {}
+    if dataset.version_id and dataset.version_id != "null":
+        source["VersionId"] = dataset.version_id
+    elif dataset.etag:
+        extra["CopySourceIfMatch"] = dataset.etag
+    try:
+        s3.copy_object(CopySource=source, Bucket=target.bucket, Key=target.key, **extra)
+    except s3.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+            raise InvalidInput(
+                f"dataset {dataset.uri} was replaced while the run started; start it again"
+            ) from None
+        raise
+
+
+def sagemaker_hyperparameters(
+    request: TrainingRequest, algorithm: str, settings: Settings, region: str
+) -> dict[str, str]:
+    """Training HyperParameters: all strings; the script-mode ones JSON-quoted (container contract)."""
+    params = {**DEFAULT_HYPERPARAMETERS, **{k: str(v) for k, v in request.hyperparameters.items()}}
+    return {
+        "sagemaker_program": json.dumps("train.py"),
+        "sagemaker_submit_directory": json.dumps(settings.submit_directory_uri),
+        "sagemaker_region": json.dumps(region),
+        "algorithm": algorithm,
+        **params,
+    }
+
+
+def input_data_config(snapshot_prefix: str, champion_artifact_uri: str | None) -> list[dict[str, Any]]:
+    """TrainModel's channels: the snapshot, plus the champion's model.tar.gz when there is one."""
+    channels: list[dict[str, Any]] = [
+        {
+            "ChannelName": "training",
+            "ContentType": "text/csv",
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": snapshot_prefix,
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
+        }
+    ]
+    if champion_artifact_uri:
+        channels.append(
+            {
+                "ChannelName": "champion",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": champion_artifact_uri,
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
+        )
+    return channels
+
+
+def retry_delays(settings: Settings) -> list[int]:
+    """Back-off per failed attempt, indexed by attempt number; padded so every index the ASL uses exists."""
+    delays = list(settings.job_retry_delays_seconds)
+    while len(delays) <= MAX_JOB_ATTEMPTS:
+        delays.append(delays[-1])
+    return delays
+
+
+def prepare_run(
+    payload: dict[str, Any], *, settings: Settings, s3: Any, registry: Registry
+) -> dict[str, Any]:
+    """The whole PrepareRun step; returns `{run, attempts}` (the state machine's data from here on)."""
+    execution = payload.get("execution") or {}
+    defaults = payload.get("defaults") or {}
+    run_id = execution.get("name")
+    execution_arn = execution.get("id", "")
+    start_time = execution.get("startTime", "")
+    if not run_id:
+        raise InvalidInput("PrepareRun needs execution.name (pass $$.Execution.Name)")
+
+    request, dataset = read_request(payload.get("input"), settings)
+    dataset = describe_dataset(s3, dataset, settings)
+    model_name = request.modelName or settings.default_model_name
+    algorithm = request.algorithm or settings.default_algorithm
+    snapshot = S3Uri(settings.bucket, f"runs/{run_id}/input/{dataset.uri.name}")
+    score_uri = request.scoreUri or str(snapshot)
+    if request.idempotencyKey:
+        key = client_idempotency_key(request.idempotencyKey)
+    else:
+        content_id = dataset.version_id or dataset.etag or ""
+        key = derived_idempotency_key(dataset.uri, content_id, parameters_digest(request, settings))
+
+    registry.claim_idempotency_key(key, run_id, execution_arn)
+    registry.start_run(
+        run_id=run_id,
+        execution_arn=execution_arn,
+        model_name=model_name,
+        idempotency_key=key,
+        dataset_uri=str(dataset.uri),
+    )
+    snapshot_dataset(s3, dataset, snapshot)
+    champion = registry.get_champion(model_name)
+
+    max_training = _positive_int("maxTrainingSeconds", defaults.get("maxTrainingSeconds", 3600))
+    max_transform = _positive_int("maxTransformSeconds", defaults.get("maxTransformSeconds", 3600))
+    run_prefix = f"s3://{settings.bucket}/runs/{run_id}"
+    run = {
+        "runId": run_id,
+        "executionArn": execution_arn,
+        "modelName": model_name,
+        "algorithm": algorithm,
+        "datasetUri": str(dataset.uri),
+        "datasetContentId": dataset.version_id or dataset.etag,
+        "snapshotUri": str(snapshot),
+        "scoreUri": score_uri,
+        "scoreCompressionType": "Gzip" if score_uri.endswith(".gz") else "None",
+        "trainingInstanceType": request.instanceType or defaults.get("trainingInstanceType") or "ml.m5.large",
+        "transformInstanceType": defaults.get("transformInstanceType") or "ml.m5.large",
+        "hyperparameters": sagemaker_hyperparameters(
+            request, algorithm, settings, defaults.get("region", "")
+        ),
+        "idempotencyKey": key,
+        "jobs": {
+            kind: job_name(settings.job_name_prefix, model_name, kind, run_id, start_time)
+            for kind in ("train", "model", "xform", "drift")
+        },
+        "champion": champion.as_json() if champion else None,
+        "inputDataConfig": input_data_config(
+            f"{run_prefix}/input/", champion.artifact_uri if champion else None
+        ),
+        "modelOutputUri": f"{run_prefix}/model",
+        "predictionsOutputUri": f"{run_prefix}/predictions",
+        "driftOutputUri": f"{run_prefix}/drift",
+        "limits": {
+            "maxTrainingSeconds": max_training,
+            "trainingTimeoutSeconds": max_training + TIMEOUT_MARGIN_SECONDS,
+            "maxTransformSeconds": max_transform,
+            "transformTimeoutSeconds": max_transform + TIMEOUT_MARGIN_SECONDS,
+            "maxJobAttempts": MAX_JOB_ATTEMPTS,
+            "jobRetryDelaysSeconds": retry_delays(settings),
+        },
+    }
+    return {"run": run, "attempts": {"train": 1, "xform": 1, "drift": 1, "backoffSeconds": 0}}
+
+
+@instrument(logger, metrics)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = load_settings()
+    try:
+        result = prepare_run(
+            event,
+            settings=settings,
+            s3=aws_clients.client("s3"),
+            registry=Registry(settings.registry_table, aws_clients.client("dynamodb")),
+        )
+    except DuplicateRun as exc:
+        metrics.add_metric(name="DuplicateRuns", unit=MetricUnit.Count, value=1)
+        logger.info("duplicate run ignored", extra={"reason": str(exc)})
+        raise
+    except (InvalidInput, InvalidDataset) as exc:
+        metrics.add_metric(name="RunsRejected", unit=MetricUnit.Count, value=1)
+        logger.warning("input rejected", extra={"reason": str(exc)})
+        raise
+    metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=1)
+    logger.info("run prepared", extra={"run_id": result["run"]["runId"], "model": result["run"]["modelName"]})
+    return result

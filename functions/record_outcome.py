@@ -1,0 +1,145 @@
+"""RecordOutcome: the run's final state in the registry, and the text of the notification.
+
+Called twice in the workflow: by RecordOutcome on success and by RecordFailure with the caught error
+and the stage that raised it. A failure marks the run FAILED, flags the version this run registered
+(its `run_status`), and releases the idempotency claim so the same input can be sent again.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_clients
+from observability import Logger, Metrics, MetricUnit, instrument
+from registry import Registry
+from s3uri import parse_s3_uri
+from settings import load_settings
+
+logger = Logger()
+metrics = Metrics()
+
+SUBJECT_MAX = 100  # SNS rejects longer subjects
+CAUSE_MAX = 4000
+
+
+def readable_cause(error: str, cause: Any) -> str:
+    """The human part of a Step Functions error cause.
+
+    Lambda errors arrive as a JSON document (errorMessage, errorType, stackTrace) and SageMaker job
+    failures as the Describe* response (FailureReason); people need the message, not the envelope.
+    """
+    if not isinstance(cause, str) or not cause:
+        return f"{error} (no cause given)"
+    try:
+        doc = json.loads(cause)
+    except ValueError:
+        return cause[:CAUSE_MAX]
+    if isinstance(doc, dict):
+        for key in ("errorMessage", "FailureReason", "message", "Message"):
+            if isinstance(doc.get(key), str) and doc[key]:
+                return doc[key][:CAUSE_MAX]
+    return cause[:CAUSE_MAX]
+
+
+def _subject(text: str) -> str:
+    return text if len(text) <= SUBJECT_MAX else text[: SUBJECT_MAX - 1] + "…"
+
+
+def record_success(event: dict[str, Any], *, registry: Registry) -> dict[str, Any]:
+    run = event["run"]
+    evaluation = event["evaluation"]
+    registration = event["registration"]
+    scoring = event["scoring"]
+    score_name = parse_s3_uri(run["scoreUri"]).name
+    predictions_uri = f"{run['predictionsOutputUri']}/{score_name}.out"
+    drift_uri = f"{run['driftOutputUri']}/drift_report.json"
+    registry.record_run_succeeded(
+        run["runId"],
+        decision=evaluation["decision"],
+        model_version=registration.get("version"),
+        scored_version=scoring.get("version"),
+        predictions_uri=predictions_uri,
+        drift_uri=drift_uri,
+    )
+    metrics_text = f"ROC AUC {evaluation['metrics']['roc_auc']:.4f}"
+    if evaluation.get("championMetrics"):
+        metrics_text += (
+            f" (champion v{evaluation['comparedChampionVersion']}: "
+            f"{evaluation['championMetrics']['roc_auc']:.4f} on the same rows)"
+        )
+    promoted = " and is now the champion" if registration.get("isChampion") else ""
+    lines = [
+        f"Run {run['runId']} succeeded.",
+        f"Model {run['modelName']} v{registration['version']} ({run['algorithm']}) was "
+        f"{registration['status']}{promoted}.",
+        metrics_text,
+        "Reasons:",
+        *[f"  - {reason}" for reason in evaluation.get("reasons", [])],
+        f"Scored {run['scoreUri']} with v{scoring['version']} ({scoring['source']}).",
+        f"Predictions: {predictions_uri}",
+        f"Drift report: {drift_uri}",
+        f"Execution: {run.get('executionArn', '')}",
+    ]
+    return {
+        "runId": run["runId"],
+        "status": "SUCCEEDED",
+        "decision": evaluation["decision"],
+        "modelVersion": registration["version"],
+        "predictionsUri": predictions_uri,
+        "driftReportUri": drift_uri,
+        "subject": _subject(
+            f"{run['modelName']} v{registration['version']} {registration['status'].lower()}: run succeeded"
+        ),
+        "message": "\n".join(lines),
+    }
+
+
+def record_failure(event: dict[str, Any], *, registry: Registry) -> dict[str, Any]:
+    run_id = event["runId"]
+    failure = event.get("failure") or {}
+    stage = failure.get("stage") or "unknown"
+    caught = failure.get("error") or {}
+    error = str(caught.get("Error") or "States.Runtime")
+    cause = readable_cause(error, caught.get("Cause"))
+    run = registry.record_run_failed(
+        run_id, execution_arn=event.get("executionArn", ""), stage=stage, error=error, cause=cause
+    )
+    version = run.get("model_version")
+    lines = [
+        f"Run {run_id} failed at {stage}: {error}.",
+        cause,
+        *(
+            [
+                f"Version {version} of {run.get('model_name')} was registered by this run "
+                "and is flagged run_status=FAILED."
+            ]
+            if version is not None
+            else []
+        ),
+        f"Execution: {event.get('executionArn', '')}",
+    ]
+    return {
+        "runId": run_id,
+        "status": "FAILED",
+        "stage": stage,
+        "error": error,
+        "cause": cause,
+        "subject": _subject(f"{run.get('model_name') or 'readmission'} run failed at {stage}: {error}"),
+        "message": "\n".join(lines),
+    }
+
+
+@instrument(logger, metrics)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = load_settings()
+    registry = Registry(settings.registry_table, aws_clients.client("dynamodb"))
+    if event.get("outcome") == "FAILED":
+        result = record_failure(event, registry=registry)
+        metrics.add_metric(name="RunsFailed", unit=MetricUnit.Count, value=1)
+        logger.warning("run failed", extra={k: result[k] for k in ("runId", "stage", "error", "cause")})
+    else:
+        result = record_success(event, registry=registry)
+        metrics.add_metric(name="RunsSucceeded", unit=MetricUnit.Count, value=1)
+        logger.info("run succeeded", extra={"runId": result["runId"], "decision": result["decision"]})
+    return result

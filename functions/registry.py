@@ -1,0 +1,505 @@
+"""The model registry: the only code that knows the DynamoDB table's key design.
+
+One table, `pk` + `sk` (docs/architecture.md, "Model registry"):
+
+    MODEL#<name>        META             latest_version (atomic counter), champion_* pointer
+    MODEL#<name>        VERSION#000001   one trained version: status, metrics, artifact, run
+    RUN#<runId>         RUN              one execution: status, stage, error, cause, model_version
+    IDEMPOTENCY#<key>   IDEMPOTENCY      the run that claimed a key (first claim wins)
+
+Numbers are stored as Decimal (DynamoDB rejects floats) and come back out as int/float, so callers only
+ever see plain JSON numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from errors import ChampionChanged, DuplicateRun
+
+RUN_RUNNING = "RUNNING"
+RUN_SUCCEEDED = "SUCCEEDED"
+RUN_FAILED = "FAILED"
+VERSION_APPROVED = "APPROVED"
+VERSION_REJECTED = "REJECTED"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def to_dynamo(value: Any) -> Any:
+    """Plain JSON value -> what boto3's serializer accepts (floats become Decimal via str: exact)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value} cannot be stored in DynamoDB")
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {str(k): to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_dynamo(v) for v in value]
+    return value
+
+
+def from_dynamo(value: Any) -> Any:
+    """Deserialized DynamoDB value -> plain JSON value (Decimal becomes int when integral)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, set, tuple)):
+        return [from_dynamo(v) for v in value]
+    return value
+
+
+def _model_pk(model_name: str) -> str:
+    return f"MODEL#{model_name}"
+
+
+def _version_sk(version: int) -> str:
+    return f"VERSION#{version:06d}"
+
+
+def _run_key(run_id: str) -> dict[str, str]:
+    return {"pk": f"RUN#{run_id}", "sk": "RUN"}
+
+
+def _idempotency_key(key: str) -> dict[str, str]:
+    return {"pk": f"IDEMPOTENCY#{key}", "sk": "IDEMPOTENCY"}
+
+
+def _meta_key(model_name: str) -> dict[str, str]:
+    return {"pk": _model_pk(model_name), "sk": "META"}
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The version that currently scores, as a run sees it when it starts."""
+
+    version: int
+    artifact_uri: str
+    metrics: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"version": self.version, "artifactUri": self.artifact_uri, "metrics": self.metrics}
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The outcome of registering a trained model."""
+
+    model_name: str
+    version: int
+    status: str
+    is_champion: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "modelName": self.model_name,
+            "version": self.version,
+            "status": self.status,
+            "isChampion": self.is_champion,
+        }
+
+
+class Registry:
+    """Typed operations on the registry table; every write that must not race is conditional."""
+
+    def __init__(self, table_name: str, client: Any) -> None:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self.table_name = table_name
+        self._client = client
+        self._ser = TypeSerializer()
+        self._de = TypeDeserializer()
+
+    # -- (de)serialisation -------------------------------------------------------------------
+    def _item(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        return {k: self._ser.serialize(to_dynamo(v)) for k, v in attributes.items() if v is not None}
+
+    def _values(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {k: self._ser.serialize(to_dynamo(v)) for k, v in values.items()}
+
+    def _plain(self, item: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not item:
+            return None
+        return from_dynamo({k: self._de.deserialize(v) for k, v in item.items()})
+
+    def _get(self, key: dict[str, str]) -> dict[str, Any] | None:
+        response = self._client.get_item(TableName=self.table_name, Key=self._item(key), ConsistentRead=True)
+        return self._plain(response.get("Item"))
+
+    # -- idempotency -------------------------------------------------------------------------
+    def claim_idempotency_key(self, key: str, run_id: str, execution_arn: str) -> None:
+        """Claim `key` for `run_id`. Raise DuplicateRun when a running or succeeded run holds it.
+
+        A key whose run FAILED may be claimed again, so fixing the cause and re-sending recovers.
+        """
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=self._item(
+                    {
+                        **_idempotency_key(key),
+                        "run_id": run_id,
+                        "execution_arn": execution_arn,
+                        "run_status": RUN_RUNNING,
+                        "created_at": _now(),
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR run_status = :failed",
+                ExpressionAttributeValues=self._values({":failed": RUN_FAILED}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            old = self._plain(exc.response.get("Item")) or {}
+            raise DuplicateRun(
+                f"idempotency key {key!r} is already claimed by run {old.get('run_id', '?')} "
+                f"({old.get('run_status', '?')}); nothing was started"
+            ) from None
+
+    def get_idempotency_claim(self, key: str) -> dict[str, Any] | None:
+        return self._get(_idempotency_key(key))
+
+    # -- runs --------------------------------------------------------------------------------
+    def start_run(
+        self,
+        *,
+        run_id: str,
+        execution_arn: str,
+        model_name: str,
+        idempotency_key: str,
+        dataset_uri: str,
+    ) -> None:
+        """Create the run record (RUNNING). A run id is an execution name: never reused."""
+        now = _now()
+        self._client.put_item(
+            TableName=self.table_name,
+            Item=self._item(
+                {
+                    **_run_key(run_id),
+                    "run_id": run_id,
+                    "status": RUN_RUNNING,
+                    "stage": "PrepareRun",
+                    "model_name": model_name,
+                    "idempotency_key": idempotency_key,
+                    "execution_arn": execution_arn,
+                    "dataset_uri": dataset_uri,
+                    "started_at": now,
+                    "updated_at": now,
+                }
+            ),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        return self._get(_run_key(run_id))
+
+    def record_run_succeeded(
+        self,
+        run_id: str,
+        *,
+        decision: str,
+        model_version: int | None,
+        scored_version: int | None,
+        predictions_uri: str,
+        drift_uri: str,
+    ) -> dict[str, Any]:
+        """Mark the run SUCCEEDED and its registered version's run_status SUCCEEDED."""
+        run = self.get_run(run_id)
+        if run is None:
+            from errors import RunNotFound
+
+            raise RunNotFound(f"run {run_id} has no registry record")
+        now = _now()
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=self._item(_run_key(run_id)),
+            UpdateExpression=(
+                "SET #s = :s, stage = :stage, decision = :d, scored_version = :sv, "
+                "predictions_uri = :p, drift_uri = :dr, finished_at = :now, updated_at = :now"
+            ),
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=self._values(
+                {
+                    ":s": RUN_SUCCEEDED,
+                    ":stage": "Done",
+                    ":d": decision,
+                    ":sv": scored_version if scored_version is not None else "none",
+                    ":p": predictions_uri,
+                    ":dr": drift_uri,
+                    ":now": now,
+                }
+            ),
+        )
+        version = model_version if model_version is not None else run.get("model_version")
+        if version is not None:
+            self._set_version_run_status(run["model_name"], int(version), RUN_SUCCEEDED)
+        self._set_claim_status(run.get("idempotency_key"), RUN_SUCCEEDED)
+        return {**run, "status": RUN_SUCCEEDED}
+
+    def record_run_failed(
+        self, run_id: str, *, execution_arn: str, stage: str, error: str, cause: str
+    ) -> dict[str, Any]:
+        """Mark the run FAILED (creating its record if it failed before having one).
+
+        When the run had registered a version, that version's run_status becomes FAILED so a
+        half-done run never looks good; the idempotency claim is released for a retry.
+        """
+        now = _now()
+        response = self._client.update_item(
+            TableName=self.table_name,
+            Key=self._item(_run_key(run_id)),
+            UpdateExpression=(
+                "SET #s = :s, stage = :stage, #e = :e, cause = :c, finished_at = :now, updated_at = :now, "
+                "run_id = :r, execution_arn = if_not_exists(execution_arn, :arn), "
+                "started_at = if_not_exists(started_at, :now)"
+            ),
+            ExpressionAttributeNames={"#s": "status", "#e": "error"},
+            ExpressionAttributeValues=self._values(
+                {
+                    ":s": RUN_FAILED,
+                    ":stage": stage,
+                    ":e": error,
+                    ":c": cause,
+                    ":now": now,
+                    ":r": run_id,
+                    ":arn": execution_arn,
+                }
+            ),
+            ReturnValues="ALL_NEW",
+        )
+        run = self._plain(response.get("Attributes")) or {}
+        if run.get("model_version") is not None and run.get("model_name"):
+            self._set_version_run_status(run["model_name"], int(run["model_version"]), RUN_FAILED)
+        self._set_claim_status(run.get("idempotency_key"), RUN_FAILED)
+        return run
+
+    def set_run_stage(self, run_id: str, stage: str) -> None:
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=self._item(_run_key(run_id)),
+            UpdateExpression="SET stage = :stage, updated_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=self._values({":stage": stage, ":now": _now()}),
+        )
+
+    def _set_version_run_status(self, model_name: str, version: int, status: str) -> None:
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=self._item({"pk": _model_pk(model_name), "sk": _version_sk(version)}),
+            UpdateExpression="SET run_status = :s",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=self._values({":s": status}),
+        )
+
+    def _set_claim_status(self, key: str | None, status: str) -> None:
+        if not key:
+            return
+        # A run that failed before claiming has no claim: nothing to release then.
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=self._item(_idempotency_key(key)),
+                UpdateExpression="SET run_status = :s",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=self._values({":s": status}),
+            )
+
+    # -- models ------------------------------------------------------------------------------
+    def get_champion(self, model_name: str) -> Champion | None:
+        meta = self._get(_meta_key(model_name))
+        if not meta or meta.get("champion_version") is None:
+            return None
+        return Champion(
+            version=int(meta["champion_version"]),
+            artifact_uri=meta["champion_artifact_uri"],
+            metrics=meta.get("champion_metrics") or {},
+        )
+
+    def register_version(
+        self,
+        *,
+        run_id: str,
+        model_name: str,
+        approved: bool,
+        compared_champion_version: int | None,
+        metrics: dict[str, Any],
+        artifact_uri: str,
+        training_job: str,
+        dataset_uri: str,
+        algorithm: str,
+        decision_reasons: list[str],
+    ) -> Registration:
+        """Allocate the next version atomically and write it; move the champion when approved.
+
+        Idempotent per run: a retried call returns the version this run already registered. The
+        version item, the run's pointer to it and (when approved) the champion move are one
+        transaction, the move conditioned on the champion being the one the run compared against;
+        on conflict nothing is written and ChampionChanged is raised (the allocated number stays
+        unused: versions are monotonic, not contiguous).
+        """
+        run = self.get_run(run_id)
+        if run and run.get("model_version") is not None:
+            version = int(run["model_version"])
+            existing = self.get_version(model_name, version) or {}
+            return Registration(
+                model_name,
+                version,
+                existing.get("status", "?"),
+                bool(existing.get("is_champion_at_registration")),
+            )
+        version = self.allocate_version(model_name)
+        status = VERSION_APPROVED if approved else VERSION_REJECTED
+        now = _now()
+        transact: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": self._item(
+                        {
+                            "pk": _model_pk(model_name),
+                            "sk": _version_sk(version),
+                            "model_name": model_name,
+                            "version": version,
+                            "status": status,
+                            "run_status": RUN_RUNNING,
+                            "metrics": metrics,
+                            "artifact_uri": artifact_uri,
+                            "training_job": training_job,
+                            "run_id": run_id,
+                            "dataset_uri": dataset_uri,
+                            "algorithm": algorithm,
+                            "decision_reasons": decision_reasons,
+                            "is_champion_at_registration": approved,
+                            "created_at": now,
+                        }
+                    ),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": self._item(_run_key(run_id)),
+                    "UpdateExpression": "SET model_version = :v, stage = :stage, updated_at = :now",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeValues": self._values(
+                        {":v": version, ":stage": "RegisterModel", ":now": now}
+                    ),
+                }
+            },
+        ]
+        if approved:
+            if compared_champion_version is None:
+                condition = "attribute_not_exists(champion_version)"
+                values: dict[str, Any] = {}
+            else:
+                condition = "champion_version = :expected"
+                values = {":expected": compared_champion_version}
+            transact.append(
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": self._item(_meta_key(model_name)),
+                        "UpdateExpression": (
+                            "SET champion_version = :v, champion_artifact_uri = :a, "
+                            "champion_metrics = :m, champion_since = :now"
+                        ),
+                        "ConditionExpression": condition,
+                        "ExpressionAttributeValues": self._values(
+                            {":v": version, ":a": artifact_uri, ":m": metrics, ":now": now, **values}
+                        ),
+                    }
+                }
+            )
+        try:
+            self._client.transact_write_items(TransactItems=transact)
+        except self._client.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if approved and len(reasons) == 3 and reasons[2] == "ConditionalCheckFailed":
+                current = self.get_champion(model_name)
+                raise ChampionChanged(
+                    f"the champion of {model_name} changed while this run trained "
+                    f"(compared against {compared_champion_version or 'none'}, now "
+                    f"{current.version if current else 'none'}); version {version} was not written. "
+                    "Start the run again to compare against the new champion."
+                ) from None
+            raise
+        return Registration(model_name, version, status, approved)
+
+    def allocate_version(self, model_name: str) -> int:
+        """Next version number for `model_name`: atomic, so concurrent callers never share one."""
+        response = self._client.update_item(
+            TableName=self.table_name,
+            Key=self._item(_meta_key(model_name)),
+            UpdateExpression="ADD latest_version :one SET model_name = :name",
+            ExpressionAttributeValues=self._values({":one": 1, ":name": model_name}),
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(self._de.deserialize(response["Attributes"]["latest_version"]))
+
+    def get_version(self, model_name: str, version: int) -> dict[str, Any] | None:
+        return self._get({"pk": _model_pk(model_name), "sk": _version_sk(version)})
+
+    def list_versions(self) -> list[dict[str, Any]]:
+        """Every registered version of every model, with `is_champion` set, newest first per model.
+
+        A scan: the table holds one item per run and per version, a few thousand at most.
+        """
+        items: list[dict[str, Any]] = []
+        champions: dict[str, int] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "FilterExpression": "begins_with(pk, :model)",
+            "ExpressionAttributeValues": self._values({":model": "MODEL#"}),
+        }
+        while True:
+            page = self._client.scan(**kwargs)
+            for raw in page.get("Items", []):
+                item = self._plain(raw) or {}
+                if item.get("sk") == "META":
+                    if item.get("champion_version") is not None:
+                        champions[item["model_name"]] = int(item["champion_version"])
+                elif str(item.get("sk", "")).startswith("VERSION#"):
+                    items.append(item)
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in items:
+            item["is_champion"] = champions.get(item["model_name"]) == item["version"]
+        items.sort(key=lambda i: (i["model_name"], -int(i["version"])))
+        return [public_version(i) for i in items]
+
+    def describe_version(self, model_name: str, version: int) -> dict[str, Any] | None:
+        item = self.get_version(model_name, version)
+        if item is None:
+            return None
+        champion = self.get_champion(model_name)
+        item["is_champion"] = champion is not None and champion.version == version
+        return public_version(item)
+
+
+def public_version(item: dict[str, Any]) -> dict[str, Any]:
+    """A version item as the API shows it (no table keys)."""
+    return {
+        "modelName": item.get("model_name"),
+        "version": item.get("version"),
+        "status": item.get("status"),
+        "runStatus": item.get("run_status"),
+        "isChampion": bool(item.get("is_champion")),
+        "metrics": item.get("metrics") or {},
+        "artifactUri": item.get("artifact_uri"),
+        "trainingJob": item.get("training_job"),
+        "runId": item.get("run_id"),
+        "datasetUri": item.get("dataset_uri"),
+        "algorithm": item.get("algorithm"),
+        "decisionReasons": item.get("decision_reasons") or [],
+        "createdAt": item.get("created_at"),
+    }

@@ -1,0 +1,109 @@
+"""The functions' configuration, read once from the environment the template sets.
+
+Every handler reads its settings through `load_settings()` so the variable names live in one place
+(docs/architecture.md lists them) and tests can change the environment and call `load_settings.cache_clear()`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+class ConfigurationError(RuntimeError):
+    """A required environment variable is missing or malformed: a deployment bug, not a user error."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed view of the environment. Defaults are the project's documented defaults."""
+
+    registry_table: str
+    bucket: str
+    state_machine_arn: str
+    topic_arn: str
+    datasets_prefix: str
+    scoring_prefix: str
+    max_dataset_bytes: int
+    default_model_name: str
+    default_algorithm: str
+    min_roc_auc: float
+    max_auc_drop: float
+    job_retry_delays_seconds: tuple[int, ...]
+    job_name_prefix: str
+
+    @property
+    def code_prefix(self) -> str:
+        return "code/"
+
+    @property
+    def schema_key(self) -> str:
+        return f"{self.code_prefix}dataset_schema.json"
+
+    @property
+    def submit_directory_uri(self) -> str:
+        return f"s3://{self.bucket}/{self.code_prefix}sourcedir.tar.gz"
+
+
+def _env(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name, default)
+    if value is None or value == "":
+        raise ConfigurationError(f"environment variable {name} is not set")
+    return value
+
+
+def _number(name: str, default: str, kind: type[int] | type[float]) -> float:
+    raw = _env(name, default)
+    try:
+        return kind(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"environment variable {name}={raw!r} is not a {kind.__name__}") from exc
+
+
+def _prefix(name: str, default: str) -> str:
+    # A prefix is compared with startswith(): normalise to exactly one trailing slash.
+    return _env(name, default).strip("/") + "/"
+
+
+def _delays(name: str, default: str) -> tuple[int, ...]:
+    raw = _env(name, default)
+    try:
+        delays = tuple(int(part) for part in raw.split(","))
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}={raw!r} must be comma-separated whole seconds") from exc
+    if not delays or any(d < 0 for d in delays):
+        raise ConfigurationError(f"{name}={raw!r} must list non-negative seconds")
+    return delays
+
+
+def _job_name_prefix(value: str) -> str:
+    # The state machine role may only touch SageMaker names starting with this prefix (template).
+    if not re.fullmatch(r"[a-z0-9](-*[a-z0-9]){0,11}", value):
+        raise ConfigurationError(
+            f"JOB_NAME_PREFIX={value!r} must be 1-12 lower-case letters, digits, hyphens"
+        )
+    return value
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """Read the environment once per container (Lambda reuses the module between invocations)."""
+    return Settings(
+        registry_table=_env("REGISTRY_TABLE"),
+        bucket=_env("BUCKET"),
+        state_machine_arn=os.environ.get("STATE_MACHINE_ARN", ""),
+        topic_arn=os.environ.get("TOPIC_ARN", ""),
+        datasets_prefix=_prefix("DATASETS_PREFIX", "datasets/"),
+        scoring_prefix=_prefix("SCORING_PREFIX", "scoring/"),
+        max_dataset_bytes=int(_number("MAX_DATASET_BYTES", str(2 * 1024**3), int)),
+        default_model_name=_env("DEFAULT_MODEL_NAME", "medication-adherence-model"),
+        default_algorithm=_env("DEFAULT_ALGORITHM", "HistGradientBoosting"),
+        min_roc_auc=float(_number("MIN_ROC_AUC", "0.60", float)),
+        max_auc_drop=float(_number("MAX_AUC_DROP", "0.01", float)),
+        # Back-off before re-creating a SageMaker job after a throttling/service error, indexed by the
+        # attempt that failed (index 0 unused: attempts count from 1). Short in the local runtime.
+        job_retry_delays_seconds=_delays("JOB_RETRY_DELAYS_SECONDS", "0,30,120,300"),
+        job_name_prefix=_job_name_prefix(_env("JOB_NAME_PREFIX", "readmission")),
+    )

@@ -1,0 +1,252 @@
+"""ValidateDataset: cheap checks on the run's dataset and score file before paying for compute.
+
+Reads at most a sample of each file (the first MiB, decompressed when gzip), so a bad upload fails in
+seconds with a message naming the problem (`InvalidDataset`) instead of minutes later inside a
+training job. The rules come from `code/dataset_schema.json`, written by `python -m pipelines.bundle`
+from `pipelines/schema.py`: this module knows no column names of its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import aws_clients
+from errors import InvalidDataset
+from observability import Logger, Metrics, MetricUnit, instrument
+from s3uri import S3Uri, parse_s3_uri
+from settings import Settings, load_settings
+
+logger = Logger()
+metrics = Metrics()
+
+SAMPLE_BYTES = 1024 * 1024  # raw bytes fetched for the sample of an uncompressed file
+SAMPLE_TEXT_BYTES = 4 * 1024 * 1024  # decompressed bytes examined at most
+FULL_GZIP_CHECK_BYTES = 64 * 1024 * 1024  # gzip files up to this size are read through (truncation)
+LARGE_SAMPLE_ROWS = 100  # below this many sampled rows a single class is not evidence of a bad file
+CHUNK = 256 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+
+_schema_cache: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def clear_schema_cache() -> None:
+    _schema_cache.clear()
+
+
+def load_schema(s3: Any, bucket: str, key: str) -> dict[str, Any]:
+    """dataset_schema.json, fetched once per container (it changes only with a deploy)."""
+    cache_key = (bucket, key)
+    if cache_key not in _schema_cache:
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            raise RuntimeError(f"s3://{bucket}/{key} is missing: deploy the code bundle first") from None
+        _schema_cache[cache_key] = json.loads(body)
+    return _schema_cache[cache_key]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The start of a file as text, and whether it is the whole file."""
+
+    raw_head: bytes
+    data: bytes
+    complete: bool
+    compressed: bool
+
+
+def _decompress_prefix(data: bytes) -> bytes:
+    """Decompress the start of a gzip stream (a prefix of the file is fine: no end-of-stream check)."""
+    decoder = zlib.decompressobj(wbits=31)
+    try:
+        return decoder.decompress(data, SAMPLE_TEXT_BYTES)
+    except zlib.error as exc:
+        raise InvalidDataset(f"is not a readable gzip file ({exc})") from None
+
+
+def _read_gzip_through(body: Any, uri: S3Uri) -> tuple[bytes, bool]:
+    """Stream a whole gzip object, keeping the first SAMPLE_TEXT_BYTES; raise if it is truncated."""
+    kept = bytearray()
+    total = 0
+    decoder = zlib.decompressobj(wbits=31)
+    try:
+        for chunk in body.iter_chunks(CHUNK):
+            while chunk:
+                out = decoder.decompress(chunk)
+                total += len(out)
+                if len(kept) < SAMPLE_TEXT_BYTES:
+                    kept.extend(out[: SAMPLE_TEXT_BYTES - len(kept)])
+                # A multi-member gzip (concatenated files) continues after the first member's end.
+                chunk = decoder.unused_data if decoder.eof else b""
+                if decoder.eof and chunk:
+                    decoder = zlib.decompressobj(wbits=31)
+        if not decoder.eof:
+            raise InvalidDataset(
+                f"{uri} is a truncated gzip file (the compressed stream ends before its end marker); "
+                "upload it again"
+            )
+    except zlib.error as exc:
+        raise InvalidDataset(f"{uri} is a corrupt gzip file ({exc})") from None
+    return bytes(kept), total <= SAMPLE_TEXT_BYTES
+
+
+def _check_gzip_trailer(s3: Any, uri: S3Uri, size: int) -> None:
+    """For gzip files too large to read through: a plausibility check on the 8-byte trailer.
+
+    ISIZE is the uncompressed size mod 2**32. CSV compresses well under 16x, so while 16 * size fits in
+    32 bits a trailer claiming less data than the compressed size means the file was cut short.
+    """
+    tail = s3.get_object(Bucket=uri.bucket, Key=uri.key, Range=f"bytes={size - 8}-{size - 1}")["Body"].read()
+    (isize,) = struct.unpack("<I", tail[4:8])
+    if size * 16 < 2**32 and isize < size:
+        raise InvalidDataset(f"{uri} looks like a truncated gzip file (its trailer is not a gzip trailer)")
+
+
+def read_sample(s3: Any, uri: S3Uri, settings: Settings) -> Sample:
+    """Fetch what the checks need: existence, size, and the first bytes of content."""
+    try:
+        head = s3.head_object(Bucket=uri.bucket, Key=uri.key)
+    except s3.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            raise InvalidDataset(f"{uri} does not exist") from None
+        raise
+    size = int(head["ContentLength"])
+    if size == 0:
+        raise InvalidDataset(f"{uri} is empty (0 bytes)")
+    if size > settings.max_dataset_bytes:
+        raise InvalidDataset(
+            f"{uri} is {size} bytes; the limit is {settings.max_dataset_bytes} bytes (MAX_DATASET_BYTES)"
+        )
+    head_bytes = s3.get_object(
+        Bucket=uri.bucket, Key=uri.key, Range=f"bytes=0-{min(size, SAMPLE_BYTES) - 1}"
+    )["Body"].read()
+    if head_bytes[:2] != GZIP_MAGIC:
+        if uri.key.endswith(".gz"):
+            raise InvalidDataset(f"{uri} is named .gz but is not gzip-compressed")
+        return Sample(head_bytes, head_bytes, size <= SAMPLE_BYTES, False)
+    if size <= FULL_GZIP_CHECK_BYTES:
+        body = s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"]
+        data, complete = _read_gzip_through(body, uri)
+        return Sample(head_bytes, data, complete, True)
+    _check_gzip_trailer(s3, uri, size)
+    return Sample(head_bytes, _decompress_prefix(head_bytes), False, True)
+
+
+def _rows(sample: Sample, uri: S3Uri) -> tuple[list[str], list[list[str]]]:
+    """Header and data rows of the sample, refusing binary or non-UTF-8 content and other delimiters."""
+    data = sample.data
+    if b"\x00" in data[:8192] or (not sample.compressed and b"\x00" in sample.raw_head[:8192]):
+        raise InvalidDataset(f"{uri} is binary, not a CSV text file")
+    if not sample.complete:
+        # Drop the partial last line of a sample cut mid-file.
+        cut = data.rfind(b"\n")
+        data = data[: cut + 1] if cut >= 0 else data
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidDataset(f"{uri} is not UTF-8 text (invalid byte at offset {exc.start})") from None
+    lines = [row for row in csv.reader(io.StringIO(text, newline="")) if row and any(c.strip() for c in row)]
+    if not lines:
+        raise InvalidDataset(f"{uri} has no header and no rows")
+    header = [h.strip() for h in lines[0]]
+    if len(header) == 1:
+        first_line = text.splitlines()[0] if text else ""
+        for delimiter, label in ((";", "';'"), ("\t", "a tab"), ("|", "'|'")):
+            if delimiter in first_line:
+                raise InvalidDataset(
+                    f"{uri} uses {label} as delimiter; the pipeline reads comma-separated files"
+                )
+    return header, lines[1:]
+
+
+def check_table(sample: Sample, uri: S3Uri, schema: dict[str, Any], *, purpose: str) -> dict[str, Any]:
+    """Apply the schema's rules for `purpose` ('training' or 'scoring'); return a small summary."""
+    header, rows = _rows(sample, uri)
+    target = schema["target_column"]
+    id_column = schema["id_column"]
+    if purpose == "training" and target not in header:
+        raise InvalidDataset(f"{uri} has no target column '{target}' (header: {','.join(header[:8])}...)")
+    required = schema[f"required_{purpose}_columns"]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InvalidDataset(f"{uri} lacks required {purpose} columns: {', '.join(missing)}")
+    minimum = 2 if purpose == "training" else 1
+    if len(rows) < minimum:
+        raise InvalidDataset(
+            f"{uri} has {len(rows)} data row{'s' if len(rows) != 1 else ''}; "
+            f"at least {minimum} needed for {purpose}"
+        )
+    index = {name: i for i, name in enumerate(header)}
+    marker = schema.get("missing_marker", "?")
+    numeric = [c for c in schema["numeric_columns"] if c in index]
+    seen_ids: dict[str, int] = {}
+    targets: set[str] = set()
+    allowed_targets = set(schema["target_values"])
+    for n, row in enumerate(rows, start=2):  # n = line number (the header is line 1)
+        if len(row) != len(header):
+            raise InvalidDataset(f"{uri} line {n} has {len(row)} fields; the header has {len(header)}")
+        for column in numeric:
+            value = row[index[column]].strip()
+            if value in ("", marker):
+                continue
+            try:
+                float(value)
+            except ValueError:
+                raise InvalidDataset(
+                    f"{uri} column '{column}' must be numeric; line {n} has {value[:40]!r}"
+                ) from None
+        if id_column in index:
+            encounter = row[index[id_column]].strip()
+            if encounter in seen_ids:
+                raise InvalidDataset(
+                    f"{uri} repeats {id_column} {encounter} (lines {seen_ids[encounter]} and {n})"
+                )
+            seen_ids[encounter] = n
+        if purpose == "training":
+            value = row[index[target]].strip()
+            if value not in allowed_targets:
+                raise InvalidDataset(
+                    f"{uri} column '{target}' has unknown value {value!r} on line {n}; "
+                    f"expected one of {sorted(allowed_targets)}"
+                )
+            targets.add(value)
+    if purpose == "training" and len(rows) >= LARGE_SAMPLE_ROWS and len(targets) < 2:
+        raise InvalidDataset(
+            f"{uri} has a single class: all {len(rows)} sampled rows have {target}={next(iter(targets))!r}"
+        )
+    return {
+        "uri": str(uri),
+        "columns": len(header),
+        "sampledRows": len(rows),
+        "sampleIsWholeFile": sample.complete,
+        "compressed": sample.compressed,
+    }
+
+
+def validate_run_inputs(run: dict[str, Any], *, settings: Settings, s3: Any) -> dict[str, Any]:
+    """Check the run's snapshot (training) and score file (scoring); InvalidDataset on the first problem."""
+    schema = load_schema(s3, settings.bucket, settings.schema_key)
+    dataset_uri = parse_s3_uri(run["snapshotUri"])
+    dataset = check_table(read_sample(s3, dataset_uri, settings), dataset_uri, schema, purpose="training")
+    score_uri = parse_s3_uri(run["scoreUri"])
+    score = check_table(read_sample(s3, score_uri, settings), score_uri, schema, purpose="scoring")
+    return {"dataset": dataset, "scoreFile": score}
+
+
+@instrument(logger, metrics)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = load_settings()
+    try:
+        result = validate_run_inputs(event["run"], settings=settings, s3=aws_clients.client("s3"))
+    except InvalidDataset as exc:
+        metrics.add_metric(name="DatasetsRejected", unit=MetricUnit.Count, value=1)
+        logger.warning("dataset rejected", extra={"reason": str(exc)})
+        raise
+    metrics.add_metric(name="DatasetsAccepted", unit=MetricUnit.Count, value=1)
+    return result
