@@ -55,6 +55,7 @@ class Progress:
         self._seen: dict[str, int] = {}
         self._entered: dict[tuple[str, str], datetime] = {}
         self._start: dict[str, datetime] = {}
+        self._failed: dict[str, str] = {}  # execution -> error of the state that is running
         self._lock = threading.Lock()
 
     def _write(self, text: str) -> None:
@@ -87,7 +88,11 @@ class Progress:
         elif kind.endswith("StateExited"):
             name = event["stateExitedEventDetails"]["name"]
             entered = self._entered.pop((execution, name), ts)
-            self._write(f"{clock} <- {name} ok ({_seconds(ts, entered):.2f} s)")
+            error = self._failed.pop(execution, None)
+            outcome = f"caught {error}" if error else "ok"
+            self._write(f"{clock} <- {name} {outcome} ({_seconds(ts, entered):.2f} s)")
+        elif kind == "TaskSucceeded":
+            self._failed.pop(execution, None)  # an earlier attempt failed, a retry succeeded
         elif kind in ("ExecutionSucceeded",):
             self._write(f"{clock} execution {execution} SUCCEEDED")
         else:
@@ -98,5 +103,6 @@ class Progress:
                     if len(cause) > 300:
                         cause = cause[:300] + "..."
                     label = "execution FAILED" if kind.startswith("Execution") else kind
+                    self._failed[execution] = str(details.get("error", ""))
                     self._write(f"{clock} !! {label}: {details.get('error', '')} {cause}".rstrip())
                     break

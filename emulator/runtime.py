@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,8 @@ from emulator.triggers import EventBridgeTrigger, NoRuleMatched
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".local"
-DATASETS_PREFIX = "datasets/"
-SCORING_PREFIX = "scoring/"
+DEFAULT_DATASETS_PREFIX = "datasets/"
+DEFAULT_SCORING_PREFIX = "scoring/"
 CODE_PREFIX = "code/"
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
@@ -49,8 +50,12 @@ class RuntimeConfigError(ValueError):
 
 
 def _quiet_moto() -> None:
-    for name in ("moto.stepfunctions.parser", "moto", "botocore.credentials"):
+    # the interpreter logs every caught task error at ERROR level; the progress printer shows them
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+    for name in ("moto", "botocore.credentials"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # Powertools warns on every invocation that publishes no metric: noise locally, not a defect
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 def content_hash(folder: Path) -> str:
@@ -175,6 +180,8 @@ class LocalRuntime:
     def _create_resources(self) -> None:
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=self.stack.bucket)
+        if self.stack.bucket_versioning:  # event and HeadObject carry version ids, as on AWS
+            s3.put_bucket_versioning(Bucket=self.stack.bucket, VersioningConfiguration={"Status": "Enabled"})
         table = self.stack.table
         kwargs: dict[str, Any] = {
             "TableName": table.name,
@@ -240,6 +247,15 @@ class LocalRuntime:
         return records
 
     # ---- executions ----------------------------------------------------------------------------------------
+    @property
+    def datasets_prefix(self) -> str:
+        """Where uploads start a run: the functions' DATASETS_PREFIX (the template's parameter)."""
+        return os.environ.get("DATASETS_PREFIX") or DEFAULT_DATASETS_PREFIX
+
+    @property
+    def scoring_prefix(self) -> str:
+        return os.environ.get("SCORING_PREFIX") or DEFAULT_SCORING_PREFIX
+
     def s3_uri(self, key: str) -> str:
         return f"s3://{self.stack.bucket}/{key}"
 
@@ -319,11 +335,11 @@ class LocalRuntime:
         dataset = Path(dataset)
         if not dataset.is_file():
             raise FileNotFoundError(f"no such dataset: {dataset}")
-        inputs = self.trigger.upload(str(dataset), DATASETS_PREFIX + dataset.name)
+        inputs = self.trigger.upload(str(dataset), self.datasets_prefix + dataset.name)
         if not inputs:
             rules = [r.name for r in self.stack.state_machine.rules]
             raise NoRuleMatched(
-                f"uploading s3://{self.stack.bucket}/{DATASETS_PREFIX}{dataset.name} matched none of the "
+                f"uploading s3://{self.stack.bucket}/{self.datasets_prefix}{dataset.name} matched none of the "
                 f"state machine's EventBridge rules {rules}: check their Pattern"
             )
         return self.run(inputs[0], timeout=timeout)

@@ -120,6 +120,7 @@ class LocalStack:
     root: Path
     parameters: dict[str, str]
     bucket: str
+    bucket_versioning: bool
     table: TableSpec
     topics: dict[str, str]  # logical id -> ARN
     functions: dict[str, FunctionSpec]  # logical id -> spec
@@ -504,6 +505,12 @@ def load_stack(
         root=root,
         parameters=resolver.parameters,
         bucket=resolver.physical_name(bucket_id),
+        bucket_versioning=(
+            resolver.resolve(
+                (resources[bucket_id].get("Properties") or {}).get("VersioningConfiguration") or {}
+            )
+        ).get("Status")
+        == "Enabled",
         table=table,
         topics={lid: resolver.get_att(lid, "TopicArn") for lid in _of_type(resources, "AWS::SNS::Topic")},
         functions={

@@ -1,0 +1,268 @@
+"""`python -m emulator`: run the pipeline locally, inspect executions and the registry, serve the API.
+
+    run --dataset PATH [--score PATH] [--model-name NAME] [--algorithm NAME] [--json]
+        Uploads PATH under the datasets prefix. Without --score/--model-name/--algorithm the
+        execution starts from the upload itself, through the template's EventBridge rule (the S3
+        trigger's input). An upload event cannot carry those options, so with any of them the file
+        is stored without firing the trigger and the execution starts with the console/API input
+        {"datasetUri", "scoreUri", "modelName", "algorithm"} instead.
+    start --input FILE      an execution input exactly as the console or the API sends it
+    executions              the recorded executions
+    history NAME            one execution's events (JSON)
+    models [--json]         the registry, through the API's GET /models
+    api [--port N]          the REST API on localhost (POST /training starts a local execution)
+
+Every command takes --state-dir (default .local/). Progress goes to stderr; with --json stdout holds
+exactly one JSON document. Exit status 0 when the execution succeeded, 1 when it failed, 2 for a
+usage or input error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from emulator.progress import Progress
+from emulator.runtime import DEFAULT_STATE_DIR, PROJECT_ROOT, LocalRuntime
+from emulator.state import StateDir
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+@contextlib.contextmanager
+def _stdout_reserved(enabled: bool) -> Iterator[TextIO]:
+    """With --json, everything the run prints (handlers, jobs, libraries) goes to stderr; the
+    returned stream is the real stdout, kept for the one JSON document."""
+    if not enabled:
+        yield sys.stdout
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    real = os.fdopen(saved, "w", closefd=True)
+    try:
+        yield real
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        real.flush()
+        real.close()
+
+
+def _parse_overrides(items: list[str] | None, what: str) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"{what} must be KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+def _runtime(args: argparse.Namespace, progress: Progress) -> LocalRuntime:
+    return LocalRuntime(
+        Path(args.project),
+        Path(args.state_dir),
+        parameters=_parse_overrides(args.parameter, "--parameter"),
+        environment=_parse_overrides(args.env, "--env"),
+        progress=progress,
+        lock_wait_seconds=args.lock_wait,
+    )
+
+
+def _finish(
+    runtime: LocalRuntime, record: dict[str, Any], args: argparse.Namespace, out: TextIO, started: float
+) -> int:
+    from emulator.summary import render, summarize
+
+    summary = summarize(runtime, record)
+    summary["seconds"] = round(time.monotonic() - started, 3)
+    summary["job_seconds"] = {k: round(v, 3) for k, v in runtime.sagemaker.job_seconds().items()}
+    if args.json:
+        out.write(json.dumps(summary, default=str) + "\n")
+    else:
+        print(render(summary), file=out)
+    return 0 if summary["status"] == "SUCCEEDED" else EXIT_FAILED
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    dataset = Path(args.dataset)
+    if not dataset.is_file():
+        print(f"error: no such dataset file: {dataset}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.score and not Path(args.score).is_file():
+        print(f"error: no such score file: {args.score}", file=sys.stderr)
+        return EXIT_USAGE
+    with _stdout_reserved(args.json) as out:
+        progress = Progress(verbose_jobs=not args.quiet)
+        with _runtime(args, progress) as runtime:
+            if args.score or args.model_name or args.algorithm:
+                body: dict[str, Any] = {"datasetUri": runtime.put_file(dataset, runtime.datasets_prefix)}
+                if args.score:
+                    body["scoreUri"] = runtime.put_file(Path(args.score), runtime.scoring_prefix)
+                if args.model_name:
+                    body["modelName"] = args.model_name
+                if args.algorithm:
+                    body["algorithm"] = args.algorithm
+                progress.note(f"starting with the console/API input {json.dumps(body)}")
+                record = runtime.run(body)
+            else:
+                progress.note(f"uploading {dataset} to s3://{runtime.stack.bucket}/{runtime.datasets_prefix}")
+                record = runtime.run_upload(dataset)
+            return _finish(runtime, record, args, out, started)
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    try:
+        execution_input = json.loads(Path(args.input).read_text())
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read the execution input {args.input}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    with _stdout_reserved(args.json) as out, _runtime(args, Progress(verbose_jobs=not args.quiet)) as runtime:
+        record = runtime.run(execution_input, name=args.name)
+        return _finish(runtime, record, args, out, started)
+
+
+def cmd_executions(args: argparse.Namespace) -> int:
+    records = list(StateDir(Path(args.state_dir)).executions())
+    if args.json:
+        keys = ("name", "status", "startDate", "stopDate", "error", "cause")
+        print(json.dumps({"executions": [{k: r.get(k) for k in keys} for r in records]}))
+        return 0
+    for record in records:
+        error = f"  {record['error']}" if record.get("error") else ""
+        print(f"{record['startDate']}  {record['status']:<9}  {record['name']}{error}")
+    if not records:
+        print(f"no executions recorded in {args.state_dir}", file=sys.stderr)
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    record = StateDir(Path(args.state_dir)).execution(args.name)
+    if record is None:
+        print(f"error: no execution {args.name} in {args.state_dir}", file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        json.dumps({"name": record["name"], "status": record["status"], "events": record["events"]}, indent=1)
+    )
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from emulator.summary import models
+
+    with _stdout_reserved(args.json) as out, _runtime(args, Progress(verbose_jobs=False)) as runtime:
+        rows = models(runtime)
+        if args.json:
+            out.write(json.dumps({"models": rows}, default=str) + "\n")
+        else:
+            for row in rows:
+                star = "*" if row["champion"] else " "
+                auc = (row.get("metrics") or {}).get("roc_auc")
+                print(
+                    f"{star} {row.get('model_name')} v{row.get('version')}  {row.get('status')}  roc_auc={auc}",
+                    file=out,
+                )
+            if not rows:
+                print("no model versions registered", file=out)
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from emulator.api import serve
+
+    with _runtime(args, Progress(verbose_jobs=not args.quiet)) as runtime:
+        server = serve(runtime, port=args.port)
+        routes = ", ".join(f"{r.method} {r.resource}" for r in runtime.api.routes)
+        runtime.progress.note(f"serving http://127.0.0.1:{server.server_address[1]} ({routes}); Ctrl-C stops")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stopped.set()  # type: ignore[attr-defined]
+            server.server_close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m emulator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help="where the local state lives")
+    common.add_argument("--project", default=str(PROJECT_ROOT), help=argparse.SUPPRESS)
+    common.add_argument(
+        "--parameter",
+        action="append",
+        metavar="KEY=VALUE",
+        help="template parameter override (e.g. MinRocAuc=0.99)",
+    )
+    common.add_argument(
+        "--env",
+        action="append",
+        metavar="KEY=VALUE",
+        help="function environment override (e.g. MIN_ROC_AUC=0.99)",
+    )
+    common.add_argument(
+        "--lock-wait",
+        type=float,
+        default=0.0,
+        help="seconds to wait for another process using the same state dir",
+    )
+    common.add_argument("--quiet", action="store_true", help="do not stream the jobs' log lines")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", parents=[common], help="upload a dataset and run the pipeline")
+    run.add_argument("--dataset", required=True)
+    run.add_argument("--score", help="a file to batch-score (default: the dataset itself)")
+    run.add_argument("--model-name")
+    run.add_argument("--algorithm")
+    run.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    run.set_defaults(func=cmd_run)
+
+    start = sub.add_parser("start", parents=[common], help="start an execution with a console/API input")
+    start.add_argument("--input", required=True)
+    start.add_argument("--name", help="execution name (default: a UUID, as the console does)")
+    start.add_argument("--json", action="store_true")
+    start.set_defaults(func=cmd_start)
+
+    executions = sub.add_parser("executions", parents=[common], help="list the recorded executions")
+    executions.add_argument("--json", action="store_true")
+    executions.set_defaults(func=cmd_executions)
+
+    history = sub.add_parser("history", parents=[common], help="one execution's history events")
+    history.add_argument("name")
+    history.set_defaults(func=cmd_history)
+
+    models = sub.add_parser("models", parents=[common], help="the model registry (GET /models)")
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(func=cmd_models)
+
+    api = sub.add_parser("api", parents=[common], help="serve the REST API on localhost")
+    api.add_argument("--port", type=int, default=3000)
+    api.set_defaults(func=cmd_api)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from emulator.state import StateLockedError
+    from emulator.template import TemplateError
+    from emulator.triggers import NoRuleMatched
+
+    try:
+        return int(args.func(args))
+    except (StateLockedError, TemplateError, NoRuleMatched, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,184 @@
+"""What a finished run produced, for people (`make demo`) and for programs (`run --json`).
+
+Registry facts come through the deployed API's handler (`GET /executions/{id}`, `GET /models`),
+the same code a client of the real stack calls, never from the table's keys; files come out of
+the local bucket into `<state-dir>/artifacts/<run>/` so the user can open them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from emulator.sagemaker import split_s3
+
+if TYPE_CHECKING:
+    from emulator.runtime import LocalRuntime
+
+
+def _snake(text: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in text).lstrip("_")
+
+
+def models(runtime: LocalRuntime) -> list[dict[str, Any]]:
+    """Every registered version via `GET /models`, keys in snake_case, `champion` as a boolean."""
+    response = runtime.api.request("GET", "/models")
+    if response.status != 200:
+        raise RuntimeError(f"GET /models answered {response.status}: {response.body}")
+    out = []
+    for item in response.json().get("models", []):
+        row = {_snake(k): v for k, v in item.items() if k != "isChampion"}
+        row["champion"] = bool(item.get("isChampion"))
+        out.append(row)
+    return out
+
+
+def _get(uri: str) -> bytes:
+    bucket, key = split_s3(uri)
+    return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def _list(uri: str) -> list[str]:
+    bucket, prefix = split_s3(uri)
+    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [f"s3://{bucket}/{o['Key']}" for page in pages for o in page.get("Contents", [])]
+
+
+def _copy_out(uri: str | None, target_dir: Path, *, suffix: str | None = None) -> list[Path]:
+    """Copy one object, or every object under a prefix (optionally only names ending in suffix)."""
+    if not uri:
+        return []
+    target_dir.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for item in _list(uri):
+        if suffix and not item.endswith(suffix):
+            continue
+        path = target_dir / item.rsplit("/", 1)[1]
+        path.write_bytes(_get(item))
+        copied.append(path)
+    return copied
+
+
+def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
+    """The run's outcome document (see `python -m emulator run --help` for the fields)."""
+    name = record["name"]
+    status = "SUCCEEDED" if record["status"] == "SUCCEEDED" else "FAILED"
+    summary: dict[str, Any] = {
+        "status": status,
+        "execution": name,
+        "execution_status": record["status"],
+        "decision": None,
+        "model_name": None,
+        "model_version": None,
+        "champion_version": None,
+        "metrics": {},
+        "predictions": None,
+        "drift": None,
+        "model_report": None,
+        "model_report_files": [],
+        "drift_report": None,
+        "states": record.get("states", []),
+    }
+    if status == "FAILED":
+        summary["error"] = record.get("error")
+        summary["cause"] = record.get("cause")
+    described = runtime.api.request("GET", f"/executions/{name}")
+    run = (described.json() or {}).get("run") if described.status == 200 else None
+    run = run or {}
+    summary["model_name"] = run.get("modelName")
+    summary["model_version"] = run.get("modelVersion")
+    versions = models(runtime)
+    for version in versions:
+        if version.get("model_name") != summary["model_name"]:
+            continue
+        if version.get("champion"):
+            summary["champion_version"] = version.get("version")
+        if version.get("version") == summary["model_version"]:
+            summary["decision"] = {"APPROVED": "approved", "REJECTED": "rejected"}.get(
+                str(version.get("status"))
+            )
+            metrics = version.get("metrics") or {}
+            # the registry keeps metrics.json's blocks: "model" (this version) and "champion"
+            summary["metrics"] = (
+                metrics.get("model", metrics) if isinstance(metrics.get("model"), dict) else metrics
+            )
+            if isinstance(metrics.get("champion"), dict):
+                summary["champion_metrics"] = metrics["champion"]
+            summary["decision_reasons"] = version.get("decision_reasons") or []
+            summary.update(_model_report(runtime, name, version.get("artifact_uri")))
+    artifacts = runtime.state.artifacts_dir(name)
+    predictions = _copy_out(run.get("predictionsUri"), artifacts / "predictions", suffix=".out")
+    if predictions:
+        csv_path = artifacts / "predictions.csv"
+        csv_path.write_bytes(predictions[0].read_bytes())
+        summary["predictions"] = str(csv_path)
+    drift_files = _copy_out(run.get("driftReportUri"), artifacts / "drift")
+    for path in drift_files:
+        if path.name == "drift_report.json":
+            report = json.loads(path.read_text())
+            summary["drift"] = {k: v for k, v in report.items() if not isinstance(v, (list, dict))} or report
+        if path.name == "drift_report.md":
+            summary["drift_report"] = str(path)
+    if summary["drift_report"] is None and drift_files:
+        summary["drift_report"] = str(drift_files[0])
+    return summary
+
+
+def _model_report(runtime: LocalRuntime, run_id: str, artifact_uri: str | None) -> dict[str, Any]:
+    """Unpack `output.tar.gz` (report.md + PNGs), which SageMaker writes beside `model.tar.gz`."""
+    if not artifact_uri or not artifact_uri.endswith("model.tar.gz"):
+        return {}
+    output_uri = artifact_uri[: -len("model.tar.gz")] + "output.tar.gz"
+    try:
+        data = _get(output_uri)
+    except Exception:  # a model without a report: nothing to show, not an error of the run
+        return {}
+    target = runtime.state.artifacts_dir(run_id) / "model_report"
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(target, filter="data")
+    files = sorted(str(p) for p in target.rglob("*") if p.is_file())
+    report = target / "report.md"
+    return {"model_report": str(report) if report.exists() else None, "model_report_files": files}
+
+
+def render(summary: dict[str, Any]) -> str:
+    """The readable summary `make demo` ends with."""
+    lines = [f"Run {summary['execution']}: {summary['status']}"]
+    if summary.get("error"):
+        lines.append(f"  error:      {summary['error']}: {str(summary.get('cause') or '')[:400]}")
+    if summary.get("model_name"):
+        lines.append(
+            f"  model:      {summary['model_name']} version {summary['model_version']} -> {summary['decision']}"
+            f" (champion: version {summary['champion_version']})"
+        )
+    for reason in summary.get("decision_reasons") or []:
+        lines.append(f"              {reason}")
+    metrics = summary.get("metrics") or {}
+    if metrics:
+        shown = ", ".join(
+            f"{k}={v:.4f}" if isinstance(v, (int, float)) else f"{k}={v}"
+            for k, v in metrics.items()
+            if not isinstance(v, (dict, list))
+        )
+        lines.append(f"  metrics:    {shown}")
+    if summary.get("model_report"):
+        lines.append(f"  report:     {summary['model_report']}")
+    if summary.get("predictions"):
+        lines.append(f"  predictions:{' '}{summary['predictions']}")
+    if summary.get("drift") is not None:
+        lines.append(f"  drift:      {json.dumps(summary['drift'])[:300]}")
+    if summary.get("drift_report"):
+        lines.append(f"  drift report: {summary['drift_report']}")
+    timings = [s for s in summary.get("states", []) if s.get("seconds") is not None]
+    if timings:
+        lines.append(
+            "  states:     "
+            + ", ".join(f"{s['state']} {s['seconds']:.2f}s" for s in timings if s["seconds"] >= 0.05)
+        )
+    return "\n".join(lines)
