@@ -1,0 +1,217 @@
+"""Least privilege, checked on the transformed template (SAM policy templates expanded).
+
+Each rule is a finding function in template_checks; every rule is also shown catching a seeded defect,
+so a check that silently stopped looking would fail here.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from template_checks import (
+    SAGEMAKER_SYNC_RULES,
+    STATE_MACHINE_BASELINE_ACTIONS,
+    as_list,
+    asl_task_integrations,
+    pass_role_findings,
+    policy_statements,
+    required_state_machine_actions,
+    resource_text,
+    role_allowed_actions,
+    role_statements_for,
+    sagemaker_scope_findings,
+    undocumented_wildcard_lines,
+    wildcard_action_findings,
+    wildcard_resource_findings,
+)
+
+
+def _with_statement(cfn: dict[str, Any], role: str, statement: dict[str, Any]) -> dict[str, Any]:
+    seeded = copy.deepcopy(cfn)
+    seeded["Resources"][role]["Properties"]["Policies"].append(
+        {"PolicyName": "Seeded", "PolicyDocument": {"Version": "2012-10-17", "Statement": [statement]}}
+    )
+    return seeded
+
+
+# ------------------------------------------------------------------ no wildcard actions
+
+
+def test_no_statement_allows_a_wildcard_action(cfn):
+    assert wildcard_action_findings(cfn) == []
+
+
+def test_a_service_wide_action_is_reported(cfn):
+    seeded = _with_statement(
+        cfn, "EvaluateModelFunctionRole", {"Effect": "Allow", "Action": "s3:*", "Resource": "x"}
+    )
+    assert wildcard_action_findings(seeded) == ["EvaluateModelFunctionRole: wildcard action s3:*"]
+
+
+# ------------------------------------------------------------------ '*' resources only where AWS requires
+
+
+def test_wildcard_resources_only_for_actions_aws_requires_it_for(cfn):
+    assert wildcard_resource_findings(cfn) == []
+
+
+def test_a_wildcard_resource_for_an_ordinary_action_is_reported(cfn):
+    seeded = _with_statement(
+        cfn, "StateMachineRole", {"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"}
+    )
+    assert wildcard_resource_findings(seeded) == [
+        "StateMachineRole: sns:Publish on Resource '*' (not an action AWS requires '*' for)"
+    ]
+
+
+def test_every_wildcard_resource_in_the_template_says_why_in_a_comment(template_text):
+    assert 'Resource: "*"' in template_text  # the check below has something to look at
+    assert undocumented_wildcard_lines(template_text) == []
+
+
+def test_an_uncommented_wildcard_resource_line_is_reported():
+    text = 'Statement:\n  - Action: x:Y\n    Resource: "*"\n  - Action: x:Z\n    Resource:\n      - "*"\n'
+    assert undocumented_wildcard_lines(text) == [
+        "line 3: Resource '*' without '# AWS requires: <reason>'",
+        "line 6: '*' as a list item (write Resource: \"*\" with its reason)",
+    ]
+
+
+# ------------------------------------------------------------------ PassRole and SageMaker scoping
+
+
+def test_pass_role_only_to_sagemaker_and_only_the_sagemaker_role(cfn):
+    assert pass_role_findings(cfn) == []
+    (statement,) = role_statements_for(cfn, "StateMachineRole", "iam:PassRole")
+    assert statement["Resource"] == {"Fn::GetAtt": ["SageMakerExecutionRole", "Arn"]}
+    holders = {owner for owner, s in policy_statements(cfn) if "iam:PassRole" in as_list(s.get("Action", []))}
+    assert holders == {"StateMachineRole"}
+
+
+def test_pass_role_without_the_service_condition_is_reported(cfn):
+    seeded = _with_statement(
+        cfn, "ApiFunctionRole", {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "r"}
+    )
+    assert pass_role_findings(seeded) == [
+        "ApiFunctionRole: iam:PassRole without iam:PassedToService sagemaker.amazonaws.com"
+    ]
+
+
+def test_sagemaker_actions_are_scoped_to_this_stacks_name_prefix(cfn):
+    assert sagemaker_scope_findings(cfn) == []
+    actions = role_allowed_actions(cfn, "StateMachineRole")
+    for kind in ("TrainingJob", "TransformJob", "ProcessingJob"):
+        assert {f"sagemaker:Create{kind}", f"sagemaker:Describe{kind}", f"sagemaker:Stop{kind}"} <= actions
+    assert "sagemaker:CreateModel" in actions
+
+
+def test_a_sagemaker_action_on_another_resource_type_is_reported(cfn):
+    seeded = _with_statement(
+        cfn,
+        "StateMachineRole",
+        {
+            "Effect": "Allow",
+            "Action": "sagemaker:CreateTrainingJob",
+            "Resource": {
+                "Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:training-job/*"
+            },
+        },
+    )
+    (finding,) = sagemaker_scope_findings(seeded)
+    assert finding.startswith("StateMachineRole: sagemaker:CreateTrainingJob on ")
+
+
+def test_sync_integrations_may_manage_only_the_step_functions_sagemaker_rules(cfn):
+    (statement,) = role_statements_for(cfn, "StateMachineRole", "events:PutRule")
+    assert set(as_list(statement["Action"])) == {"events:PutTargets", "events:PutRule", "events:DescribeRule"}
+    rules = {resource_text(r).rsplit("/", 1)[1] for r in statement["Resource"]}
+    assert rules == set(SAGEMAKER_SYNC_RULES.values())
+
+
+# ------------------------------------------------------------------ the state machine role vs the ASL
+
+
+def test_state_machine_role_grants_what_every_asl_task_needs(cfn, asl):
+    required = required_state_machine_actions(asl_task_integrations(asl))
+    missing = required - role_allowed_actions(cfn, "StateMachineRole")
+    assert missing == set()
+
+
+def test_state_machine_role_grants_nothing_the_asl_does_not_use(cfn, asl):
+    required = required_state_machine_actions(asl_task_integrations(asl))
+    extra = role_allowed_actions(cfn, "StateMachineRole") - required - STATE_MACHINE_BASELINE_ACTIONS
+    assert extra == set()
+
+
+def test_state_machine_invokes_exactly_the_five_pipeline_functions(cfn):
+    (statement,) = role_statements_for(cfn, "StateMachineRole", "lambda:InvokeFunction")
+    arns = {resource_text(r) for r in statement["Resource"]}
+    functions = ("PrepareRun", "ValidateDataset", "EvaluateModel", "RegisterModel", "RecordOutcome")
+    expected = {resource_text({"Fn::GetAtt": [f"{f}Function", "Arn"]}) for f in functions}
+    expected |= {f"${{{f}Function.Arn}}:*" for f in functions}
+    assert arns == expected
+
+
+# ------------------------------------------------------------------ trust and function roles
+
+
+@pytest.mark.parametrize(
+    ("role", "service"),
+    [("StateMachineRole", "states.amazonaws.com"), ("SageMakerExecutionRole", "sagemaker.amazonaws.com")],
+)
+def test_service_roles_trust_only_their_service_in_this_account(resources, role, service):
+    (statement,) = resources[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": service}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def _s3_write_resources(cfn: dict[str, Any]) -> dict[str, set[str]]:
+    writes: dict[str, set[str]] = {}
+    for owner, statement in policy_statements(cfn):
+        actions = as_list(statement.get("Action", []))
+        if statement.get("Effect") == "Allow" and any(
+            a in ("s3:PutObject", "s3:DeleteObject") for a in actions
+        ):
+            writes.setdefault(owner, set()).update(resource_text(r) for r in as_list(statement["Resource"]))
+    return writes
+
+
+def test_only_prepare_run_and_the_jobs_write_and_only_under_runs(cfn):
+    """Runs never touch datasets, code or each other's prefixes' parents (docs: bucket layout)."""
+    assert _s3_write_resources(cfn) == {
+        "PrepareRunFunctionRole": {"${ArtifactBucket.Arn}/runs/*"},
+        "SageMakerExecutionRole": {"${ArtifactBucket.Arn}/runs/*"},
+    }
+
+
+def test_no_role_reads_the_whole_bucket(cfn):
+    for owner, statement in policy_statements(cfn):
+        if "s3:GetObject" in as_list(statement.get("Action", [])):
+            for resource in as_list(statement["Resource"]):
+                assert resource_text(resource) != "${ArtifactBucket.Arn}/*", owner
+
+
+def test_evaluate_model_only_reads_run_artifacts(cfn):
+    assert role_allowed_actions(cfn, "EvaluateModelFunctionRole") == {"s3:GetObject"}
+
+
+def test_validate_dataset_cannot_write_anything(cfn):
+    actions = role_allowed_actions(cfn, "ValidateDatasetFunctionRole")
+    assert actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"}
+
+
+def test_api_function_starts_and_reads_only_this_state_machines_executions(cfn):
+    (start,) = role_statements_for(cfn, "ApiFunctionRole", "states:StartExecution")
+    assert start["Resource"] == {"Ref": "PipelineStateMachine"}
+    (read,) = role_statements_for(cfn, "ApiFunctionRole", "states:DescribeExecution")
+    assert "states:GetExecutionHistory" in read["Action"]
+    assert resource_text(read["Resource"]) == (
+        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${PipelineStateMachine.Name}:*"
+    )
+
+
+def test_sagemaker_role_pulls_only_the_scikit_learn_repository(cfn):
+    (pull,) = role_statements_for(cfn, "SageMakerExecutionRole", "ecr:BatchGetImage")
+    assert resource_text(pull["Resource"]).endswith(":repository/sagemaker-scikit-learn")

@@ -1,0 +1,174 @@
+"""Linters on the template and its state machine: cfn-lint, statelint, checkov, and the
+DefinitionSubstitutions contract between template.yaml, the ASL and docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import lint
+from template_checks import (
+    ARCHITECTURE_PATH,
+    REPO,
+    TEMPLATE_PATH,
+    asl_substitution_names,
+    documented_substitution_names,
+    transform_template,
+)
+
+# Regions linted: where FindInMap must resolve and resource types must exist.
+LINT_REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2"]
+SECURITY_VENV = REPO / ".venv-security"
+CHECKOV = SECURITY_VENV / "bin" / "checkov"
+STATELINT = Path(sys.executable).parent / "statelint"
+
+
+# ------------------------------------------------------------------ DefinitionSubstitutions
+
+
+def test_template_substitutes_every_name_the_asl_uses_and_nothing_else(sam_template, asl_text):
+    defined = set(sam_template["Resources"]["PipelineStateMachine"]["Properties"]["DefinitionSubstitutions"])
+    used = asl_substitution_names(asl_text)
+    assert used - defined == set(), "the ASL uses names the template does not define"
+    assert defined - used == set(), "the template defines names the ASL does not use"
+
+
+def test_every_substitution_is_in_the_documented_list(sam_template, asl_text):
+    documented = documented_substitution_names(ARCHITECTURE_PATH.read_text())
+    defined = set(sam_template["Resources"]["PipelineStateMachine"]["Properties"]["DefinitionSubstitutions"])
+    assert defined - documented == set()
+    assert asl_substitution_names(asl_text) - documented == set()
+
+
+def _substituted(asl_text: str, substitutions: dict[str, Any]) -> str:
+    """The definition as Step Functions receives it, with plausible values for every name."""
+    values = {
+        "Partition": "aws",
+        "Region": "us-east-1",
+        "AccountId": "123456789012",
+        "MaxTrainingSeconds": "3600",
+        "MaxTransformSeconds": "3600",
+    }
+    for name in substitutions:
+        if name.endswith("Arn"):
+            values.setdefault(name, f"arn:aws:lambda:us-east-1:123456789012:function:{name}")
+        values.setdefault(name, f"resolved-{name.lower()}")
+    for name, value in values.items():
+        asl_text = asl_text.replace("${" + name + "}", value)
+    return asl_text
+
+
+def test_the_deployed_definition_is_valid_json_and_passes_statelint(sam_template, asl_text, tmp_path):
+    substitutions = sam_template["Resources"]["PipelineStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    definition = _substituted(asl_text, substitutions)
+    assert "${" not in definition
+    json.loads(definition)
+    path = tmp_path / "definition.asl.json"
+    path.write_text(definition)
+    result = subprocess.run([str(STATELINT), str(path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
+
+
+# ------------------------------------------------------------------ cfn-lint
+
+
+def _lint_findings(text: str) -> list[str]:
+    return [
+        f"{m.rule.id} {m.message} (line {m.linenumber})"
+        for m in lint(text, regions=LINT_REGIONS)
+        if m.rule.id[0] in ("E", "W")
+    ]
+
+
+def test_cfn_lint_reports_no_error_or_warning(template_text):
+    assert _lint_findings(template_text) == []
+
+
+def test_cfn_lint_catches_a_seeded_error(template_text):
+    seeded = template_text.replace("ObjectOwnership: BucketOwnerEnforced", "ObjectOwnership: BucketEnforced")
+    assert any(f.startswith("E") for f in _lint_findings(seeded))
+
+
+# ------------------------------------------------------------------ checkov
+
+
+def _run_checkov(path: Path) -> dict[str, Any]:
+    if not CHECKOV.exists():
+        message = f"{CHECKOV} is missing: `make test` creates .venv-security from requirements/security.txt"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
+    result = subprocess.run(
+        [
+            str(CHECKOV),
+            "--file",
+            str(path),
+            "--framework",
+            "cloudformation",
+            "--skip-download",
+            "--output",
+            "json",
+            "--compact",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    # checkov exits 1 when a check fails; anything else but 0 is a crash.
+    assert result.returncode in (0, 1), result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    return report if isinstance(report, dict) else {"results": {}, "summary": {"failed": 0}}
+
+
+@pytest.fixture(scope="module")
+def checkov_source() -> dict[str, Any]:
+    return _run_checkov(TEMPLATE_PATH)
+
+
+def _failed(report: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(c["check_id"], c["resource"]) for c in report["results"].get("failed_checks", [])]
+
+
+def test_checkov_finds_no_failed_check_in_the_template(checkov_source):
+    assert checkov_source["summary"]["parsing_errors"] == 0
+    assert checkov_source["summary"]["passed"] > 30, "checkov looked at too little: did the template parse?"
+    assert _failed(checkov_source) == []
+
+
+def test_every_checkov_skip_gives_its_reason(checkov_source):
+    skipped = checkov_source["results"].get("skipped_checks", [])
+    assert skipped, "the skips in the template's Metadata were not read"
+    for check in skipped:
+        reason = check["check_result"].get("suppress_comment") or ""
+        assert len(reason.strip()) >= 20, (check["check_id"], check["resource"])
+
+
+def test_checkov_on_the_transformed_template_fails_only_checks_skipped_on_the_sam_resource(
+    sam_template, checkov_source, tmp_path
+):
+    """SAM-generated resources (API stage, function roles) are checked too; the Metadata skips of the SAM
+    resource that generated one (logical id prefix) cover it, nothing else does."""
+    path = tmp_path / "transformed.json"
+    path.write_text(json.dumps(transform_template(sam_template)))
+    report = _run_checkov(path)
+    skipped = {
+        (check["check_id"], check["resource"].split(".", 1)[1])
+        for check in checkov_source["results"].get("skipped_checks", [])
+    }
+    unexplained = [
+        (check_id, resource)
+        for check_id, resource in _failed(report)
+        if not any(
+            check_id == skip_id and resource.split(".", 1)[1].startswith(source)
+            for skip_id, source in skipped
+        )
+    ]
+    assert unexplained == []
