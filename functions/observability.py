@@ -8,6 +8,7 @@ context of None (the local runtime, tests); the Lambda-context keys are then sim
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 __all__ = ["Logger", "MetricUnit", "Metrics", "instrument"]
+
+DEFAULT_NAMESPACE = "ReadmissionMLOps"
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -36,12 +39,17 @@ def instrument(logger: Logger, metrics: Metrics) -> Callable[[Handler], Handler]
         def wrapper(event: dict[str, Any], context: Any) -> Any:
             if not traced:
                 traced.append(_tracer().capture_lambda_handler(handler))
+            if metrics.namespace is None:
+                # Metrics read the namespace at import; a host that sets the environment later (tests,
+                # the local runtime) must not lose a run over a metrics setting.
+                metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_NAMESPACE)
             if context is not None and hasattr(context, "aws_request_id"):
                 logger.append_keys(request_id=context.aws_request_id)
             try:
                 return traced[0](event, context)
             finally:
-                metrics.flush_metrics(raise_on_empty_metrics=False)
+                if metrics.provider.metric_set:  # a handler that failed early has nothing to publish
+                    metrics.flush_metrics()
 
         return wrapper
 

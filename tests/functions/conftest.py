@@ -1,0 +1,149 @@
+"""Fixtures for the Lambda handlers: moto in-process, the handlers imported the way Lambda loads them.
+
+Every test gets a fresh moto account with the project's bucket (with `code/dataset_schema.json`), the
+registry table, the topic and a trivial state machine for the API to start.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = ROOT / "functions"
+EVENTS = ROOT / "events"
+DATASET = ROOT / "data" / "diabetic_data.csv.gz"
+BUCKET = "readmission-mlops-local"  # the literal bucket name every file in events/ uses
+TABLE = "readmission-registry"
+REGION = "us-east-1"
+
+# Set before the handler modules are imported: Powertools reads them when Logger/Metrics are created.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "readmission-pipeline-test")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ReadmissionMLOpsTest")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
+if str(FUNCTIONS) not in sys.path:
+    sys.path.insert(0, str(FUNCTIONS))
+
+ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "REGISTRY_TABLE": TABLE,
+    "BUCKET": BUCKET,
+    "DATASETS_PREFIX": "datasets/",
+    "SCORING_PREFIX": "scoring/",
+    "MAX_DATASET_BYTES": str(50 * 1024 * 1024),
+    "DEFAULT_MODEL_NAME": "medication-adherence-model",
+    "DEFAULT_ALGORITHM": "HistGradientBoosting",
+    "MIN_ROC_AUC": "0.6",
+    "MAX_AUC_DROP": "0.01",
+    "JOB_NAME_PREFIX": "readmission",
+    "POWERTOOLS_SERVICE_NAME": "readmission-pipeline-test",
+    "POWERTOOLS_METRICS_NAMESPACE": "ReadmissionMLOpsTest",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+def dataset_head(rows: int) -> bytes:
+    """The first `rows` data rows of the bundled dataset (with its header), as LF-terminated CSV bytes.
+
+    The bundled file's lines end in CRLF; tests edit LF text and add CRLF back where that is the point.
+    """
+    with gzip.open(DATASET, "rt", newline="") as handle:
+        lines = [next(handle).rstrip("\r\n") + "\n" for _ in range(rows + 1)]
+    return "".join(lines).encode()
+
+
+def gz(data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as handle:
+        handle.write(data)
+    return buffer.getvalue()
+
+
+class Aws:
+    """Handles on the mocked account for tests to arrange and assert with."""
+
+    def __init__(self) -> None:
+        import boto3
+
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.sns = boto3.client("sns", region_name=REGION)
+        self.state_machine_arn = ""
+
+    def put(self, key: str, body: bytes) -> dict[str, Any]:
+        return self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+
+    def table_items(self) -> list[dict[str, Any]]:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        de = TypeDeserializer()
+        items = self.dynamodb.scan(TableName=TABLE)["Items"]
+        return [{k: de.deserialize(v) for k, v in item.items()} for item in items]
+
+    def executions(self) -> list[dict[str, Any]]:
+        return self.sfn.list_executions(stateMachineArn=self.state_machine_arn)["executions"]
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    for key, value in ENVIRONMENT.items():
+        monkeypatch.setenv(key, value)
+    from moto import mock_aws
+
+    import aws_clients
+    import settings
+    import validate_dataset
+
+    with mock_aws():
+        handles = Aws()
+        handles.s3.create_bucket(Bucket=BUCKET)
+        handles.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        handles.dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        topic = handles.sns.create_topic(Name="readmission-notifications")["TopicArn"]
+        machine = handles.sfn.create_state_machine(
+            name="readmission-pipeline",
+            definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
+            roleArn="arn:aws:iam::123456789012:role/sfn",
+        )
+        handles.state_machine_arn = machine["stateMachineArn"]
+        monkeypatch.setenv("STATE_MACHINE_ARN", handles.state_machine_arn)
+        monkeypatch.setenv("TOPIC_ARN", topic)
+        from pipelines.schema import as_json_dict
+
+        handles.put("code/dataset_schema.json", json.dumps(as_json_dict()).encode())
+        settings.load_settings.cache_clear()
+        aws_clients.reset()
+        validate_dataset.clear_schema_cache()
+        yield handles
+        settings.load_settings.cache_clear()
+        aws_clients.reset()
+        validate_dataset.clear_schema_cache()

@@ -1,0 +1,247 @@
+"""PrepareRun: both input shapes, location checks, idempotency, snapshot, job names, champion."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import pytest
+
+import prepare_run
+from conftest import BUCKET, DATASET, Aws, load_event
+from errors import DuplicateRun, InvalidDataset, InvalidInput
+from registry import Registry
+
+JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+def s3_event_for(
+    aws: Aws, key: str = "datasets/diabetic_data.csv.gz", body: bytes | None = None
+) -> dict[str, Any]:
+    """events/prepare_run_s3_event.json, pointing at an object really uploaded to the mock bucket."""
+    put = aws.put(key, DATASET.read_bytes() if body is None else body)
+    event = load_event("prepare_run_s3_event.json")
+    event["input"]["detail"]["object"].update(
+        {"key": key, "etag": put["ETag"].strip('"'), "version-id": put["VersionId"]}
+    )
+    return event
+
+
+def with_execution(event: dict[str, Any], name: str) -> dict[str, Any]:
+    event = copy.deepcopy(event)
+    event["execution"]["name"] = name
+    event["execution"]["id"] = f"arn:aws:states:us-east-1:123456789012:execution:readmission-pipeline:{name}"
+    return event
+
+
+def test_s3_event_becomes_a_run_with_a_snapshot_of_the_uploaded_version(aws: Aws) -> None:
+    event = s3_event_for(aws)
+
+    result = prepare_run.handler(event, None)
+
+    run = result["run"]
+    assert run["runId"] == event["execution"]["name"]
+    assert run["datasetUri"] == f"s3://{BUCKET}/datasets/diabetic_data.csv.gz"
+    assert run["snapshotUri"] == f"s3://{BUCKET}/runs/{run['runId']}/input/diabetic_data.csv.gz"
+    snapshot = aws.s3.get_object(Bucket=BUCKET, Key=f"runs/{run['runId']}/input/diabetic_data.csv.gz")
+    assert snapshot["Body"].read() == DATASET.read_bytes()
+    assert run["scoreUri"] == run["snapshotUri"]
+    assert run["scoreCompressionType"] == "Gzip"
+    assert run["modelName"] == "medication-adherence-model"
+    assert run["algorithm"] == "HistGradientBoosting"
+    assert run["champion"] is None
+    assert [c["ChannelName"] for c in run["inputDataConfig"]] == ["training"]
+    assert result["attempts"] == {"train": 1, "xform": 1, "drift": 1, "backoffSeconds": 0}
+    item = Registry("readmission-registry", aws.dynamodb).get_run(run["runId"])
+    assert item is not None and item["status"] == "RUNNING"
+
+
+def test_snapshot_keeps_the_uploaded_version_when_the_object_is_overwritten_later(aws: Aws) -> None:
+    event = s3_event_for(aws, "datasets/small.csv", b"first version\n")
+    aws.put("datasets/small.csv", b"second version\n")
+
+    run = prepare_run.handler(event, None)["run"]
+
+    body = aws.s3.get_object(Bucket=BUCKET, Key=f"runs/{run['runId']}/input/small.csv")["Body"].read()
+    assert body == b"first version\n"
+
+
+def test_hyperparameters_follow_the_script_mode_contract(aws: Aws) -> None:
+    event = load_event("prepare_run_console_input.json")
+    aws.put("datasets/diabetic_data.csv.gz", DATASET.read_bytes())
+
+    run = prepare_run.handler(event, None)["run"]
+
+    hp = run["hyperparameters"]
+    assert hp["sagemaker_program"] == '"train.py"'
+    assert hp["sagemaker_submit_directory"] == f'"s3://{BUCKET}/code/sourcedir.tar.gz"'
+    assert hp["sagemaker_region"] == '"us-east-1"'
+    assert hp["algorithm"] == "HistGradientBoosting"
+    assert hp["seed"] == "42" and hp["max_iter"] == "200" and hp["target"] == "readmitted_30d"
+    assert all(isinstance(v, str) for v in hp.values())
+    assert run["trainingInstanceType"] == "ml.m5.large"
+    assert run["limits"]["maxTrainingSeconds"] == 3600
+    assert run["limits"]["trainingTimeoutSeconds"] > run["limits"]["maxTrainingSeconds"]
+
+
+def test_job_names_are_valid_prefixed_distinct_per_run_and_fit_with_an_attempt_suffix(aws: Aws) -> None:
+    event = load_event("prepare_run_console_input.json")
+    event["input"]["modelName"] = "M" * 63
+    aws.put("datasets/diabetic_data.csv.gz", DATASET.read_bytes())
+
+    first = prepare_run.handler(with_execution(event, "run-one"), None)["run"]["jobs"]
+    event["input"]["idempotencyKey"] = "another"
+    second = prepare_run.handler(with_execution(event, "run-two"), None)["run"]["jobs"]
+
+    for jobs in (first, second):
+        for name in jobs.values():
+            assert name.startswith("readmission-")
+            assert JOB_NAME.match(f"{name}-999")
+            assert len(f"{name}-999") - len("readmission-") <= 50
+    assert len(set(first.values()) | set(second.values())) == 8
+
+
+def test_a_second_delivery_of_the_same_event_is_a_duplicate_and_touches_nothing(aws: Aws) -> None:
+    event = s3_event_for(aws)
+    first = prepare_run.handler(with_execution(event, "first-delivery"), None)["run"]
+    before = aws.table_items()
+
+    with pytest.raises(DuplicateRun, match="first-delivery"):
+        prepare_run.handler(with_execution(event, "second-delivery"), None)
+
+    assert aws.table_items() == before
+    keys = [o["Key"] for o in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/")["Contents"]]
+    assert keys == [f"runs/{first['runId']}/input/diabetic_data.csv.gz"]
+
+
+def test_the_same_body_on_the_console_twice_is_a_duplicate_but_other_parameters_are_not(aws: Aws) -> None:
+    aws.put("datasets/diabetic_data.csv.gz", DATASET.read_bytes())
+    event = load_event("prepare_run_console_input.json")
+    prepare_run.handler(with_execution(event, "console-1"), None)
+
+    with pytest.raises(DuplicateRun):
+        prepare_run.handler(with_execution(event, "console-2"), None)
+    event["input"]["algorithm"] = "RandomForest"
+    assert prepare_run.handler(with_execution(event, "console-3"), None)["run"]["algorithm"] == "RandomForest"
+
+
+def test_a_key_whose_run_failed_can_be_claimed_again(aws: Aws) -> None:
+    aws.put("datasets/diabetic_data.csv.gz", DATASET.read_bytes())
+    event = load_event("prepare_run_console_input.json")
+    event["input"]["idempotencyKey"] = "retry-me"
+    prepare_run.handler(with_execution(event, "attempt-1"), None)
+    registry = Registry("readmission-registry", aws.dynamodb)
+    registry.record_run_failed("attempt-1", execution_arn="arn", stage="TrainModel", error="X", cause="y")
+
+    run = prepare_run.handler(with_execution(event, "attempt-2"), None)["run"]
+
+    assert run["idempotencyKey"] == "client:retry-me"
+    assert registry.get_idempotency_claim("client:retry-me")["run_id"] == "attempt-2"
+
+
+@pytest.mark.parametrize(
+    ("dataset_uri", "message"),
+    [
+        ("s3://someone-elses-bucket/datasets/x.csv", "outside the project's bucket"),
+        (f"s3://{BUCKET}/runs/other/input/x.csv", "is not under"),
+        (f"s3://{BUCKET}/datasets/x.parquet", "must be a .csv"),
+        ("https://example.com/x.csv", "datasetUri"),
+    ],
+)
+def test_datasets_outside_the_datasets_prefix_are_invalid_input(
+    aws: Aws, dataset_uri: str, message: str
+) -> None:
+    event = load_event("prepare_run_console_input.json")
+    event["input"]["datasetUri"] = dataset_uri
+
+    with pytest.raises(InvalidInput, match=message):
+        prepare_run.handler(event, None)
+
+    assert aws.table_items() == []
+
+
+def test_a_missing_dataset_object_is_invalid_input_and_records_nothing(aws: Aws) -> None:
+    event = load_event("prepare_run_console_input.json")
+
+    with pytest.raises(InvalidInput, match="does not exist"):
+        prepare_run.handler(event, None)
+
+    assert aws.table_items() == []
+
+
+def test_an_oversized_dataset_is_rejected_before_it_is_copied(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import settings
+
+    monkeypatch.setenv("MAX_DATASET_BYTES", "1000")
+    settings.load_settings.cache_clear()
+    event = s3_event_for(aws)
+
+    with pytest.raises(InvalidDataset, match="limit is 1000"):
+        prepare_run.handler(event, None)
+
+    assert "Contents" not in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/")
+
+
+def test_unknown_fields_and_algorithms_are_rejected_with_the_field_named(aws: Aws) -> None:
+    event = load_event("prepare_run_console_input.json")
+    event["input"]["algorithm"] = "XGBoost"
+    event["input"]["learningRate"] = 0.1
+
+    with pytest.raises(InvalidInput) as caught:
+        prepare_run.handler(event, None)
+
+    assert "algorithm" in str(caught.value) and "learningRate: unknown field" in str(caught.value)
+
+
+def test_other_events_are_rejected(aws: Aws) -> None:
+    event = load_event("prepare_run_s3_event.json")
+    event["input"]["detail-type"] = "Object Deleted"
+
+    with pytest.raises(InvalidInput, match="Object Deleted"):
+        prepare_run.handler(event, None)
+
+
+def test_the_champion_is_looked_up_and_passed_as_a_training_channel(aws: Aws) -> None:
+    registry = Registry("readmission-registry", aws.dynamodb)
+    aws.put("datasets/diabetic_data.csv.gz", DATASET.read_bytes())
+    event = load_event("prepare_run_console_input.json")
+    registry.start_run(
+        run_id="old",
+        execution_arn="a",
+        model_name="medication-adherence-model",
+        idempotency_key="k",
+        dataset_uri="d",
+    )
+    registry.register_version(
+        run_id="old",
+        model_name="medication-adherence-model",
+        approved=True,
+        compared_champion_version=None,
+        metrics={"model": {"roc_auc": 0.66}},
+        artifact_uri=f"s3://{BUCKET}/runs/old/model/job/output/model.tar.gz",
+        training_job="job",
+        dataset_uri="d",
+        algorithm="RandomForest",
+        decision_reasons=[],
+    )
+
+    run = prepare_run.handler(event, None)["run"]
+
+    assert run["champion"]["version"] == 1
+    assert run["champion"]["artifactUri"].endswith("runs/old/model/job/output/model.tar.gz")
+    channels = {c["ChannelName"]: c for c in run["inputDataConfig"]}
+    assert channels["champion"]["DataSource"]["S3DataSource"]["S3Uri"] == run["champion"]["artifactUri"]
+
+
+def test_a_score_file_under_scoring_is_used_for_batch_transform(aws: Aws) -> None:
+    aws.put("datasets/diabetic_data.csv.gz", DATASET.read_bytes())
+    event = load_event("prepare_run_console_input.json")
+    event["input"]["scoreUri"] = f"s3://{BUCKET}/scoring/new_encounters.csv"
+
+    run = prepare_run.handler(event, None)["run"]
+
+    assert run["scoreUri"] == f"s3://{BUCKET}/scoring/new_encounters.csv"
+    assert run["scoreCompressionType"] == "None"

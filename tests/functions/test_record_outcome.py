@@ -1,0 +1,90 @@
+"""RecordOutcome: success and failure recorded; a failed run flags the version it registered."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import record_outcome
+import register_model
+from conftest import TABLE, Aws, load_event
+from registry import Registry
+
+
+def registered_run(aws: Aws) -> tuple[Registry, dict]:
+    reg = Registry(TABLE, aws.dynamodb)
+    event = load_event("register_model.json")
+    run = event["run"]
+    reg.claim_idempotency_key(run["idempotencyKey"], run["runId"], run["executionArn"])
+    reg.start_run(
+        run_id=run["runId"],
+        execution_arn=run["executionArn"],
+        model_name=run["modelName"],
+        idempotency_key=run["idempotencyKey"],
+        dataset_uri=run["datasetUri"],
+    )
+    register_model.handler(event, None)
+    return reg, run
+
+
+def test_success_marks_the_run_and_its_version_succeeded_with_uris(aws: Aws) -> None:
+    reg, run = registered_run(aws)
+
+    result = record_outcome.handler(load_event("record_outcome_succeeded.json"), None)
+
+    item = reg.get_run(run["runId"])
+    assert item["status"] == "SUCCEEDED" and item["decision"] == "approved" and item["model_version"] == 1
+    assert item["predictions_uri"] == f"{run['predictionsOutputUri']}/diabetic_data.csv.gz.out"
+    assert item["drift_uri"] == f"{run['driftOutputUri']}/drift_report.json"
+    assert reg.get_version(run["modelName"], 1)["run_status"] == "SUCCEEDED"
+    assert result["subject"] == "medication-adherence-model v1 approved: run succeeded"
+    assert "Predictions: s3://" in result["message"] and "now the champion" in result["message"]
+    assert len(result["subject"]) <= 100
+
+
+def test_failure_after_registration_flags_the_version_and_releases_the_claim(aws: Aws) -> None:
+    reg, run = registered_run(aws)
+    event = copy.deepcopy(load_event("record_outcome_failed.json"))
+    event["failure"] = {
+        "stage": "BatchTransform",
+        "error": {
+            "Error": "States.TaskFailed",
+            "Cause": json.dumps({"TransformJobName": "x", "FailureReason": "ClientError: bad input row 7"}),
+        },
+    }
+
+    result = record_outcome.handler(event, None)
+
+    item = reg.get_run(run["runId"])
+    assert (item["status"], item["stage"], item["error"]) == ("FAILED", "BatchTransform", "States.TaskFailed")
+    assert item["cause"] == "ClientError: bad input row 7"
+    assert reg.get_version(run["modelName"], 1)["run_status"] == "FAILED"
+    assert reg.get_idempotency_claim(run["idempotencyKey"])["run_status"] == "FAILED"
+    assert result["error"] == "States.TaskFailed" and result["cause"] == "ClientError: bad input row 7"
+    assert "flagged run_status=FAILED" in result["message"]
+
+
+def test_the_sample_failure_event_yields_the_lambda_error_message_as_cause(aws: Aws) -> None:
+    reg = Registry(TABLE, aws.dynamodb)
+    event = load_event("record_outcome_failed.json")
+
+    result = record_outcome.handler(event, None)
+
+    assert result["error"] == "InvalidDataset"
+    assert result["cause"].endswith("lacks required training columns: readmitted")
+    item = reg.get_run(event["runId"])  # the run failed before PrepareRun recorded it: created now
+    assert item["status"] == "FAILED" and item["stage"] == "ValidateDataset"
+
+
+def test_a_failure_without_a_cause_still_yields_text_for_the_fail_state(aws: Aws) -> None:
+    event = {
+        "outcome": "FAILED",
+        "runId": "r-x",
+        "executionArn": "arn",
+        "failure": {"stage": "TrainModel", "error": {"Error": "States.Timeout"}},
+    }
+
+    result = record_outcome.handler(event, None)
+
+    assert result["error"] == "States.Timeout"
+    assert result["cause"] == "States.Timeout (no cause given)"

@@ -1,0 +1,141 @@
+"""The registry: atomic versions, champion moves conditioned on what the run compared against."""
+
+from __future__ import annotations
+
+import copy
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import register_model
+from conftest import TABLE, Aws, load_event
+from errors import ChampionChanged
+from registry import Registry, from_dynamo, to_dynamo
+
+MODEL = "medication-adherence-model"
+
+
+def registry(aws: Aws) -> Registry:
+    return Registry(TABLE, aws.dynamodb)
+
+
+def start(reg: Registry, run_id: str) -> None:
+    reg.start_run(
+        run_id=run_id,
+        execution_arn=f"arn:{run_id}",
+        model_name=MODEL,
+        idempotency_key=f"k-{run_id}",
+        dataset_uri="s3://b/datasets/d.csv",
+    )
+
+
+def register_event(run_id: str, decision: str = "approved", compared: int | None = None) -> dict[str, Any]:
+    event = copy.deepcopy(load_event("register_model.json"))
+    event["run"]["runId"] = run_id
+    event["evaluation"]["decision"] = decision
+    event["evaluation"]["comparedChampionVersion"] = compared
+    event["training"]["artifactUri"] = f"s3://b/runs/{run_id}/model/job/output/model.tar.gz"
+    return event
+
+
+def test_floats_are_stored_as_decimals_and_come_back_as_plain_numbers() -> None:
+    stored = to_dynamo({"roc_auc": 0.6712, "n": 3, "nested": [0.1, {"x": 2.5}], "ok": True})
+
+    assert stored["roc_auc"] == Decimal("0.6712")
+    assert from_dynamo(stored) == {"roc_auc": 0.6712, "n": 3, "nested": [0.1, {"x": 2.5}], "ok": True}
+    with pytest.raises(ValueError):
+        to_dynamo(float("nan"))
+
+
+def test_the_sample_event_registers_version_1_as_champion(aws: Aws) -> None:
+    event = load_event("register_model.json")
+    start(registry(aws), event["run"]["runId"])
+
+    result = register_model.handler(event, None)
+
+    assert result == {"modelName": MODEL, "version": 1, "status": "APPROVED", "isChampion": True}
+    version = registry(aws).get_version(MODEL, 1)
+    assert version["metrics"]["model"]["roc_auc"] == pytest.approx(0.6712)
+    assert version["run_status"] == "RUNNING"
+    assert version["training_job"] == event["training"]["jobName"]
+    assert registry(aws).get_champion(MODEL).version == 1
+    assert registry(aws).get_run(event["run"]["runId"])["model_version"] == 1
+
+
+def test_a_rejected_model_gets_a_version_but_not_the_champion_pointer(aws: Aws) -> None:
+    reg = registry(aws)
+    start(reg, "r1")
+    register_model.handler(register_event("r1"), None)
+    start(reg, "r2")
+
+    result = register_model.handler(register_event("r2", "rejected", compared=1), None)
+
+    assert result["version"] == 2 and result["status"] == "REJECTED" and result["isChampion"] is False
+    assert reg.get_champion(MODEL).version == 1
+
+
+def test_versions_increase_monotonically_over_many_calls(aws: Aws) -> None:
+    reg = registry(aws)
+
+    numbers = [reg.allocate_version(MODEL) for _ in range(25)]
+
+    assert numbers == list(range(1, 26))
+
+
+def test_concurrent_allocations_never_share_a_number(aws: Aws) -> None:
+    reg = registry(aws)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        numbers = list(pool.map(lambda _: reg.allocate_version(MODEL), range(40)))
+
+    assert sorted(numbers) == list(range(1, 41))
+
+
+def test_a_champion_moved_by_another_run_fails_this_run_and_writes_nothing(aws: Aws) -> None:
+    reg = registry(aws)
+    for run_id in ("a", "b"):
+        start(reg, run_id)
+    register_model.handler(register_event("a", compared=None), None)  # a becomes champion v1
+    before = {(i["pk"], i["sk"]) for i in aws.table_items()}
+
+    with pytest.raises(ChampionChanged, match=r"compared against none, now 1"):
+        register_model.handler(register_event("b", compared=None), None)  # b also compared against none
+
+    assert reg.get_champion(MODEL).version == 1
+    assert {(i["pk"], i["sk"]) for i in aws.table_items()} == before
+    assert reg.get_run("b").get("model_version") is None
+
+
+def test_registering_again_for_the_same_run_returns_the_same_version(aws: Aws) -> None:
+    reg = registry(aws)
+    start(reg, "r1")
+    first = register_model.handler(register_event("r1"), None)
+
+    again = register_model.handler(register_event("r1"), None)
+
+    assert again == first
+    assert reg.allocate_version(MODEL) == 2  # no number was consumed by the retry
+
+
+def test_list_and_describe_mark_the_champion(aws: Aws) -> None:
+    reg = registry(aws)
+    for run_id, decision, compared in (
+        ("r1", "approved", None),
+        ("r2", "rejected", 1),
+        ("r3", "approved", 1),
+    ):
+        start(reg, run_id)
+        register_model.handler(register_event(run_id, decision, compared), None)
+
+    listed = reg.list_versions()
+
+    assert [(v["version"], v["status"], v["isChampion"]) for v in listed] == [
+        (3, "APPROVED", True),
+        (2, "REJECTED", False),
+        (1, "APPROVED", False),
+    ]
+    assert reg.describe_version(MODEL, 1)["isChampion"] is False
+    assert reg.describe_version(MODEL, 3)["metrics"]["model"]["roc_auc"] == pytest.approx(0.6712)
+    assert reg.describe_version(MODEL, 9) is None
