@@ -138,16 +138,26 @@ def start_training(
     execution_input = request.model_dump(exclude_none=True)
     if not execution_input.get("hyperparameters"):
         execution_input.pop("hyperparameters", None)
+    arn = _execution_arn(settings.state_machine_arn, name)
+    # Look first: StartExecution answers a same-name, same-input call on a running execution with that
+    # execution's ARN, indistinguishable from a new start; the client should learn it is a replay.
+    existing = _existing_status(sfn, arn)
+    if existing is not None:
+        return 200, {"executionArn": arn, "executionName": name, "status": existing}
     try:
         started = sfn.start_execution(
             stateMachineArn=settings.state_machine_arn, name=name, input=json.dumps(execution_input)
         )
-        arn = started["executionArn"]
-        status, code = "RUNNING", 202
-    except sfn.exceptions.ExecutionAlreadyExists:
-        arn = _execution_arn(settings.state_machine_arn, name)
-        status, code = sfn.describe_execution(executionArn=arn)["status"], 200
-    return code, {"executionArn": arn, "executionName": name, "status": status}
+    except sfn.exceptions.ExecutionAlreadyExists:  # a concurrent request with the same key won the race
+        return 200, {"executionArn": arn, "executionName": name, "status": _existing_status(sfn, arn)}
+    return 202, {"executionArn": started["executionArn"], "executionName": name, "status": "RUNNING"}
+
+
+def _existing_status(sfn: Any, arn: str) -> str | None:
+    try:
+        return sfn.describe_execution(executionArn=arn)["status"]
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return None
 
 
 def _execution_arn(state_machine_arn: str, name: str) -> str:

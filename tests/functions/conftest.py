@@ -112,7 +112,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     import settings
     import validate_dataset
 
-    with mock_aws():
+    # Executions really run (the trivial Pass machine below), so GET /executions sees a real history.
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         handles = Aws()
         handles.s3.create_bucket(Bucket=BUCKET)
         handles.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})

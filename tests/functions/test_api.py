@@ -1,0 +1,226 @@
+"""The REST API: POST /training validates and starts once per key; GET endpoints read SFN and the registry."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import time
+from typing import Any
+
+import pytest
+
+import api
+import register_model
+from conftest import BUCKET, TABLE, Aws, dataset_head, load_event
+from registry import Registry
+
+
+def post(body: Any, headers: dict[str, str] | None = None, *, raw: str | None = None) -> tuple[int, dict]:
+    event = copy.deepcopy(load_event("api_post_training.json"))
+    event["body"] = raw if raw is not None else json.dumps(body)
+    event["headers"].update(headers or {})
+    response = api.handler(event, None)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def seed_body() -> dict[str, Any]:
+    return json.loads(load_event("api_post_training.json")["body"])
+
+
+def test_the_seed_curl_example_starts_an_execution(aws: Aws) -> None:
+    aws.put("datasets/diabetic_data.csv", dataset_head(50))
+
+    status, body = post(seed_body())
+
+    assert status == 202
+    assert body["status"] == "RUNNING"
+    assert body["executionName"].startswith("medication-adherence-model-")
+    [execution] = aws.executions()
+    assert execution["executionArn"] == body["executionArn"]
+    sent = json.loads(aws.sfn.describe_execution(executionArn=body["executionArn"])["input"])
+    assert sent == {
+        "datasetUri": f"s3://{BUCKET}/datasets/diabetic_data.csv",
+        "modelName": "medication-adherence-model",
+        "algorithm": "RandomForest",
+        "instanceType": "ml.m5.xlarge",
+    }
+
+
+def test_the_same_request_again_returns_the_first_execution(aws: Aws) -> None:
+    aws.put("datasets/diabetic_data.csv", dataset_head(50))
+    _, first = post(seed_body())
+
+    status, again = post(seed_body())
+
+    assert status == 200
+    assert again["executionArn"] == first["executionArn"]
+    assert len(aws.executions()) == 1
+
+
+def test_new_content_under_the_same_key_is_a_new_run(aws: Aws) -> None:
+    aws.put("datasets/diabetic_data.csv", dataset_head(50))
+    _, first = post(seed_body())
+    aws.put("datasets/diabetic_data.csv", dataset_head(60))
+
+    _, second = post(seed_body())
+
+    assert second["executionArn"] != first["executionArn"]
+    assert len(aws.executions()) == 2
+
+
+def test_the_idempotency_key_header_names_the_execution(aws: Aws) -> None:
+    _, first = post(seed_body(), {"Idempotency-Key": "abc-123"})
+    status, again = post(seed_body(), {"idempotency-key": "abc-123"})
+    _, other = post(seed_body(), {"Idempotency-Key": "abc-124"})
+
+    assert status == 200 and again["executionArn"] == first["executionArn"]
+    assert other["executionArn"] != first["executionArn"]
+    sent = json.loads(aws.sfn.describe_execution(executionArn=first["executionArn"])["input"])
+    assert sent["idempotencyKey"] == "abc-123"
+
+
+@pytest.mark.parametrize(
+    ("body", "raw", "field", "message"),
+    [
+        (None, "{not json", "body", "invalid JSON"),
+        (None, "[1, 2]", "body", "must be a JSON object"),
+        (None, "", "body", "a JSON object body is required"),
+        ({}, None, "datasetUri", "required field is missing"),
+        (
+            {"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "algorithm": "XGBoost"},
+            None,
+            "algorithm",
+            "Input should be",
+        ),
+        ({"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "colour": "blue"}, None, "colour", "unknown field"),
+        (
+            {"datasetUri": "s3://other-bucket/datasets/d.csv"},
+            None,
+            "datasetUri",
+            "outside the project's bucket",
+        ),
+        ({"datasetUri": f"s3://{BUCKET}/code/d.csv"}, None, "datasetUri", "is not under"),
+        ({"datasetUri": "/tmp/d.csv"}, None, "datasetUri", "is not an s3:// URI"),
+        (
+            {"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "modelName": "bad name!"},
+            None,
+            "modelName",
+            "pattern",
+        ),
+        (
+            {"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "modelName": "m" * 64},
+            None,
+            "modelName",
+            "at most 63",
+        ),
+        (
+            {"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "instanceType": "m5.large"},
+            None,
+            "instanceType",
+            "pattern",
+        ),
+        (
+            {"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "scoreUri": f"s3://{BUCKET}/runs/x/y.csv"},
+            None,
+            "scoreUri",
+            "must be under",
+        ),
+        (
+            {
+                "datasetUri": f"s3://{BUCKET}/datasets/d.csv",
+                "hyperparameters": {"sagemaker_program": "evil.py"},
+            },
+            None,
+            "hyperparameters",
+            "unknown hyperparameters ['sagemaker_program']",
+        ),
+        ({"datasetUri": f"s3://{BUCKET}/datasets/missing.csv"}, None, "datasetUri", "does not exist"),
+    ],
+)
+def test_a_bad_request_is_a_400_with_the_field_named_and_starts_nothing(
+    aws: Aws, body: Any, raw: str | None, field: str, message: str
+) -> None:
+    status, response = post(body, raw=raw)
+
+    assert status == 400
+    assert any(e["field"] == field and message in e["message"] for e in response["errors"]), response
+    assert aws.executions() == []
+
+
+def test_an_oversized_body_is_refused(aws: Aws) -> None:
+    body = {"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "idempotencyKey": "k", "pad": "x" * 70_000}
+
+    status, response = post(body)
+
+    assert status == 400 and "the limit is 65536" in response["errors"][0]["message"]
+    assert aws.executions() == []
+
+
+def test_a_base64_body_is_decoded(aws: Aws) -> None:
+    event = copy.deepcopy(load_event("api_post_training.json"))
+    event["body"] = base64.b64encode(json.dumps({"datasetUri": "nope"}).encode()).decode()
+    event["isBase64Encoded"] = True
+
+    response = api.handler(event, None)
+
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["errors"][0]["field"] == "datasetUri"
+
+
+def test_a_header_key_that_contradicts_the_body_key_is_refused(aws: Aws) -> None:
+    body = {**seed_body(), "idempotencyKey": "one"}
+
+    status, response = post(body, {"Idempotency-Key": "two"})
+
+    assert status == 400 and response["errors"][0]["field"] == "idempotencyKey"
+
+
+def test_get_execution_reports_status_and_current_state(aws: Aws) -> None:
+    _, started = post(seed_body(), {"Idempotency-Key": "abc"})
+    event = copy.deepcopy(load_event("api_get_execution.json"))
+    event["path"] = f"/executions/{started['executionName']}"
+    event["pathParameters"] = {"id": started["executionName"]}
+
+    for _ in range(100):  # the trivial machine finishes on a moto thread within milliseconds
+        if aws.sfn.describe_execution(executionArn=started["executionArn"])["status"] != "RUNNING":
+            break
+        time.sleep(0.02)
+
+    response = api.handler(event, None)
+
+    assert response["statusCode"] == 200
+    body = json.loads(response["body"])
+    assert body["executionArn"] == started["executionArn"]
+    assert body["status"] == "SUCCEEDED"
+    assert body["currentState"] == "Done"
+    assert body["error"] is None
+
+
+def test_get_execution_of_an_unknown_id_is_404(aws: Aws) -> None:
+    response = api.handler(load_event("api_get_execution.json"), None)
+
+    assert response["statusCode"] == 404
+
+
+def test_get_models_lists_versions_with_the_champion_flag(aws: Aws) -> None:
+    reg = Registry(TABLE, aws.dynamodb)
+    event = load_event("register_model.json")
+    reg.start_run(
+        run_id=event["run"]["runId"],
+        execution_arn="a",
+        model_name=event["run"]["modelName"],
+        idempotency_key="k",
+        dataset_uri="d",
+    )
+    register_model.handler(event, None)
+
+    models = json.loads(api.handler(load_event("api_get_models.json"), None)["body"])["models"]
+    one = api.handler(load_event("api_get_model_version.json"), None)
+    missing = copy.deepcopy(load_event("api_get_model_version.json"))
+    missing["path"] = "/models/medication-adherence-model/7"
+
+    assert [(m["version"], m["status"], m["isChampion"]) for m in models] == [(1, "APPROVED", True)]
+    assert models[0]["metrics"]["model"]["roc_auc"] == pytest.approx(0.6712)
+    assert one["statusCode"] == 200 and json.loads(one["body"])["version"] == 1
+    assert api.handler(missing, None)["statusCode"] == 404
