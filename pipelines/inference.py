@@ -1,0 +1,203 @@
+"""Batch inference under SageMaker's scikit-learn serving contract (and the Python API's reader).
+
+`model_fn`, `input_fn`, `predict_fn`, `output_fn` are what the container calls; the bundle's root
+`inference.py` re-exports them. Input is CSV text (str or bytes; BOM and CRLF accepted) with a header
+of raw columns - the target may be present and is ignored - or header-less lines in the schema's
+column order (all 50 columns, or the 49 without `readmitted`). Output is CSV
+`encounter_id,probability,prediction` with a header, one row per input row, in input order.
+"""
+
+import io
+import json
+import os
+import tarfile
+import tempfile
+from typing import Any, Optional, Union
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from pipelines import schema
+from pipelines.data import DatasetError, _is_gzip, decode_head, parse_header, read_frame
+
+MODEL_FILE = "model.joblib"
+FEATURES_FILE = "features.json"
+BASELINE_FILE = "baseline_statistics.json"
+METRICS_FILE = "metrics.json"
+OUTPUT_COLUMNS = ("encounter_id", "probability", "prediction")
+CSV_TYPES = ("text/csv", "text/plain", "application/csv")
+
+
+class ModelBundle:
+    """A loaded model directory: the fitted Pipeline, its decision threshold, schema and baseline."""
+
+    def __init__(self, model: Any, features: dict[str, Any], baseline: Optional[dict[str, Any]]) -> None:
+        self.model = model
+        self.features = features
+        self.baseline = baseline
+        self.threshold = float(features.get("threshold", getattr(model, "decision_threshold_", 0.5)))
+
+
+def _find_model_dir(path: str, scratch: str) -> str:
+    """An extracted model directory from: a model dir, a model.tar.gz, or a dir holding one."""
+    if os.path.isdir(path) and os.path.exists(os.path.join(path, MODEL_FILE)):
+        return path
+    archive = path
+    if os.path.isdir(path):
+        candidates = sorted(
+            os.path.join(root, name)
+            for root, _dirs, files in os.walk(path)
+            for name in files
+            if name.endswith((".tar.gz", ".tgz"))
+        )
+        if not candidates:
+            raise FileNotFoundError(f"{path} holds neither {MODEL_FILE} nor a model.tar.gz")
+        archive = candidates[0]
+    if not os.path.isfile(archive):
+        raise FileNotFoundError(f"no model at {path}")
+    with tarfile.open(archive, "r:*") as tar:
+        for member in tar.getmembers():
+            # Refuse absolute or parent-relative member names (tar path traversal).
+            if member.name.startswith("/") or ".." in member.name.split("/"):
+                raise ValueError(f"unsafe path in model archive: {member.name}")
+        tar.extractall(scratch)
+    return scratch
+
+
+def load_model_dir(path: str) -> ModelBundle:
+    """Load a model from a model directory, a `model.tar.gz` or a directory containing one."""
+    with tempfile.TemporaryDirectory() as scratch:
+        model_dir = _find_model_dir(path, scratch)
+        model = joblib.load(os.path.join(model_dir, MODEL_FILE))
+        features: dict[str, Any] = {}
+        if os.path.exists(os.path.join(model_dir, FEATURES_FILE)):
+            with open(os.path.join(model_dir, FEATURES_FILE)) as handle:
+                features = json.load(handle)
+        baseline = None
+        if os.path.exists(os.path.join(model_dir, BASELINE_FILE)):
+            with open(os.path.join(model_dir, BASELINE_FILE)) as handle:
+                baseline = json.load(handle)
+    return ModelBundle(model, features, baseline)
+
+
+def _layout(first_line: str, name: str) -> dict[str, Any]:
+    """Whether the payload has a header, and its columns; named error for missing required ones."""
+    fields = parse_header(first_line, name)
+    known = [f for f in fields if f in schema.COLUMNS]
+    if known:
+        missing = [c for c in schema.REQUIRED_SCORING_COLUMNS if c not in fields]
+        if missing:
+            raise DatasetError(
+                "missing_columns", "{} lacks required column(s): {}".format(name, ", ".join(missing))
+            )
+        return {"header": True, "columns": fields}
+    if len(fields) == len(schema.COLUMNS):
+        return {"header": False, "columns": list(schema.COLUMNS)}
+    if len(fields) == len(schema.COLUMNS) - 1:
+        return {"header": False, "columns": schema.column_order_without_target()}
+    raise DatasetError(
+        "missing_columns",
+        "{}: no header naming the required columns ({}), and {} fields per line instead of the "
+        "schema's {} (or {} without the target) for header-less input".format(
+            name,
+            ", ".join(schema.REQUIRED_SCORING_COLUMNS),
+            len(fields),
+            len(schema.COLUMNS),
+            len(schema.COLUMNS) - 1,
+        ),
+    )
+
+
+def read_scoring_payload(body: Union[str, bytes], name: str = "payload") -> pd.DataFrame:
+    """A scoring request body (CSV text or bytes) as a raw-column frame."""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    head = decode_head(body[:65536], name)
+    layout = _layout(head.splitlines()[0], name)
+    return read_frame(io.BytesIO(body), layout["columns"], name, header=layout["header"])
+
+
+def read_scoring_file(path: str) -> pd.DataFrame:
+    """A scoring file (CSV or CSV.gz, by content) as a raw-column frame."""
+    name = os.path.basename(path)
+    compressed = _is_gzip(path)
+    if os.path.getsize(path) == 0:
+        raise DatasetError("empty_file", f"{name} is empty (0 bytes)")
+    import gzip
+
+    opener = gzip.open if compressed else open
+    with opener(path, "rb") as handle:
+        head = decode_head(handle.read(65536), name)
+    layout = _layout(head.splitlines()[0], name)
+    return read_frame(
+        path, layout["columns"], name, compression="gzip" if compressed else None, header=layout["header"]
+    )
+
+
+def score(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
+    """Probabilities and decisions for a raw-column frame, in its row order."""
+    if len(frame) == 0:
+        return pd.DataFrame({c: [] for c in OUTPUT_COLUMNS})
+    probability = bundle.model.predict_proba(frame)[:, 1]
+    ids = frame[schema.ID_COLUMN].to_numpy() if schema.ID_COLUMN in frame.columns else np.arange(len(frame))
+    return pd.DataFrame(
+        {
+            "encounter_id": ids,
+            "probability": probability,
+            "prediction": (probability >= bundle.threshold).astype(np.int8),
+        }
+    )
+
+
+def predictions_csv(predictions: pd.DataFrame) -> str:
+    """CSV text `encounter_id,probability,prediction` with a header (probability to 6 decimals)."""
+    return (
+        predictions.to_csv(index=False, float_format="%.6f", lineterminator="\n")
+        if _PANDAS_HAS_LINETERMINATOR
+        else predictions.to_csv(index=False, float_format="%.6f", line_terminator="\n")
+    )
+
+
+# pandas 1.5 renamed line_terminator to lineterminator; the container's 1.1 only knows the old one.
+_PANDAS_HAS_LINETERMINATOR = tuple(int(p) for p in pd.__version__.split(".")[:2]) >= (1, 5)
+
+
+# ---- SageMaker serving functions -------------------------------------------------------------
+
+
+def model_fn(model_dir: str) -> ModelBundle:
+    """Load the model once per serving process."""
+    return load_model_dir(model_dir)
+
+
+def input_fn(body: Union[str, bytes], content_type: str = "text/csv") -> pd.DataFrame:
+    """Parse a request body; only CSV is accepted (the model needs raw categorical text)."""
+    media = (content_type or "text/csv").split(";")[0].strip().lower()
+    if media not in CSV_TYPES:
+        raise ValueError(f"unsupported content type {content_type!r}: send text/csv")
+    return read_scoring_payload(body)
+
+
+def predict_fn(data: pd.DataFrame, model: ModelBundle) -> pd.DataFrame:
+    """Score the parsed rows."""
+    return score(model, data)
+
+
+def output_fn(prediction: pd.DataFrame, accept: str = "text/csv") -> Any:
+    """CSV by default; `application/json` gives `{"predictions": [{encounter_id, probability,
+    prediction}, ...]}`, `application/jsonlines` one such object per line."""
+    media = (accept or "text/csv").split(";")[0].strip().lower()
+    if media in ("application/json", "application/jsonlines"):
+        records: list[dict[str, Any]] = [
+            {"encounter_id": str(i), "probability": float(p), "prediction": int(d)}
+            for i, p, d in zip(
+                prediction["encounter_id"], prediction["probability"], prediction["prediction"]
+            )
+        ]
+        if media == "application/jsonlines":
+            return "\n".join(json.dumps(r) for r in records) + "\n"
+        return json.dumps({"predictions": records})
+    if media in CSV_TYPES or media in ("*/*", ""):
+        return predictions_csv(prediction)
+    raise ValueError(f"unsupported accept type {accept!r}: use text/csv or application/json")

@@ -1,0 +1,154 @@
+"""The one definition of the dataset (UCI "Diabetes 130-US hospitals", 50 columns).
+
+Training, batch inference and drift import this module inside SageMaker's scikit-learn container, and
+the dataset-validation Lambda reads its JSON copy (`dataset_schema.json`, written by
+`python -m pipelines.bundle`). It must therefore stay standard-library only and Python 3.9.
+"""
+
+SCHEMA_VERSION = 1
+
+ID_COLUMN = "encounter_id"
+GROUP_COLUMN = "patient_nbr"
+TARGET_COLUMN = "readmitted"
+MISSING_MARKER = "?"
+TARGET_VALUES = ("NO", ">30", "<30")
+# The value of `readmitted` that the default target (30-day readmission) treats as positive.
+POSITIVE_30D = "<30"
+
+# discharge_disposition_id codes for death (11, 19, 20, 21) and hospice (13, 14): such encounters
+# cannot be readmitted, so the 30-day target leaves them out of training and evaluation.
+EXCLUDED_DISCHARGE_DISPOSITIONS = (11, 13, 14, 19, 20, 21)
+DISCHARGE_COLUMN = "discharge_disposition_id"
+
+# Targets the training job accepts (hyperparameter `target`).
+TARGETS = ("readmitted_30d", "readmitted_any")
+DEFAULT_TARGET = "readmitted_30d"
+
+MEDICATION_COLUMNS = (
+    "metformin",
+    "repaglinide",
+    "nateglinide",
+    "chlorpropamide",
+    "glimepiride",
+    "acetohexamide",
+    "glipizide",
+    "glyburide",
+    "tolbutamide",
+    "pioglitazone",
+    "rosiglitazone",
+    "acarbose",
+    "miglitol",
+    "troglitazone",
+    "tolazamide",
+    "examide",
+    "citoglipton",
+    "insulin",
+    "glyburide-metformin",
+    "glipizide-metformin",
+    "glimepiride-pioglitazone",
+    "metformin-rosiglitazone",
+    "metformin-pioglitazone",
+)
+
+# Every column of the published file, in its order (a header-less scoring file uses this order).
+COLUMNS = (
+    "encounter_id",
+    "patient_nbr",
+    "race",
+    "gender",
+    "age",
+    "weight",
+    "admission_type_id",
+    "discharge_disposition_id",
+    "admission_source_id",
+    "time_in_hospital",
+    "payer_code",
+    "medical_specialty",
+    "num_lab_procedures",
+    "num_procedures",
+    "num_medications",
+    "number_outpatient",
+    "number_emergency",
+    "number_inpatient",
+    "diag_1",
+    "diag_2",
+    "diag_3",
+    "number_diagnoses",
+    "max_glu_serum",
+    "A1Cresult",
+    *MEDICATION_COLUMNS,
+    "change",
+    "diabetesMed",
+    "readmitted",
+)
+
+NUMERIC_COLUMNS = (
+    "time_in_hospital",
+    "num_lab_procedures",
+    "num_procedures",
+    "num_medications",
+    "number_outpatient",
+    "number_emergency",
+    "number_inpatient",
+    "number_diagnoses",
+)
+# The three *_id columns are codes (see data/IDs_mapping.csv), not quantities: categories.
+CODED_ID_COLUMNS = ("admission_type_id", "discharge_disposition_id", "admission_source_id")
+DIAGNOSIS_COLUMNS = ("diag_1", "diag_2", "diag_3")
+# Columns whose literal value "None" means "not measured": a category, never a missing value.
+NOT_MEASURED_COLUMNS = ("max_glu_serum", "A1Cresult")
+
+CATEGORICAL_COLUMNS = tuple(
+    c for c in COLUMNS if c not in NUMERIC_COLUMNS and c not in (ID_COLUMN, GROUP_COLUMN, TARGET_COLUMN)
+)
+# Model inputs: everything but identifiers (leakage: a patient's id says nothing about the next
+# patient) and the target.
+FEATURE_COLUMNS = tuple(c for c in COLUMNS if c not in (ID_COLUMN, GROUP_COLUMN, TARGET_COLUMN))
+
+# A scoring file must carry these; every other feature may be absent and is then scored as missing.
+# They are the administrative fields every encounter record has; lab results, payer, specialty,
+# secondary diagnoses and the medication flags are often absent from other producers' extracts.
+REQUIRED_SCORING_COLUMNS = (
+    ID_COLUMN,
+    "gender",
+    "age",
+    "admission_type_id",
+    "discharge_disposition_id",
+    "admission_source_id",
+    "time_in_hospital",
+    "num_lab_procedures",
+    "num_procedures",
+    "num_medications",
+    "number_outpatient",
+    "number_emergency",
+    "number_inpatient",
+    "diag_1",
+    "number_diagnoses",
+)
+OPTIONAL_SCORING_COLUMNS = tuple(c for c in FEATURE_COLUMNS if c not in REQUIRED_SCORING_COLUMNS)
+# Training also needs the patient (for the grouped split) and the outcome.
+REQUIRED_TRAINING_COLUMNS = (*REQUIRED_SCORING_COLUMNS, GROUP_COLUMN, TARGET_COLUMN)
+
+
+def column_order_without_target() -> list[str]:
+    """The header-less scoring order when a producer leaves the outcome out (49 columns)."""
+    return [c for c in COLUMNS if c != TARGET_COLUMN]
+
+
+def as_json_dict() -> dict[str, object]:
+    """The content of `dataset_schema.json` (the contract in docs/architecture.md)."""
+    return {
+        "version": SCHEMA_VERSION,
+        "id_column": ID_COLUMN,
+        "group_column": GROUP_COLUMN,
+        "target_column": TARGET_COLUMN,
+        "missing_marker": MISSING_MARKER,
+        "columns": list(COLUMNS),
+        "required_training_columns": list(REQUIRED_TRAINING_COLUMNS),
+        "required_scoring_columns": list(REQUIRED_SCORING_COLUMNS),
+        "optional_scoring_columns": list(OPTIONAL_SCORING_COLUMNS),
+        "numeric_columns": list(NUMERIC_COLUMNS),
+        "categorical_columns": list(CATEGORICAL_COLUMNS),
+        "target_values": list(TARGET_VALUES),
+        "excluded_discharge_dispositions": list(EXCLUDED_DISCHARGE_DISPOSITIONS),
+    }

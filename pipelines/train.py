@@ -1,0 +1,116 @@
+"""SageMaker script-mode training entry point (the bundle's root `train.py` calls `main`).
+
+Reads the `training` channel (`SM_CHANNEL_TRAINING`) and the optional `champion` channel,
+hyperparameters from `SM_HPS` and/or `--name value` arguments (arguments win), and writes the
+model artifacts to `SM_MODEL_DIR`, the report to `SM_OUTPUT_DATA_DIR`. Each metric is printed as
+`METRIC <name>=<value>` for the job's MetricDefinitions. Bad data or configuration: the reason goes
+to `$SM_OUTPUT_DIR/failure` (SageMaker's FailureReason) and the exit status is 1.
+"""
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any, Optional
+
+from pipelines import container
+from pipelines.data import DatasetError
+from pipelines.estimators import ConfigError
+from pipelines.training_pipeline import METRIC_NAMES, TrainingPipeline
+
+
+def _decode(value: Any) -> Any:
+    """Hyperparameters arrive as strings, sometimes JSON-quoted (`"\\"HistGradientBoosting\\""`)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def hyperparameters(argv: Sequence[str], environ: dict[str, str]) -> dict[str, Any]:
+    """SM_HPS merged with `--name value` arguments; SageMaker's own `sagemaker_*` keys dropped."""
+    merged: dict[str, Any] = {}
+    raw_hps = environ.get("SM_HPS")
+    if raw_hps:
+        try:
+            merged.update({k: _decode(v) for k, v in json.loads(raw_hps).items()})
+        except ValueError as exc:
+            raise ConfigError(f"SM_HPS is not JSON: {exc}") from exc
+    args: list[str] = list(argv)
+    i = 0
+    while i < len(args):
+        if not args[i].startswith("--"):
+            raise ConfigError(f"unexpected argument {args[i]!r} (expected --name value)")
+        name = args[i][2:].replace("-", "_")
+        if "=" in name:
+            name, value = name.split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(args):
+                raise ConfigError(f"argument --{name} has no value")
+            value = args[i + 1]
+            i += 2
+        merged[name] = _decode(value)
+    return {k: v for k, v in merged.items() if not k.startswith("sagemaker_")}
+
+
+def write_failure(output_dir: str, reason: str, detail: str = "") -> None:
+    """The failure file SageMaker reports as FailureReason: the one-line reason first."""
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        with open(os.path.join(output_dir, "failure"), "w") as handle:
+            handle.write(reason.strip().splitlines()[0] if reason.strip() else "training failed")
+            if detail:
+                handle.write("\n\n" + detail)
+    except OSError as exc:  # the reason still reaches the log below
+        print(f"could not write the failure file: {exc}", file=sys.stderr)
+
+
+def main(argv: Optional[Sequence[str]] = None, environ: Optional[dict[str, str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    environ = dict(os.environ) if environ is None else environ
+    output_dir = environ.get("SM_OUTPUT_DIR", container.DEFAULT_OUTPUT_DIR)
+    try:
+        hps = hyperparameters(argv, environ)
+        pipeline = TrainingPipeline(hps)
+        champion = environ.get("SM_CHANNEL_CHAMPION")
+        if champion is None and os.path.isdir(container.DEFAULT_CHAMPION_CHANNEL):
+            champion = container.DEFAULT_CHAMPION_CHANNEL
+        result = pipeline.execute(
+            environ.get("SM_CHANNEL_TRAINING", container.DEFAULT_TRAINING_CHANNEL),
+            environ.get("SM_MODEL_DIR", container.DEFAULT_MODEL_DIR),
+            report_dir=environ.get("SM_OUTPUT_DATA_DIR", container.DEFAULT_OUTPUT_DATA_DIR),
+            champion_path=champion,
+        )
+    except (DatasetError, ConfigError) as exc:
+        write_failure(output_dir, str(exc))
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        write_failure(output_dir, f"Training failed: {type(exc).__name__}: {exc}", traceback.format_exc())
+        traceback.print_exc()
+        return 2
+    metrics = result.metrics
+    for name in METRIC_NAMES:
+        print("METRIC {}={:.6f}".format(name, metrics["model"][name]))
+    if metrics.get("champion"):
+        for name in METRIC_NAMES:
+            print("METRIC champion_{}={:.6f}".format(name, metrics["champion"][name]))
+    print(
+        "training rows={} validation rows={} excluded={} threshold={:.4f} fit={:.2f}s".format(
+            metrics["rows"]["training"],
+            metrics["rows"]["validation"],
+            metrics["rows"]["excluded_death_or_hospice"],
+            metrics["model"]["threshold"],
+            result.timings["fit"],
+        )
+    )
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

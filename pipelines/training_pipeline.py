@@ -1,0 +1,319 @@
+"""Training: read, prepare, split by patient, fit, evaluate (with the champion), save artifacts.
+
+`TrainingPipeline(config).execute(data_path, output_path)` is the Python API; the SageMaker entry
+point (`pipelines/train.py`) calls the same code. Artifacts (docs/architecture.md): `model.joblib`
+(one Pipeline, preprocessing inside, threshold attached as `decision_threshold_`), `features.json`,
+`baseline_statistics.json`, `metrics.json`; the report (`report.md` + PNGs) goes to `report_dir`.
+Artifacts are written to a staging directory and moved in only after everything succeeded, so a
+failed run never leaves a half-written or overwritten model behind.
+"""
+
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from typing import Any, Optional
+
+import joblib
+import numpy as np
+import pandas as pd
+import sklearn
+
+from pipelines import schema
+from pipelines.data import DatasetError, read_training_data
+from pipelines.drift import compute_baseline
+from pipelines.estimators import DEFAULT_ALGORITHM, ConfigError, algorithm_parameters, build_pipeline
+from pipelines.evaluation import choose_threshold, evaluate, patient_split
+from pipelines.features import informative_columns
+from pipelines.inference import BASELINE_FILE, FEATURES_FILE, METRICS_FILE, MODEL_FILE, load_model_dir
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "algorithm": DEFAULT_ALGORITHM,
+    "target": schema.DEFAULT_TARGET,
+    "seed": 42,
+    "validation_fraction": 0.2,
+    # Optional fixed decision threshold; by default the F1-maximising cut on training rows.
+    "decision_threshold": None,
+}
+METRIC_NAMES = ("roc_auc", "pr_auc", "log_loss", "brier")
+
+
+class TrainingResult:
+    """What a run produced: `status`, `metrics` (the metrics.json content) and where artifacts are."""
+
+    def __init__(
+        self,
+        status: str,
+        metrics: dict[str, Any],
+        model_dir: str,
+        report_dir: Optional[str],
+        timings: dict[str, float],
+    ) -> None:
+        self.status = status
+        self.metrics = metrics
+        self.model_dir = model_dir
+        self.report_dir = report_dir
+        self.timings = timings
+
+    @property
+    def roc_auc(self) -> float:
+        return float(self.metrics["model"]["roc_auc"])
+
+    def __repr__(self) -> str:
+        return (
+            f"TrainingResult(status={self.status!r}, roc_auc={self.roc_auc:.4f}, "
+            f"model_dir={self.model_dir!r})"
+        )
+
+
+def make_target(frame: pd.DataFrame, target: str) -> pd.Series:
+    """0/1 outcome: `<30` for readmitted_30d, `<30` or `>30` for readmitted_any."""
+    outcome = frame[schema.TARGET_COLUMN]
+    if target == "readmitted_30d":
+        return (outcome == schema.POSITIVE_30D).astype(int)
+    if target == "readmitted_any":
+        return (outcome != "NO").astype(int)
+    raise ConfigError("unknown target '{}' (choose one of {})".format(target, ", ".join(schema.TARGETS)))
+
+
+def excluded_rows(frame: pd.DataFrame, target: str) -> np.ndarray:
+    """Encounters ending in death or hospice: no readmission is possible, so the 30-day target drops them."""
+    if target != "readmitted_30d":
+        return np.zeros(len(frame), dtype=bool)
+    codes = pd.to_numeric(frame[schema.DISCHARGE_COLUMN], errors="coerce")
+    return codes.isin(schema.EXCLUDED_DISCHARGE_DISPOSITIONS).to_numpy()
+
+
+def versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "pandas": pd.__version__,
+        "numpy": np.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+class TrainingPipeline:
+    """Train one model from a CSV file or directory. `config` keys: see DEFAULT_CONFIG plus the
+    algorithm's own parameters (e.g. `n_estimators`, `max_depth`, `learning_rate`, `max_iter`)."""
+
+    def __init__(self, config: Optional[Mapping[str, Any]] = None) -> None:
+        merged = dict(DEFAULT_CONFIG)
+        merged.update({k: v for k, v in (config or {}).items() if v is not None})
+        self.config = merged
+        self.algorithm = str(merged["algorithm"])
+        self.target = str(merged["target"])
+        try:
+            self.seed = int(merged["seed"])
+            self.validation_fraction = float(merged["validation_fraction"])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"seed and validation_fraction must be numbers: {exc}") from exc
+        if self.target not in schema.TARGETS:
+            raise ConfigError(
+                "unknown target '{}' (choose one of {})".format(self.target, ", ".join(schema.TARGETS))
+            )
+        if not 0.05 <= self.validation_fraction <= 0.5:
+            raise ConfigError(
+                f"validation_fraction must be within [0.05, 0.5], got {self.validation_fraction}"
+            )
+        self.params = algorithm_parameters(self.algorithm, merged)
+        threshold = merged.get("decision_threshold")
+        self.fixed_threshold = None if threshold in (None, "", "None") else float(threshold)
+
+    def execute(
+        self,
+        data_path: str,
+        output_path: str,
+        report_dir: Optional[str] = None,
+        champion_path: Optional[str] = None,
+        make_report: bool = True,
+    ) -> TrainingResult:
+        """Train and write the artifacts into `output_path` (report into `report_dir`, default
+        `output_path/report`). Raises DatasetError (bad data) or ConfigError (bad config)."""
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        raw = read_training_data(data_path)
+        timings["read"] = time.perf_counter() - start
+
+        mark = time.perf_counter()
+        excluded = excluded_rows(raw, self.target)
+        frame = raw[~excluded].reset_index(drop=True)
+        y = make_target(frame, self.target).to_numpy()
+        if len(frame) < 2 or y.min() == y.max():
+            raise DatasetError(
+                "single_class",
+                "the target '{}' has a single class ({}) in the {} usable rows; "
+                "training needs both outcomes".format(self.target, int(y[0]) if len(y) else "-", len(frame)),
+            )
+        train_mask, validation_mask = patient_split(
+            frame[schema.GROUP_COLUMN].to_numpy(), self.validation_fraction, self.seed
+        )
+        for side, mask in (("training", train_mask), ("validation", validation_mask)):
+            if mask.sum() == 0 or y[mask].min() == y[mask].max():
+                raise DatasetError(
+                    "single_class",
+                    f"the {side} patients have a single outcome class; "
+                    "the dataset is too small or too uniform to evaluate",
+                )
+        train_frame, validation_frame = frame[train_mask], frame[validation_mask]
+        columns = informative_columns(train_frame, schema.FEATURE_COLUMNS)
+        model = build_pipeline(self.algorithm, self.params, self.seed, columns)
+        timings["prepare"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            model.fit(train_frame, y[train_mask])
+        timings["fit"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        train_probability = model.predict_proba(train_frame)[:, 1]
+        threshold = (
+            self.fixed_threshold
+            if self.fixed_threshold is not None
+            else choose_threshold(y[train_mask], train_probability)
+        )
+        model.decision_threshold_ = threshold
+        validation_probability = model.predict_proba(validation_frame)[:, 1]
+        metrics = self._metrics(frame, raw, y, excluded, train_mask, validation_mask, columns)
+        metrics["model"] = evaluate(y[validation_mask], validation_probability, threshold)
+        metrics["champion"], champion_error = self._score_champion(
+            champion_path, validation_frame, y[validation_mask]
+        )
+        if champion_error:
+            metrics["champion_error"] = champion_error
+        baseline = compute_baseline(model.named_steps["features"].transform(train_frame), train_probability)
+        timings["evaluate"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        os.makedirs(output_path, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".staging-", dir=output_path)
+        try:
+            self._stage(staging, model, metrics, baseline, columns, threshold)
+            timings["save"] = time.perf_counter() - mark
+            metrics["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
+            with open(os.path.join(staging, METRICS_FILE), "w") as handle:
+                json.dump(metrics, handle, indent=2, sort_keys=True)
+            _commit(staging, output_path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+        report_dir = report_dir or os.path.join(output_path, "report")
+        if make_report:
+            from pipelines.report import write_report
+
+            mark = time.perf_counter()
+            try:
+                write_report(
+                    report_dir,
+                    model,
+                    metrics,
+                    validation_frame,
+                    y[validation_mask],
+                    validation_probability,
+                    self.seed,
+                )
+            except Exception as exc:
+                print(f"WARNING: report not written: {exc}", file=sys.stderr)
+            timings["report"] = time.perf_counter() - mark
+        return TrainingResult("succeeded", metrics, output_path, report_dir if make_report else None, timings)
+
+    def _metrics(
+        self,
+        frame: pd.DataFrame,
+        raw: pd.DataFrame,
+        y: np.ndarray,
+        excluded: np.ndarray,
+        train_mask: np.ndarray,
+        validation_mask: np.ndarray,
+        columns: Any,
+    ) -> dict[str, Any]:
+        groups = frame[schema.GROUP_COLUMN]
+        return {
+            "target": self.target,
+            "algorithm": self.algorithm,
+            "seed": self.seed,
+            "validation_fraction": self.validation_fraction,
+            "parameters": {k: v for k, v in self.params.items()},
+            "rows": {
+                "training": int(train_mask.sum()),
+                "validation": int(validation_mask.sum()),
+                "excluded_death_or_hospice": int(excluded.sum()),
+                "input": len(raw),
+            },
+            "patients": {
+                "training": int(groups[train_mask].nunique()),
+                "validation": int(groups[validation_mask].nunique()),
+            },
+            "positive_share": {
+                "training": float(y[train_mask].mean()),
+                "validation": float(y[validation_mask].mean()),
+            },
+            "threshold_rule": "fixed" if self.fixed_threshold is not None else "max_f1_on_training_rows",
+            "features": list(columns),
+            "versions": versions(),
+        }
+
+    def _score_champion(
+        self, champion_path: Optional[str], validation_frame: pd.DataFrame, y: np.ndarray
+    ) -> Any:
+        """Score the champion on the same held-out rows; never fail the run because of it."""
+        if not champion_path or not os.path.exists(champion_path) or not _has_content(champion_path):
+            return None, None
+        try:
+            champion = load_model_dir(champion_path)
+            probability = champion.model.predict_proba(validation_frame)[:, 1]
+            return evaluate(y, probability, champion.threshold), None
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            print(f"WARNING: champion could not be scored: {reason}", file=sys.stderr)
+            return None, reason
+
+    def _stage(
+        self,
+        staging: str,
+        model: Any,
+        metrics: dict[str, Any],
+        baseline: dict[str, Any],
+        columns: Any,
+        threshold: float,
+    ) -> None:
+        joblib.dump(model, os.path.join(staging, MODEL_FILE), compress=3)
+        encoder = model.named_steps["encode"]
+        features = {
+            "version": 1,
+            "target": self.target,
+            "algorithm": self.algorithm,
+            "threshold": threshold,
+            "id_column": schema.ID_COLUMN,
+            "columns": list(columns),
+            "required_columns": [
+                c for c in schema.REQUIRED_SCORING_COLUMNS if c == schema.ID_COLUMN or c in columns
+            ],
+            "types": {c: ("numeric" if c in schema.NUMERIC_COLUMNS else "categorical") for c in columns},
+            "categories": encoder.categories_,
+            "diagnosis_grouping": "icd9_chapters",
+            "versions": metrics["versions"],
+        }
+        with open(os.path.join(staging, FEATURES_FILE), "w") as handle:
+            json.dump(features, handle, indent=2, sort_keys=True)
+        with open(os.path.join(staging, BASELINE_FILE), "w") as handle:
+            json.dump(baseline, handle, indent=2, sort_keys=True)
+
+
+def _has_content(path: str) -> bool:
+    if os.path.isfile(path):
+        return True
+    return any(files for _root, _dirs, files in os.walk(path))
+
+
+def _commit(staging: str, output_path: str) -> None:
+    """Move every staged artifact into place (renames within one file system)."""
+    for name in sorted(os.listdir(staging)):
+        os.replace(os.path.join(staging, name), os.path.join(output_path, name))
