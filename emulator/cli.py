@@ -170,7 +170,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                 star = "*" if row["champion"] else " "
                 auc = (row.get("metrics") or {}).get("roc_auc")
                 print(
-                    f"{star} {row.get('model_name')} v{row.get('version')}  {row.get('status')}  roc_auc={auc}",
+                    f"{star} {row.get('model_name')} v{row.get('version')}  {row.get('status')}"
+                    f"  roc_auc={auc}",
                     file=out,
                 )
             if not rows:

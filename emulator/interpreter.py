@@ -8,6 +8,11 @@ has no SageMaker integration and runs Lambda only in Docker. Two bindings are re
 * `lambda_eval_utils.boto_client_for`: for the `lambda` service it returns the in-process
   `LocalLambda`, so moto's own Lambda integrations (`lambda:invoke` and plain function ARNs) keep
   their parameter handling, error mapping and history events.
+* `state_fail.CustomErrorName`: moto refuses a Fail state whose Error (often `ErrorPath:
+  $.error.Error` after a Catch) is a `States.*` name and turns it into `States.Runtime`; Step
+  Functions re-raises such a name as it is, so the Fail state gets a name class without that check.
+* `StepFunctionsParserBackend.start_execution`: moto names an execution started without a name
+  `None`; Step Functions gives it a UUID (the API handler and the console rely on that).
 
 `check_contract()` verifies every private name and signature this relies on and fails with a
 clear message when a moto upgrade moves them (it runs at install time and in the tests).
@@ -25,6 +30,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
     FailureEventException,
@@ -37,12 +43,14 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
     lambda_eval_utils,
     state_task_factory,
 )
+from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_callback as _callback,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
 from emulator.faults import ApiFault
@@ -72,6 +80,20 @@ class _Active:
     lambdas: LocalLambda | None = None
     owner: object | None = None
     lock = threading.Lock()
+
+
+class _ReraisedErrorName(ErrorName):
+    """An error name a Fail state raises: any string, `States.TaskFailed` included (as on AWS)."""
+
+
+_ORIGINAL_FAIL_ERROR_NAME = state_fail.CustomErrorName
+_ORIGINAL_START_EXECUTION = StepFunctionsParserBackend.start_execution
+
+
+def _start_execution(
+    self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kwargs: Any
+) -> Any:
+    return _ORIGINAL_START_EXECUTION(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
 
 
 _ORIGINAL_SERVICE_FOR = state_task_factory.state_task_service_for
@@ -113,6 +135,14 @@ def check_contract() -> None:
             problems.append(f"StateTaskServiceCallback.{name} is gone")
         elif _params(method)[: len(params)] != params:
             problems.append(f"StateTaskServiceCallback.{name}{_params(method)} (expected {params} first)")
+    if "CustomErrorName" not in state_fail.StateFail._eval_state.__code__.co_names:
+        problems.append("StateFail._eval_state no longer builds its error name with CustomErrorName")
+    if _params(ErrorName.__init__)[:1] != ["error_name"]:
+        problems.append(f"ErrorName{_params(ErrorName.__init__)} (expected error_name)")
+    if _params(_ORIGINAL_START_EXECUTION)[:2] != ["state_machine_arn", "name"]:
+        problems.append(
+            f"StepFunctionsParserBackend.start_execution{_params(_ORIGINAL_START_EXECUTION)} changed"
+        )
     if not callable(getattr(Environment, "is_running", None)):
         problems.append("Environment.is_running is gone")
     if not isinstance(TMP_THREADS, list):
@@ -147,6 +177,8 @@ def install(owner: object, sagemaker: LocalSageMaker, lambdas: LocalLambda) -> N
         _Active.owner, _Active.sagemaker, _Active.lambdas = owner, sagemaker, lambdas
         state_task_factory.state_task_service_for = _service_for
         lambda_eval_utils.boto_client_for = _client_for
+        state_fail.CustomErrorName = _ReraisedErrorName
+        StepFunctionsParserBackend.start_execution = _start_execution  # type: ignore[method-assign]
 
 
 def uninstall(owner: object) -> None:
@@ -155,6 +187,8 @@ def uninstall(owner: object) -> None:
             _Active.owner = _Active.sagemaker = _Active.lambdas = None
             state_task_factory.state_task_service_for = _ORIGINAL_SERVICE_FOR
             lambda_eval_utils.boto_client_for = _ORIGINAL_CLIENT_FOR
+            state_fail.CustomErrorName = _ORIGINAL_FAIL_ERROR_NAME
+            StepFunctionsParserBackend.start_execution = _ORIGINAL_START_EXECUTION  # type: ignore[method-assign]
 
 
 def clear_threads() -> None:
@@ -211,7 +245,14 @@ class LocalSageMakerTask(StateTaskServiceCallback):
             "createprocessingjob": sagemaker.create_processing_job,
             "createmodel": sagemaker.create_model,
         }[action]
-        env.stack.append(call(normalised_parameters))
+        try:
+            result = call(normalised_parameters)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # a request of the wrong shape: SageMaker's API rejects it before any job exists
+            raise SageMakerApiError(
+                "ValidationException", f"Invalid request: {type(exc).__name__}: {exc}"
+            ) from exc
+        env.stack.append(result)
 
     def _build_sync_resolver(
         self, env: Environment, resource_runtime_part: Any, normalised_parameters: dict, *_: Any, **__: Any

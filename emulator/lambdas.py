@@ -81,9 +81,25 @@ class LocalLambda:
         self.invocations: list[tuple[str, float]] = []  # (function name, seconds)
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._lock = threading.Lock()
-        for path in sorted({str(spec.code_uri) for spec in stack.functions.values()}):
-            if path not in sys.path:  # as Lambda does: the CodeUri is the import root
-                sys.path.insert(0, path)
+        self._code_roots = sorted({str(spec.code_uri) for spec in stack.functions.values()})
+        for path in self._code_roots:
+            if path in sys.path:
+                sys.path.remove(path)
+            sys.path.insert(0, path)  # as Lambda does: the CodeUri is the import root
+        self.cold_start()
+
+    def cold_start(self) -> None:
+        """Forget every imported handler module, as new Lambda execution environments would.
+
+        Handlers cache settings and clients at module level (Lambda reuses a container between
+        invocations); a configuration change, or another stack in the same process, needs fresh ones.
+        """
+        with self._lock:
+            self._handlers.clear()
+            for name, module in list(sys.modules.items()):
+                origin = getattr(module, "__file__", None) or ""
+                if any(origin.startswith(root + os.sep) for root in self._code_roots):
+                    del sys.modules[name]
 
     def handler_for(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
         with self._lock:

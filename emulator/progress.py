@@ -46,6 +46,16 @@ def state_timings(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return visits
 
 
+def error_names(events: list[dict[str, Any]]) -> list[str]:
+    """Every error name in a history (task failures and timeouts, the execution's own), in order."""
+    names = []
+    for event in events:
+        for key, details in event.items():
+            if key.endswith("EventDetails") and isinstance(details, dict) and "error" in details:
+                names.append(str(details["error"]))
+    return names
+
+
 class Progress:
     """Prints history events as they arrive (call `events()` with the growing history)."""
 

@@ -116,11 +116,13 @@ class LocalRuntime:
         from moto import mock_aws
 
         self.stack = load_stack(self.root, self.parameters, strict_parameters=self.strict_parameters)
+        self._saved_environ = dict(os.environ)  # restored at close: the functions' settings are ours only
         os.environ["AWS_DEFAULT_REGION"] = REGION
         _quiet_moto()
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         environment = apply_environment(self.stack)
+        self._environment = environment
         unknown = sorted(set(self.environment_overrides) - set(environment))
         if unknown:
             raise RuntimeConfigError(
@@ -175,6 +177,9 @@ class LocalRuntime:
                 self._mock.stop()
                 self._mock = None
             interpreter.clear_threads()
+            if hasattr(self, "_saved_environ"):
+                os.environ.clear()
+                os.environ.update(self._saved_environ)
             self.state.__exit__()
 
     def _create_resources(self) -> None:
@@ -223,6 +228,15 @@ class LocalRuntime:
         for path in sorted(out.rglob("*")):
             if path.is_file():
                 s3.upload_file(str(path), self.stack.bucket, CODE_PREFIX + path.relative_to(out).as_posix())
+
+    def update_environment(self, **variables: str) -> None:
+        """Change the functions' environment (e.g. MIN_ROC_AUC="0.99"), as a configuration update
+        on AWS would: the next invocation of every function is a cold start that reads it."""
+        unknown = sorted(set(variables) - set(self._environment))
+        if unknown:
+            raise RuntimeConfigError(f"not a function environment variable: {', '.join(unknown)}")
+        os.environ.update({k: str(v) for k, v in variables.items()})
+        self.lambdas.cold_start()
 
     # ---- persistence -------------------------------------------------------------------------------------
     def save(self) -> None:
@@ -339,7 +353,8 @@ class LocalRuntime:
         if not inputs:
             rules = [r.name for r in self.stack.state_machine.rules]
             raise NoRuleMatched(
-                f"uploading s3://{self.stack.bucket}/{self.datasets_prefix}{dataset.name} matched none of the "
+                f"uploading s3://{self.stack.bucket}/{self.datasets_prefix}{dataset.name} matched none of "
+                "the "
                 f"state machine's EventBridge rules {rules}: check their Pattern"
             )
         return self.run(inputs[0], timeout=timeout)

@@ -632,7 +632,7 @@ def _failure_reason(path: Path, rc: int, log: str, prefix: str = "AlgorithmError
     """SageMaker reports the failure file (1 KiB at most), else a generic reason with the log's tail."""
     if path.exists() and path.read_text(errors="replace").strip():
         text = path.read_text(errors="replace").strip()
-        if re.match(r"^[A-Za-z]+Error: ", text):  # already classified (e.g. by the serving host)
+        if text.startswith(("ClientError: ", "AlgorithmError: ")):  # already classified (serving host)
             return text[:1024]
         return f"{prefix}: {text}"[:1024]
     tail = "\n".join(log.strip().splitlines()[-5:])

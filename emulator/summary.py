@@ -154,7 +154,8 @@ def render(summary: dict[str, Any]) -> str:
         lines.append(f"  error:      {summary['error']}: {str(summary.get('cause') or '')[:400]}")
     if summary.get("model_name"):
         lines.append(
-            f"  model:      {summary['model_name']} version {summary['model_version']} -> {summary['decision']}"
+            f"  model:      {summary['model_name']} version {summary['model_version']}"
+            f" -> {summary['decision']}"
             f" (champion: version {summary['champion_version']})"
         )
     for reason in summary.get("decision_reasons") or []:
