@@ -1,0 +1,289 @@
+"""The ASL file, checked offline: lint, contracts with the template and the functions, failure wiring."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL_PATH = ROOT / "statemachine" / "readmission_pipeline.asl.json"
+SCHEMA_PATH = ROOT / "statemachine" / "input.schema.json"
+FUNCTIONS = ROOT / "functions"
+if str(FUNCTIONS) not in sys.path:
+    sys.path.insert(0, str(FUNCTIONS))
+
+from run_input import MODEL_NAME_MAX, job_name  # noqa: E402
+
+SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+LAMBDA_SERVICE_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+FAILURE_PATH = {"RecordFailure", "NotifyFailure"}  # the recorder itself cannot loop back into itself
+SUBSTITUTIONS_FOR_PARSING = {
+    "Partition": "aws",
+    "Region": "us-east-1",
+    "MaxTrainingSeconds": "3600",
+    "MaxTransformSeconds": "3600",
+}
+
+
+@pytest.fixture(scope="module")
+def asl() -> dict[str, Any]:
+    return json.loads(ASL_PATH.read_text())
+
+
+@pytest.fixture(scope="module")
+def states(asl: dict[str, Any]) -> dict[str, Any]:
+    return asl["States"]
+
+
+def documented_substitutions() -> set[str]:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text.split("DefinitionSubstitutions", 1)[1].split("Add one here before using it", 1)[0]
+    return set(re.findall(r"`([A-Za-z]+)`", section))
+
+
+def substituted(text: str) -> str:
+    return re.sub(
+        r"\$\{(\w+)\}",
+        lambda m: SUBSTITUTIONS_FOR_PARSING.get(
+            m.group(1), f"arn:aws:lambda:us-east-1:123456789012:function:{m.group(1)}"
+        ),
+        text,
+    )
+
+
+def test_statelint_accepts_the_file() -> None:
+    statelint = Path(sys.executable).parent / "statelint"
+    result = subprocess.run([str(statelint), str(ASL_PATH)], capture_output=True, text=True, check=False)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_the_local_interpreter_parses_the_substituted_file() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    program, _ = AmazonStateLanguageParser.parse(substituted(ASL_PATH.read_text()))
+
+    assert program is not None
+
+
+def test_every_substitution_is_in_the_documented_list() -> None:
+    used = set(re.findall(r"\$\{(\w+)\}", ASL_PATH.read_text()))
+
+    assert used
+    assert used <= documented_substitutions(), used - documented_substitutions()
+
+
+def test_only_jsonpath_features_the_local_runtime_can_run(asl: dict[str, Any]) -> None:
+    text = ASL_PATH.read_text()
+
+    assert asl.get("QueryLanguage", "JSONPath") == "JSONPath"
+    assert "{%" not in text
+    for name, state in asl["States"].items():
+        assert not {"Assign", "Arguments", "Output", "QueryLanguage"} & set(state), name
+
+
+def test_every_next_target_exists_and_every_state_is_reachable(
+    states: dict[str, Any], asl: dict[str, Any]
+) -> None:
+    def targets(state: dict[str, Any]) -> list[str]:
+        found = [state.get("Next"), state.get("Default")]
+        found += [c["Next"] for c in state.get("Choices", [])]
+        found += [c["Next"] for c in state.get("Catch", [])]
+        return [t for t in found if t]
+
+    seen, todo = set(), [asl["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for target in targets(states[name]):
+            assert target in states, f"{name} -> {target}"
+            todo.append(target)
+    assert seen == set(states)
+
+
+def leads_to_failure_recorder(states: dict[str, Any], start: str) -> bool:
+    """Whether `start` is RecordFailure or a Pass/Choice chain that reaches it."""
+    seen: set[str] = set()
+    name: str | None = start
+    while name and name not in seen:
+        if name == "RecordFailure":
+            return True
+        seen.add(name)
+        state = states[name]
+        if state["Type"] == "Choice":
+            return all(
+                leads_to_failure_recorder(states, c["Next"]) or c["Next"].endswith("NextAttempt")
+                for c in state["Choices"]
+            ) and leads_to_failure_recorder(states, state["Default"])
+        name = state.get("Next") if state["Type"] == "Pass" else None
+    return False
+
+
+def test_every_task_catches_everything_into_the_failure_recorder(states: dict[str, Any]) -> None:
+    for name, state in states.items():
+        if state["Type"] != "Task" or name in FAILURE_PATH:
+            continue
+        catch_all = [c for c in state.get("Catch", []) if c["ErrorEquals"] == ["States.ALL"]]
+        assert catch_all, f"{name} has no States.ALL catcher"
+        assert state["Catch"][-1] is catch_all[0], f"{name}: States.ALL must be the last catcher"
+        assert catch_all[0]["ResultPath"] == "$.error"
+        assert leads_to_failure_recorder(states, catch_all[0]["Next"]), name
+
+
+def test_each_failure_pass_names_its_stage(states: dict[str, Any]) -> None:
+    for name, state in states.items():
+        if name.endswith("Failed") and state["Type"] == "Pass":
+            assert state["Parameters"]["stage"] == name.removesuffix("Failed")
+            assert state["ResultPath"] == "$.failure"
+
+
+def test_the_failure_path_records_then_notifies_then_fails_with_the_caught_error(
+    states: dict[str, Any],
+) -> None:
+    record = states["RecordFailure"]
+    assert record["Parameters"]["Payload"]["outcome"] == "FAILED"
+    assert record["Parameters"]["Payload"]["runId.$"] == "$$.Execution.Name"
+    assert record["Next"] == "NotifyFailure"
+    assert states["NotifyFailure"]["Next"] == "RunFailed"
+    assert states["RunFailed"] == {
+        "Type": "Fail",
+        "ErrorPath": "$.outcome.error",
+        "CausePath": "$.outcome.cause",
+    }
+
+
+def test_a_duplicate_run_succeeds_without_recording_anything(states: dict[str, Any]) -> None:
+    duplicate = [c for c in states["PrepareRun"]["Catch"] if c["ErrorEquals"] == ["DuplicateRun"]]
+
+    assert duplicate and states[duplicate[0]["Next"]]["Type"] == "Succeed"
+
+
+def test_lambda_tasks_retry_lambda_service_errors(states: dict[str, Any]) -> None:
+    for name, state in states.items():
+        if state.get("Resource", "").endswith(":lambda:invoke"):
+            retried = {e for r in state.get("Retry", []) for e in r["ErrorEquals"]}
+            assert retried >= LAMBDA_SERVICE_ERRORS, name
+            assert all(r["IntervalSeconds"] <= 2 for r in state["Retry"])
+
+
+def test_sync_jobs_never_retry_with_the_same_name_but_loop_with_an_attempt_number(
+    states: dict[str, Any],
+) -> None:
+    sync = {n: s for n, s in states.items() if s.get("Resource", "").endswith(".sync")}
+    assert set(sync) == {"TrainModel", "BatchTransform", "MonitorDrift"}
+    for name, state in sync.items():
+        assert "Retry" not in state, f"{name}: a Retry re-sends the same job name (Data Science SDK #140)"
+        assert "TimeoutSecondsPath" in state
+        name_field = next(v for k, v in state["Parameters"].items() if k.endswith("JobName.$"))
+        assert name_field.startswith("States.Format('{}-{}'") and "$.attempts." in name_field
+        throttled = state["Catch"][0]
+        assert throttled["ErrorEquals"] == ["SageMaker.AmazonSageMakerException"]
+        can_retry = states[throttled["Next"]]
+        assert can_retry["Type"] == "Choice" and can_retry["Default"] == f"{name}Failed"
+        bound = can_retry["Choices"][0]
+        assert bound["NumericLessThan"] == 3
+        bump = states[bound["Next"]]
+        assert "States.MathAdd" in json.dumps(bump["Parameters"])
+        wait = states[bump["Next"]]
+        assert wait["Type"] == "Wait" and wait["Next"] == name
+        assert not any("States.TaskFailed" in c["ErrorEquals"] for c in state["Catch"][:-1])
+
+
+def test_training_follows_the_container_contract(states: dict[str, Any]) -> None:
+    params = states["TrainModel"]["Parameters"]
+    regexes = {m["Name"]: m["Regex"] for m in params["AlgorithmSpecification"]["MetricDefinitions"]}
+
+    assert regexes["roc_auc"] == "METRIC roc_auc=([-+0-9.eE]+)"
+    assert {"pr_auc", "log_loss", "brier", "champion_roc_auc"} <= set(regexes)
+    assert params["InputDataConfig.$"] == "$.run.inputDataConfig"
+    assert params["HyperParameters.$"] == "$.run.hyperparameters"
+    assert set(states["TrainModel"]["ResultSelector"]) == {"jobName.$", "artifactUri.$", "finalMetrics.$"}
+
+
+def test_batch_transform_sends_whole_files(states: dict[str, Any]) -> None:
+    params = states["BatchTransform"]["Parameters"]
+
+    assert params["TransformInput"]["SplitType"] == "None"
+    assert params["TransformInput"]["CompressionType.$"] == "$.run.scoreCompressionType"
+    assert params["BatchStrategy"] == "SingleRecord" and params["MaxPayloadInMB"] == 100
+
+
+def test_drift_follows_the_processing_contract(states: dict[str, Any]) -> None:
+    params = states["MonitorDrift"]["Parameters"]
+    inputs = {i["InputName"]: i["S3Input"] for i in params["ProcessingInputs"]}
+
+    assert params["AppSpecification"]["ContainerEntrypoint"] == [
+        "python3",
+        "/opt/ml/processing/input/code/drift.py",
+    ]
+    assert inputs["code"]["S3Uri"] == "s3://${BucketName}/code/src/"
+    assert inputs["code"]["LocalPath"] == "/opt/ml/processing/input/code"
+    assert params["ProcessingOutputConfig"]["Outputs"][0]["OutputName"] == "drift"
+
+
+def test_the_scoring_choice_covers_approved_champion_and_nothing(states: dict[str, Any]) -> None:
+    choice = states["ChooseScoringModel"]
+
+    assert choice["Choices"][0] == {
+        "Variable": "$.evaluation.decision",
+        "StringEquals": "approved",
+        "Next": "ScoreWithNewModel",
+    }
+    assert choice["Choices"][1]["IsNull"] is True and choice["Choices"][1]["Next"] == "NoModelToScore"
+    assert choice["Default"] == "ScoreWithChampion"
+    assert states["NoModelToScore"]["Parameters"]["Error"] == "ModelRejected"
+    assert leads_to_failure_recorder(states, "NoModelToScore")
+
+
+@pytest.mark.parametrize("kind", ["train", "model", "xform", "drift"])
+def test_names_built_by_the_asl_stay_within_sagemaker_limits_for_the_longest_model_name(kind: str) -> None:
+    prefix = "abcdefghijkl"  # the longest JOB_NAME_PREFIX the template allows (12)
+    base = job_name(prefix, "M" * MODEL_NAME_MAX, kind, "x" * 80, "2026-11-26T04:00:00.000Z")
+
+    for attempt in (1, 2, 3):
+        name = f"{base}-{attempt}"  # States.Format('{}-{}', base, attempt)
+        assert len(name) <= 63 and SAGEMAKER_NAME.match(name), name
+        assert len(name) - len(prefix) - 1 <= 50  # the contract's budget after the prefix
+
+
+def test_the_input_schema_accepts_the_sample_inputs_and_refuses_bad_ones() -> None:
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    events = ROOT / "events"
+    for sample in ("console_execution_input.json", "s3_object_created.json"):
+        jsonschema.validate(json.loads((events / sample).read_text()), schema)
+    api_body = json.loads(json.loads((events / "api_post_training.json").read_text())["body"])
+    jsonschema.validate(api_body, schema)
+    for bad in (
+        {},
+        {"datasetUri": "s3://b/datasets/x.csv", "algorithm": "XGBoost"},
+        {"datasetUri": "s3://b/datasets/x.csv", "extra": 1},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+
+
+def test_the_input_schema_agrees_with_the_request_model() -> None:
+    from run_input import ALGORITHMS, ALLOWED_HYPERPARAMETERS, TrainingRequest
+
+    body_schema = json.loads(SCHEMA_PATH.read_text())["oneOf"][0]
+
+    assert set(body_schema["properties"]) == set(TrainingRequest.model_fields)
+    assert body_schema["required"] == [n for n, f in TrainingRequest.model_fields.items() if f.is_required()]
+    assert body_schema["properties"]["algorithm"]["enum"] == list(ALGORITHMS)
+    assert set(body_schema["properties"]["hyperparameters"]["properties"]) == ALLOWED_HYPERPARAMETERS
