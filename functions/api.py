@@ -44,6 +44,7 @@ app = APIGatewayRestResolver()
 
 MAX_BODY_BYTES = 64 * 1024
 IDEMPOTENCY_HEADER = "idempotency-key"
+MAX_RETRIES_PER_KEY = 10  # executions started for one key after failures, before the key is refused
 
 
 class BadRequest(Exception):
@@ -138,19 +139,37 @@ def start_training(
     execution_input = request.model_dump(exclude_none=True)
     if not execution_input.get("hyperparameters"):
         execution_input.pop("hyperparameters", None)
-    arn = _execution_arn(settings.state_machine_arn, name)
-    # Look first: StartExecution answers a same-name, same-input call on a running execution with that
-    # execution's ARN, indistinguishable from a new start; the client should learn it is a replay.
-    existing = _existing_status(sfn, arn)
-    if existing is not None:
-        return 200, {"executionArn": arn, "executionName": name, "status": existing}
-    try:
-        started = sfn.start_execution(
-            stateMachineArn=settings.state_machine_arn, name=name, input=json.dumps(execution_input)
-        )
-    except sfn.exceptions.ExecutionAlreadyExists:  # a concurrent request with the same key won the race
-        return 200, {"executionArn": arn, "executionName": name, "status": _existing_status(sfn, arn)}
-    return 202, {"executionArn": started["executionArn"], "executionName": name, "status": "RUNNING"}
+    # Look before starting: StartExecution answers a same-name, same-input call on a running execution
+    # with that execution's ARN, indistinguishable from a new start, and the client should learn it is
+    # a replay. A key whose execution failed may run again (PrepareRun re-claims a FAILED key), under
+    # the next free `<name>-<n>`: execution names are never reused.
+    for replay in range(1, MAX_RETRIES_PER_KEY + 1):
+        candidate = name if replay == 1 else f"{name}-{replay}"
+        arn = _execution_arn(settings.state_machine_arn, candidate)
+        existing = _existing_status(sfn, arn)
+        if existing in ("RUNNING", "SUCCEEDED"):
+            return 200, {"executionArn": arn, "executionName": candidate, "status": existing}
+        if existing is not None:
+            continue  # FAILED, TIMED_OUT or ABORTED: try the next name
+        try:
+            started = sfn.start_execution(
+                stateMachineArn=settings.state_machine_arn, name=candidate, input=json.dumps(execution_input)
+            )
+        except sfn.exceptions.ExecutionAlreadyExists:  # a concurrent request with the same key won
+            return 200, {
+                "executionArn": arn,
+                "executionName": candidate,
+                "status": _existing_status(sfn, arn),
+            }
+        return 202, {"executionArn": started["executionArn"], "executionName": candidate, "status": "RUNNING"}
+    raise BadRequest(
+        [
+            {
+                "field": "idempotencyKey",
+                "message": f"{MAX_RETRIES_PER_KEY} runs with this key failed; use a new key",
+            }
+        ]
+    )
 
 
 def _existing_status(sfn: Any, arn: str) -> str | None:

@@ -58,6 +58,38 @@ def test_the_same_request_again_returns_the_first_execution(aws: Aws) -> None:
     assert len(aws.executions()) == 1
 
 
+def wait_until_done(aws: Aws, arn: str) -> str:
+    for _ in range(200):  # moto runs the trivial machines on a thread within milliseconds
+        status = aws.sfn.describe_execution(executionArn=arn)["status"]
+        if status != "RUNNING":
+            return status
+        time.sleep(0.02)
+    raise AssertionError(f"{arn} still running")
+
+
+def test_a_request_whose_run_failed_starts_a_new_execution_under_the_next_name(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import settings
+
+    failing = aws.sfn.create_state_machine(
+        name="always-fails",
+        definition=json.dumps(
+            {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "ChampionChanged"}}}
+        ),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    monkeypatch.setenv("STATE_MACHINE_ARN", failing)
+    settings.load_settings.cache_clear()
+    _, first = post(seed_body(), {"Idempotency-Key": "flaky"})
+    assert wait_until_done(aws, first["executionArn"]) == "FAILED"
+
+    status, second = post(seed_body(), {"Idempotency-Key": "flaky"})
+
+    assert status == 202 and second["executionName"] == f"{first['executionName']}-2"
+    assert second["executionArn"] != first["executionArn"]
+
+
 def test_new_content_under_the_same_key_is_a_new_run(aws: Aws) -> None:
     aws.put("datasets/diabetic_data.csv", dataset_head(50))
     _, first = post(seed_body())
@@ -182,10 +214,7 @@ def test_get_execution_reports_status_and_current_state(aws: Aws) -> None:
     event["path"] = f"/executions/{started['executionName']}"
     event["pathParameters"] = {"id": started["executionName"]}
 
-    for _ in range(100):  # the trivial machine finishes on a moto thread within milliseconds
-        if aws.sfn.describe_execution(executionArn=started["executionArn"])["status"] != "RUNNING":
-            break
-        time.sleep(0.02)
+    wait_until_done(aws, started["executionArn"])
 
     response = api.handler(event, None)
 
