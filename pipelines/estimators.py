@@ -37,8 +37,8 @@ _PARAMETER_TYPES = {
 }
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "HistGradientBoosting": {
-        "max_iter": 250,
-        "learning_rate": 0.05,
+        "max_iter": 120,
+        "learning_rate": 0.1,
         "max_depth": None,
         "max_leaf_nodes": 15,
         "min_samples_leaf": 100,

@@ -1,0 +1,194 @@
+"""TrainingPipeline: the seed's API, patient-grouped evaluation, exclusions, artifacts, champion."""
+
+import io
+import os
+import tarfile
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from pipeline_cases import read_json
+
+from pipelines import schema
+from pipelines.data import DatasetError
+from pipelines.estimators import ConfigError
+from pipelines.evaluation import choose_threshold, patient_split
+from pipelines.training_pipeline import TrainingPipeline, excluded_rows, make_target
+
+ARTIFACTS = ("model.joblib", "features.json", "baseline_statistics.json", "metrics.json")
+
+
+def test_default_pipeline_trains_and_writes_every_artifact(trained):
+    assert trained.status == "succeeded"
+    for name in ARTIFACTS:
+        assert os.path.exists(os.path.join(trained.model_dir, name)), name
+    metrics = read_json(f"{trained.model_dir}/metrics.json")
+    assert metrics["algorithm"] == "HistGradientBoosting"
+    assert metrics["target"] == "readmitted_30d"
+    assert metrics["champion"] is None
+    for key in (
+        "roc_auc",
+        "pr_auc",
+        "log_loss",
+        "brier",
+        "positive_rate",
+        "threshold",
+        "confusion",
+        "calibration",
+    ):
+        assert key in metrics["model"]
+    assert 0.5 < metrics["model"]["roc_auc"] < 1.0
+    confusion = metrics["model"]["confusion"]
+    assert sum(confusion.values()) == metrics["rows"]["validation"]
+    assert sum(b["count"] for b in metrics["model"]["calibration"]) == metrics["rows"]["validation"]
+    assert metrics["versions"]["scikit-learn"]
+
+
+def test_model_file_is_one_pipeline_that_scores_raw_rows_with_its_threshold(trained, slice_frame):
+    model = joblib.load(f"{trained.model_dir}/model.joblib")
+    assert type(model).__name__ == "Pipeline"
+    raw = pd.read_csv(
+        io.StringIO(slice_frame.head(50).to_csv(index=False)),
+        dtype=str,
+        keep_default_na=False,
+        na_values=["?"],
+    )
+    for column in schema.NUMERIC_COLUMNS:
+        raw[column] = raw[column].astype(float)
+    probability = model.predict_proba(raw)[:, 1]
+    assert probability.shape == (50,)
+    assert 0.0 < model.decision_threshold_ < 1.0
+
+
+def test_seed_configuration_random_forest_with_100_trees_works(slice_csv, tmp_path):
+    result = TrainingPipeline({"algorithm": "RandomForest", "n_estimators": 100}).execute(
+        str(slice_csv), str(tmp_path), make_report=False
+    )
+    assert result.status == "succeeded"
+    assert result.metrics["algorithm"] == "RandomForest"
+    assert result.metrics["parameters"]["n_estimators"] == 100
+    assert result.metrics["model"]["roc_auc"] > 0.5
+
+
+def test_logistic_regression_trains(slice_csv, tmp_path):
+    result = TrainingPipeline({"algorithm": "LogisticRegression"}).execute(
+        str(slice_csv), str(tmp_path), make_report=False
+    )
+    assert result.metrics["model"]["roc_auc"] > 0.5
+
+
+def test_same_seed_gives_identical_metrics(slice_csv, tmp_path):
+    first = TrainingPipeline({"max_iter": 30, "seed": 7}).execute(
+        str(slice_csv), str(tmp_path / "a"), make_report=False
+    )
+    second = TrainingPipeline({"max_iter": 30, "seed": 7}).execute(
+        str(slice_csv), str(tmp_path / "b"), make_report=False
+    )
+    assert first.metrics["model"] == second.metrics["model"]
+
+
+def test_patient_split_puts_each_patient_on_one_side_only(slice_frame):
+    groups = slice_frame[schema.GROUP_COLUMN].to_numpy()
+    train, validation = patient_split(groups, 0.2, seed=42)
+    assert not set(groups[train]) & set(groups[validation])
+    assert (train ^ validation).all()
+    share = validation.mean()
+    assert 0.1 < share < 0.3
+    again_train, _ = patient_split(groups, 0.2, seed=42)
+    assert (again_train == train).all()
+
+
+def test_repeat_patients_never_straddle_the_split():
+    groups = np.repeat(np.arange(50), 4)  # every patient has four encounters
+    train, _validation = patient_split(groups, 0.3, seed=1)
+    for patient in range(50):
+        sides = set(train[groups == patient])
+        assert len(sides) == 1
+
+
+def test_death_and_hospice_encounters_are_excluded_for_the_30_day_target(trained, slice_frame):
+    codes = slice_frame[schema.DISCHARGE_COLUMN].astype(int)
+    expected = int(codes.isin(schema.EXCLUDED_DISCHARGE_DISPOSITIONS).sum())
+    assert expected > 0
+    assert trained.metrics["rows"]["excluded_death_or_hospice"] == expected
+    rows = trained.metrics["rows"]
+    assert rows["training"] + rows["validation"] == len(slice_frame) - expected
+
+
+def test_any_readmission_target_keeps_every_encounter(slice_frame):
+    assert not excluded_rows(slice_frame, "readmitted_any").any()
+    target = make_target(slice_frame, "readmitted_any")
+    assert target.sum() == int((slice_frame["readmitted"] != "NO").sum())
+    assert make_target(slice_frame, "readmitted_30d").sum() == int((slice_frame["readmitted"] == "<30").sum())
+
+
+def test_threshold_maximises_f1_on_the_given_rows():
+    y = np.array([0, 0, 1, 1, 0, 1])
+    p = np.array([0.1, 0.2, 0.8, 0.7, 0.6, 0.65])
+    assert choose_threshold(y, p) == pytest.approx(0.65)
+
+
+def test_failed_run_leaves_the_previous_artifacts_untouched(trained, tmp_path, raw_lines):
+    import shutil
+
+    from pipeline_cases import make_bad_case
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained.model_dir, model_dir)
+    before = {name: (model_dir / name).read_bytes() for name in ARTIFACTS}
+    channel = tmp_path / "bad"
+    make_bad_case("single_class", channel, raw_lines)
+    with pytest.raises(DatasetError):
+        TrainingPipeline({}).execute(str(channel), str(model_dir), make_report=False)
+    assert {name: (model_dir / name).read_bytes() for name in ARTIFACTS} == before
+    assert sorted(p.name for p in model_dir.iterdir()) == sorted(ARTIFACTS)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{"algorithm": "XGBoost"}, {"target": "mortality"}, {"seed": "abc"}, {"max_iter": "many"}],
+)
+def test_bad_configuration_is_a_named_error(config):
+    with pytest.raises(ConfigError):
+        TrainingPipeline(config)
+
+
+def test_champion_is_scored_on_the_same_held_out_rows(trained, slice_csv, tmp_path):
+    archive = tmp_path / "champion" / "model.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in ARTIFACTS:
+            tar.add(f"{trained.model_dir}/{name}", arcname=name)
+    result = TrainingPipeline({"max_iter": 40}).execute(
+        str(slice_csv), str(tmp_path / "new"), champion_path=str(archive.parent), make_report=False
+    )
+    champion = result.metrics["champion"]
+    assert champion is not None
+    assert set(champion) == set(result.metrics["model"])
+    # Same data, same seed, same configuration: the champion is this very model.
+    assert champion["roc_auc"] == pytest.approx(result.metrics["model"]["roc_auc"])
+    assert "champion_error" not in result.metrics
+
+
+def test_champion_that_cannot_be_loaded_is_recorded_not_fatal(slice_csv, tmp_path):
+    broken = tmp_path / "champion"
+    broken.mkdir()
+    (broken / "model.tar.gz").write_bytes(b"this is not a tarball")
+    result = TrainingPipeline({"max_iter": 20}).execute(
+        str(slice_csv), str(tmp_path / "new"), champion_path=str(broken), make_report=False
+    )
+    assert result.status == "succeeded"
+    assert result.metrics["champion"] is None
+    assert result.metrics["champion_error"]
+    saved = read_json(tmp_path / "new" / "metrics.json")
+    assert saved["champion_error"] == result.metrics["champion_error"]
+
+
+def test_baseline_statistics_describe_every_model_feature(trained):
+    baseline = read_json(f"{trained.model_dir}/baseline_statistics.json")
+    features = read_json(f"{trained.model_dir}/features.json")
+    assert set(baseline["features"]) == set(features["columns"])
+    for stats in baseline["features"].values():
+        assert sum(stats["proportions"]) == pytest.approx(1.0)
+    assert features["threshold"] == pytest.approx(trained.metrics["model"]["threshold"])
