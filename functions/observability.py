@@ -45,6 +45,8 @@ def instrument(logger: Logger, metrics: Metrics) -> Callable[[Handler], Handler]
                 metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_NAMESPACE)
             if context is not None and hasattr(context, "aws_request_id"):
                 logger.append_keys(request_id=context.aws_request_id)
+            else:  # keys persist between invocations: never log a previous request's id
+                logger.remove_keys(["request_id"])
             try:
                 return traced[0](event, context)
             finally:
