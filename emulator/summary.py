@@ -92,7 +92,10 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
     run = run or {}
     summary["model_name"] = run.get("modelName")
     summary["model_version"] = run.get("modelVersion")
-    versions = models(runtime)
+    try:
+        versions = models(runtime) if summary["model_name"] else []
+    except RuntimeError:  # a stack without GET /models: the run's facts stop at the execution
+        versions = []
     for version in versions:
         if version.get("model_name") != summary["model_name"]:
             continue

@@ -1,0 +1,104 @@
+"""State persists across runtimes; the CLI's outputs and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+
+from emulator.progress import Progress
+from emulator.runtime import LocalRuntime
+from emulator.sagemaker import SageMakerApiError
+from emulator.state import StateDir, StateLockedError
+
+FIXTURE = Path(__file__).parent / "fixtures" / "project"
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    return subprocess.run(
+        [sys.executable, "-m", "emulator", *args, "--project", str(FIXTURE), "--quiet"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_bucket_registry_executions_and_job_names_survive_a_restart(tmp_path: Path, dataset: Path) -> None:
+    quiet = Progress(verbose_jobs=False)
+    with LocalRuntime(FIXTURE, tmp_path, progress=quiet) as first:
+        record = first.run_upload(dataset)
+        with pytest.raises(StateLockedError):  # one process per state dir
+            StateDir(tmp_path).__enter__()
+    run_id = record["name"]
+    job = record["output"]["run"]["trainingJobName"]
+
+    with LocalRuntime(FIXTURE, tmp_path, progress=quiet) as second:
+        keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=second.stack.bucket)["Contents"]]
+        assert f"runs/{run_id}/model/{job}/output/model.tar.gz" in keys
+        item = boto3.client("dynamodb").get_item(
+            TableName=second.stack.table.name, Key={"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": "RUN"}}
+        )
+        assert item["Item"]["status"] == {"S": "SUCCEEDED"}
+        assert [r["name"] for r in second.state.executions()] == [run_id]
+        with pytest.raises(SageMakerApiError, match="already exists"):
+            second.sagemaker.create_training_job({"TrainingJobName": job})
+        # restoring objects is not an upload: nothing was triggered
+        assert second.trigger.collect() == []
+
+
+def test_run_json_prints_one_document_and_exits_zero(tmp_path: Path, dataset: Path) -> None:
+    done = cli("run", "--dataset", str(dataset), "--state-dir", str(tmp_path), "--json")
+
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)  # exactly one JSON document, nothing else on stdout
+    assert {
+        "status",
+        "execution",
+        "decision",
+        "model_version",
+        "champion_version",
+        "metrics",
+        "predictions",
+        "drift",
+        "model_report",
+        "drift_report",
+    } <= set(summary)
+    assert summary["status"] == "SUCCEEDED"
+    assert "-> Train" in done.stderr  # progress went to stderr
+
+    listed = cli("executions", "--state-dir", str(tmp_path), "--json")
+    assert [e["name"] for e in json.loads(listed.stdout)["executions"]] == [summary["execution"]]
+    history = json.loads(cli("history", summary["execution"], "--state-dir", str(tmp_path)).stdout)
+    assert history["events"][0]["type"] == "ExecutionStarted"
+    assert history["events"][-1]["type"] == "ExecutionSucceeded"
+
+
+def test_failed_execution_exits_one_with_error_and_cause(tmp_path: Path, dataset: Path) -> None:
+    execution_input = tmp_path / "input.json"
+    execution_input.write_text(
+        json.dumps({"datasetUri": "s3://fixture-data-123456789012-us-east-1/none.csv", "mode": "fail"})
+    )
+    done = cli("start", "--input", str(execution_input), "--state-dir", str(tmp_path / "s"), "--json")
+
+    assert done.returncode == 1
+    summary = json.loads(done.stdout)
+    assert summary["status"] == "FAILED"
+    assert summary["error"] == "States.TaskFailed"
+    assert "No S3 objects found" in summary["cause"]
+
+
+def test_usage_errors_exit_two_and_say_why(tmp_path: Path) -> None:
+    done = cli("run", "--dataset", str(tmp_path / "missing.csv"), "--state-dir", str(tmp_path))
+    assert done.returncode == 2
+    assert "no such dataset file" in done.stderr
+    assert cli("history", "nope", "--state-dir", str(tmp_path)).returncode == 2
