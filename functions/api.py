@@ -19,22 +19,22 @@ from typing import Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from pydantic import ValidationError
 
 import aws_clients
 from errors import InvalidInput
 from observability import Logger, Metrics, MetricUnit, instrument
 from registry import Registry
 from run_input import (
+    RequestErrors,
     TrainingRequest,
     check_dataset_location,
     check_score_location,
     client_idempotency_key,
     derived_idempotency_key,
     execution_name_for_key,
-    field_errors,
     parameters_digest,
 )
+from run_input import validate_training_request as validate_body
 from s3uri import parse_s3_uri
 from settings import Settings, load_settings
 
@@ -94,9 +94,9 @@ def validate_training_request(
 ) -> TrainingRequest:
     """The body as a TrainingRequest whose URIs point inside the project; BadRequest otherwise."""
     try:
-        request = TrainingRequest.model_validate(body)
-    except ValidationError as exc:
-        raise BadRequest(field_errors(exc)) from None
+        request = validate_body(body)
+    except RequestErrors as exc:
+        raise BadRequest(exc.errors) from None
     errors = []
     try:
         check_dataset_location(parse_s3_uri(request.datasetUri), settings)
@@ -115,7 +115,7 @@ def validate_training_request(
     if errors:
         raise BadRequest(errors)
     if header_key is not None and not request.idempotencyKey:
-        request = request.model_copy(update={"idempotencyKey": header_key})
+        request = request.with_idempotency_key(header_key)
     return request
 
 
@@ -136,9 +136,7 @@ def start_training(
         content_id = head.get("VersionId") or head["ETag"]
         key = derived_idempotency_key(dataset, content_id, parameters_digest(request, settings))
     name = execution_name_for_key(key, request.modelName or settings.default_model_name)
-    execution_input = request.model_dump(exclude_none=True)
-    if not execution_input.get("hyperparameters"):
-        execution_input.pop("hyperparameters", None)
+    execution_input = request.as_input()
     # Look before starting: StartExecution answers a same-name, same-input call on a running execution
     # with that execution's ARN, indistinguishable from a new start, and the client should learn it is
     # a replay. A key whose execution failed may run again (PrepareRun re-claims a FAILED key), under

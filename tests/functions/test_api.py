@@ -123,7 +123,7 @@ def test_the_idempotency_key_header_names_the_execution(aws: Aws) -> None:
             {"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "algorithm": "XGBoost"},
             None,
             "algorithm",
-            "Input should be",
+            "must be one of HistGradientBoosting, RandomForest, LogisticRegression",
         ),
         ({"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "colour": "blue"}, None, "colour", "unknown field"),
         (
@@ -138,19 +138,19 @@ def test_the_idempotency_key_header_names_the_execution(aws: Aws) -> None:
             {"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "modelName": "bad name!"},
             None,
             "modelName",
-            "pattern",
+            "(e.g. medication-adherence-model)",
         ),
         (
             {"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "modelName": "m" * 64},
             None,
             "modelName",
-            "at most 63",
+            "must be 1 to 63 characters",
         ),
         (
             {"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "instanceType": "m5.large"},
             None,
             "instanceType",
-            "pattern",
+            "(e.g. ml.m5.large)",
         ),
         (
             {"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "scoreUri": f"s3://{BUCKET}/runs/x/y.csv"},
@@ -253,3 +253,27 @@ def test_get_models_lists_versions_with_the_champion_flag(aws: Aws) -> None:
     assert models[0]["metrics"]["model"]["roc_auc"] == pytest.approx(0.6712)
     assert one["statusCode"] == 200 and json.loads(one["body"])["version"] == 1
     assert api.handler(missing, None)["statusCode"] == 404
+
+
+def test_every_problem_in_a_body_is_reported_at_once(aws: Aws) -> None:
+    body = {
+        "modelName": "",
+        "algorithm": "SVM",
+        "hyperparameters": {"seed": True, "target": "mortality", "sagemaker_program": "x.py"},
+        "idempotencyKey": "k" * 200,
+        "typo": 1,
+    }
+
+    status, response = post(body)
+
+    assert status == 400
+    assert {e["field"] for e in response["errors"]} == {
+        "typo",
+        "datasetUri",
+        "modelName",
+        "algorithm",
+        "hyperparameters",
+        "hyperparameters.seed",
+        "hyperparameters.target",
+        "idempotencyKey",
+    }
