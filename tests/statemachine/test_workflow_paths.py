@@ -1,0 +1,140 @@
+"""The real ASL, the real handlers and the real training code on the local runtime, one test per path.
+
+A small slice of the bundled dataset keeps each SageMaker job to seconds. Each test uses its own model
+name, so the registry state one path leaves (a champion, a claimed key) cannot steer another.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from emulator.progress import Progress
+from emulator.runtime import LocalRuntime
+
+ROOT = Path(__file__).resolve().parents[2]
+DATASET = ROOT / "data" / "diabetic_data.csv.gz"
+ROWS = 4000
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "encounters_small.csv"
+    with gzip.open(DATASET, "rt", newline="") as source:
+        path.write_text("".join(next(source) for _ in range(ROWS + 1)), newline="")
+    return path
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
+    with LocalRuntime(ROOT, tmp_path_factory.mktemp("state"), progress=Progress(verbose_jobs=False)) as rt:
+        # Back-off between SageMaker job attempts: seconds on AWS, nothing here (the Wait sleeps for real).
+        os.environ["JOB_RETRY_DELAYS_SECONDS"] = "0,0,0,0"
+        rt.lambdas.cold_start()
+        yield rt
+
+
+def entered(record: dict[str, Any]) -> list[str]:
+    return [
+        e["stateEnteredEventDetails"]["name"] for e in record["events"] if "stateEnteredEventDetails" in e
+    ]
+
+
+def registry_items(runtime: LocalRuntime) -> list[dict[str, Any]]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    de = TypeDeserializer()
+    items = boto3.client("dynamodb", region_name="us-east-1").scan(TableName=runtime.stack.table.name)[
+        "Items"
+    ]
+    return [{k: de.deserialize(v) for k, v in item.items()} for item in items]
+
+
+def version_item(runtime: LocalRuntime, model: str, version: int) -> dict[str, Any]:
+    [item] = [
+        i
+        for i in registry_items(runtime)
+        if i["pk"] == f"MODEL#{model}" and i["sk"] == f"VERSION#{version:06d}"
+    ]
+    return item
+
+
+def run_item(runtime: LocalRuntime, run_id: str) -> dict[str, Any]:
+    [item] = [i for i in registry_items(runtime) if i["pk"] == f"RUN#{run_id}"]
+    return item
+
+
+def test_an_invalid_dataset_fails_at_validation_before_any_job(runtime: LocalRuntime, tmp_path: Path) -> None:
+    header_only = tmp_path / "header_only.csv"
+    with gzip.open(DATASET, "rt", newline="") as source:
+        header_only.write_text(next(source), newline="")
+    uri = runtime.put_file(header_only, runtime.datasets_prefix)
+
+    record = runtime.run({"datasetUri": uri, "modelName": "invalid-path"})
+
+    assert record["status"] == "FAILED"
+    assert record["error"] == "InvalidDataset"
+    assert "has 0 data rows" in record["cause"]
+    assert "TrainModel" not in entered(record)
+    assert entered(record)[-3:] == ["RecordFailure", "NotifyFailure", "RunFailed"]
+    assert run_item(runtime, record["name"])["stage"] == "ValidateDataset"
+
+
+def test_a_rejected_model_without_a_champion_fails_with_model_rejected(
+    runtime: LocalRuntime, small_dataset: Path
+) -> None:
+    uri = runtime.put_file(small_dataset, runtime.datasets_prefix)
+    runtime.update_environment(MIN_ROC_AUC="0.99")
+    try:
+        record = runtime.run(
+            {"datasetUri": uri, "modelName": "rejected-path", "idempotencyKey": "rejected-1"}
+        )
+    finally:
+        runtime.update_environment(MIN_ROC_AUC=runtime.stack.parameters.get("MinRocAuc", "0.6"))
+
+    assert record["status"] == "FAILED"
+    assert record["error"] == "ModelRejected"
+    assert "no champion to score with" in record["cause"] and "below the minimum 0.9900" in record["cause"]
+    assert "CreateModel" not in entered(record)
+    version = version_item(runtime, "rejected-path", 1)
+    assert (version["status"], version["run_status"]) == ("REJECTED", "FAILED")
+    assert run_item(runtime, record["name"])["stage"] == "ChooseScoringModel"
+
+
+def test_throttled_training_gets_a_new_name_then_the_duplicate_is_ignored(
+    runtime: LocalRuntime, small_dataset: Path
+) -> None:
+    uri = runtime.put_file(small_dataset, runtime.datasets_prefix)
+    runtime.faults.sagemaker_throttle("CreateTrainingJob", times=1)
+    request = {
+        "datasetUri": uri,
+        "modelName": "happy-path",
+        "algorithm": "LogisticRegression",
+        "idempotencyKey": "happy-1",
+    }
+
+    record = runtime.run(request)
+
+    assert record["status"] == "SUCCEEDED", record["cause"]
+    states = entered(record)
+    assert states.count("TrainModel") == 2
+    assert "TrainModelNextAttempt" in states and "TrainModelBackoff" in states
+    assert states[-3:] == ["RecordOutcome", "Notify", "RunSucceeded"]
+    version = version_item(runtime, "happy-path", 1)
+    assert version["training_job"].endswith("-2")
+    assert (version["status"], version["run_status"]) == ("APPROVED", "SUCCEEDED")
+    run = run_item(runtime, record["name"])
+    assert run["status"] == "SUCCEEDED" and run["predictions_uri"].endswith("encounters_small.csv.out")
+    before = registry_items(runtime)
+
+    duplicate = runtime.run(request)
+
+    assert duplicate["status"] == "SUCCEEDED"
+    assert entered(duplicate) == ["PrepareRun", "DuplicateIgnored"]
+    assert registry_items(runtime) == before
