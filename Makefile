@@ -4,20 +4,40 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
+# checkov and the SAM CLI pin their own boto3/translator: each gets a virtualenv of its own.
+SECURITY_VENV := .venv-security
+TOOLS_VENV := .venv-tools
+SAM := $(TOOLS_VENV)/bin/sam
+# samconfig.toml environment for build/package/deploy (default, dev or prod).
+ENV ?= dev
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint test-compat bench package clean
+.PHONY: help demo test lint test-compat bench build package deploy security clean
 
 help:
 	@echo "make demo         run the whole pipeline locally on the bundled dataset (no AWS account, no Docker)"
 	@echo "make test         lint and run the test suite (what CI runs)"
 	@echo "make test-compat  run the pipeline tests on SageMaker's scikit-learn container stack"
 	@echo "make bench        print the performance figures on the full dataset"
+	@echo "make security     checkov on template.yaml (skips must carry a reason)"
+	@echo "make build        sam build (ENV=dev|prod|default picks the samconfig.toml environment)"
+	@echo "make package      sam build + the SageMaker code bundle in build/code (offline)"
+	@echo "make deploy       sam build + sam deploy + upload the code bundle (needs AWS credentials)"
 
 $(VENV)/.installed: requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check uv
 	@$(UV) pip install -q --python $(PY) -r requirements/dev.txt
+	@touch $@
+
+$(SECURITY_VENV)/.installed: requirements/security.txt $(VENV)/.installed
+	@test -x $(SECURITY_VENV)/bin/python || $(PYTHON) -m venv $(SECURITY_VENV)
+	@$(UV) pip install -q --python $(SECURITY_VENV)/bin/python -r requirements/security.txt
+	@touch $@
+
+$(TOOLS_VENV)/.installed: requirements/tools.txt $(VENV)/.installed
+	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	@$(UV) pip install -q --python $(TOOLS_VENV)/bin/python -r requirements/tools.txt
 	@touch $@
 
 demo: $(VENV)/.installed
@@ -26,11 +46,24 @@ demo: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
-test: lint
+# The template tests run checkov and sam build from their own virtualenvs: create them first.
+test: lint $(SECURITY_VENV)/.installed $(TOOLS_VENV)/.installed
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed
 	$(PY) scripts/benchmark.py
+
+security: $(SECURITY_VENV)/.installed
+	BC_SKIP_MAPPING=TRUE $(SECURITY_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact
+
+build: $(TOOLS_VENV)/.installed
+	SAM_CLI_TELEMETRY=0 $(SAM) build --config-env $(ENV)
+
+package: build $(VENV)/.installed
+	$(PY) -m pipelines.bundle --out build/code
+
+deploy: $(TOOLS_VENV)/.installed $(VENV)/.installed
+	SAM=$(SAM) PY=$(PY) scripts/deploy.sh $(ENV)
 
 clean:
 	rm -rf .local build .aws-sam

@@ -307,12 +307,17 @@ def documented_functions(architecture_text: str) -> dict[str, str]:
     return dict(rows)
 
 
-def documented_environment(architecture_text: str) -> set[str]:
+def documented_environment(architecture_text: str) -> tuple[set[str], set[str]]:
+    """(required, optional) function environment variable names from the architecture doc's list;
+    a name followed by "(optional" has a default in the functions' settings."""
     start = architecture_text.index("Environment: `")
-    paragraph = architecture_text[
-        start : architecture_text.index(".", architecture_text.index("POWERTOOLS_METRICS_NAMESPACE", start))
-    ]
-    return set(re.findall(r"`([A-Z_]+)`", paragraph))
+    end = architecture_text.index("`POWERTOOLS_METRICS_NAMESPACE`", start) + len(
+        "`POWERTOOLS_METRICS_NAMESPACE`"
+    )
+    paragraph = architecture_text[start:end]
+    names = set(re.findall(r"`([A-Z_]+)`", paragraph))
+    optional = set(re.findall(r"`([A-Z_]+)`\s*\(optional", paragraph))
+    return names - optional, optional
 
 
 def asl_task_integrations(asl: dict[str, Any]) -> set[str]:
