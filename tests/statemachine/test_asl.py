@@ -287,3 +287,32 @@ def test_the_input_schema_agrees_with_the_request_model() -> None:
     assert body_schema["required"] == list(REQUIRED_FIELDS)
     assert body_schema["properties"]["algorithm"]["enum"] == list(ALGORITHMS)
     assert set(body_schema["properties"]["hyperparameters"]["properties"]) == ALLOWED_HYPERPARAMETERS
+
+
+@pytest.mark.parametrize(
+    ("state", "sample"),
+    [
+        ("PrepareRun", "prepare_run_s3_event.json"),
+        ("PrepareRun", "prepare_run_console_input.json"),
+        ("ValidateDataset", "validate_dataset.json"),
+        ("EvaluateModel", "evaluate_model.json"),
+        ("RegisterModel", "register_model.json"),
+        ("RecordOutcome", "record_outcome_succeeded.json"),
+        ("RecordFailure", "record_outcome_failed.json"),
+    ],
+)
+def test_each_sample_event_has_the_shape_its_state_sends(
+    states: dict[str, Any], state: str, sample: str
+) -> None:
+    def shape(payload: Any) -> Any:
+        if not isinstance(payload, dict):
+            return None
+        return {k.removesuffix(".$"): shape(v) for k, v in payload.items()}
+
+    payload = states[state]["Parameters"]["Payload"]
+    event = json.loads((ROOT / "events" / sample).read_text())
+
+    assert set(event) == {k.removesuffix(".$") for k in payload}
+    for key, value in shape(payload).items():
+        if isinstance(value, dict) and value:  # literal sub-objects (execution, defaults) keep their keys
+            assert set(event[key]) == set(value), key
