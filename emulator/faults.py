@@ -53,7 +53,8 @@ class Faults:
         self._arm(self._api, action, ApiFault(code, message), times)
 
     def fail_job(self, kind: str, reason: str, times: int = 1) -> None:
-        """The next `times` jobs of this kind run, then fail with this FailureReason."""
+        """The next `times` jobs of this kind fail at once with this FailureReason (the program is
+        replaced by a process that exits non-zero; the reason is reported as the failure file's)."""
         self._check_kind(kind)
         self._arm(self._job_failures, kind, reason, times)
 

@@ -208,6 +208,8 @@ class LocalSageMaker:
         hang = self.faults.take_job_hang(job.kind)
         if hang is not None:  # fault injection: a process that never finishes in time
             argv = [sys.executable, "-c", f"import time; time.sleep({hang})"]
+        elif job.forced_failure is not None:  # fault injection: the program fails at once
+            argv = [sys.executable, "-c", "import sys; print('injected failure'); sys.exit(1)"]
         job.log_path = job.root / "job.log"
         job.proc = subprocess.Popen(
             argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True

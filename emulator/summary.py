@@ -38,6 +38,14 @@ def models(runtime: LocalRuntime) -> list[dict[str, Any]]:
     return out
 
 
+def _version(value: Any) -> int | None:
+    """Versions arrive as numbers or numeric strings depending on the route: compare them as ints."""
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
 def _get(uri: str) -> bytes:
     bucket, key = split_s3(uri)
     return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -91,7 +99,7 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
     run = (described.json() or {}).get("run") if described.status == 200 else None
     run = run or {}
     summary["model_name"] = run.get("modelName")
-    summary["model_version"] = run.get("modelVersion")
+    summary["model_version"] = _version(run.get("modelVersion"))
     try:
         versions = models(runtime) if summary["model_name"] else []
     except RuntimeError:  # a stack without GET /models: the run's facts stop at the execution
@@ -100,8 +108,8 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
         if version.get("model_name") != summary["model_name"]:
             continue
         if version.get("champion"):
-            summary["champion_version"] = version.get("version")
-        if version.get("version") == summary["model_version"]:
+            summary["champion_version"] = _version(version.get("version"))
+        if _version(version.get("version")) == summary["model_version"]:
             summary["decision"] = {"APPROVED": "approved", "REJECTED": "rejected"}.get(
                 str(version.get("status"))
             )

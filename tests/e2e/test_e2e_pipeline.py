@@ -1,0 +1,185 @@
+"""The real workflow (ASL + template + functions + pipelines) on the local runtime, every path.
+
+One state directory for the module: the first run happens in its own runtime, which is then
+closed; the remaining runs happen in a second runtime on the same state, so they also prove that
+the registry, the bucket and the champion survive a restart.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from emulator.progress import Progress, error_names
+from emulator.runtime import LocalRuntime
+from emulator.summary import models, summarize
+
+PROJECT = Path(__file__).resolve().parents[2]
+HAPPY_PATH = [
+    "PrepareRun",
+    "ValidateDataset",
+    "TrainModel",
+    "EvaluateModel",
+    "RegisterModel",
+    "ChooseScoringModel",
+    "ScoreWithNewModel",
+    "CreateModel",
+    "BatchTransform",
+    "MonitorDrift",
+    "RecordOutcome",
+    "Notify",
+    "RunSucceeded",
+]
+
+
+def visited(record: dict[str, Any]) -> list[str]:
+    return [s["state"] for s in record["states"]]
+
+
+def keys_under(bucket: str, prefix: str) -> list[str]:
+    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+def read_object(bucket: str, key: str) -> bytes:
+    return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def champion_of(rows: list[dict[str, Any]]) -> int | None:
+    return next((int(r["version"]) for r in rows if r["champion"]), None)
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("e2e-state")
+
+
+@pytest.fixture(scope="module")
+def first_run(state_dir: Path, slices: dict[str, Path]) -> dict[str, Any]:
+    """The S3 trigger on a fresh stack, in a runtime of its own (closed before the others start)."""
+    with LocalRuntime(PROJECT, state_dir, progress=Progress(verbose_jobs=False)) as runtime:
+        record = runtime.run_upload(slices["first"])
+        return {"record": record, "summary": summarize(runtime, record), "bucket": runtime.stack.bucket}
+
+
+@pytest.fixture(scope="module")
+def runtime(state_dir: Path, first_run: dict[str, Any]) -> Iterator[LocalRuntime]:
+    with LocalRuntime(PROJECT, state_dir, progress=Progress(verbose_jobs=False)) as rt:
+        yield rt
+
+
+def test_first_upload_trains_approves_and_scores_with_the_new_model(first_run: dict[str, Any]) -> None:
+    record, summary = first_run["record"], first_run["summary"]
+
+    assert record["status"] == "SUCCEEDED", record["cause"]
+    assert visited(record) == HAPPY_PATH
+    assert "States.Runtime" not in error_names(record["events"])
+    assert summary["decision"] == "approved"
+    assert summary["model_version"] == 1 and summary["champion_version"] == 1
+    assert 0.5 < summary["metrics"]["roc_auc"] <= 1 and 0 < summary["metrics"]["pr_auc"] <= 1
+    with open(summary["predictions"], newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["encounter_id", "probability", "prediction"]
+    assert len(rows) == 3000  # one row per input row
+    assert summary["model_report"] is not None and Path(summary["model_report"]).read_text().strip()
+    assert any(f.endswith(".png") for f in summary["model_report_files"])
+    assert summary["drift"] is not None and Path(summary["drift_report"]).is_file()
+
+
+def test_restart_restores_artifacts_registry_and_champion(
+    runtime: LocalRuntime, first_run: dict[str, Any]
+) -> None:
+    run_id = first_run["record"]["name"]
+    keys = keys_under(runtime.stack.bucket, f"runs/{run_id}/")
+    assert any(k.startswith(f"runs/{run_id}/input/") for k in keys)  # the run's snapshot
+    assert sum(k.endswith("/output/model.tar.gz") for k in keys) == 1
+    assert sum(k.endswith("/output/output.tar.gz") for k in keys) == 1
+    assert any(k.startswith(f"runs/{run_id}/predictions/") and k.endswith(".out") for k in keys)
+    assert any(k.startswith(f"runs/{run_id}/drift/") for k in keys)
+    rows = models(runtime)
+    assert [(r["version"], r["status"], r["champion"]) for r in rows] == [(1, "APPROVED", True)]
+    assert rows[0]["run_id"] == run_id
+
+
+def test_strict_threshold_rejects_and_scores_with_the_champion(
+    runtime: LocalRuntime, slices: dict[str, Path]
+) -> None:
+    # the gate is what is tested here, not the estimator: the fastest one keeps the test short
+    runtime.update_environment(MIN_ROC_AUC="0.99", DEFAULT_ALGORITHM="LogisticRegression")
+    try:
+        record = runtime.run_upload(slices["second"])
+    finally:
+        runtime.update_environment(
+            MIN_ROC_AUC=runtime.stack.parameters["MinRocAuc"],
+            DEFAULT_ALGORITHM=runtime.stack.parameters["DefaultAlgorithm"],
+        )
+
+    assert record["status"] == "SUCCEEDED", record["cause"]
+    assert "ScoreWithChampion" in visited(record) and "ScoreWithNewModel" not in visited(record)
+    summary = summarize(runtime, record)
+    assert summary["decision"] == "rejected"
+    assert summary["model_version"] == 2 and summary["champion_version"] == 1
+    assert any("0.99" in reason for reason in summary["decision_reasons"])
+    rows = {r["version"]: r for r in models(runtime)}
+    assert rows[2]["status"] == "REJECTED" and rows[1]["champion"]
+    # the champion's model scored this run's file
+    body = read_object(
+        runtime.stack.bucket, keys_under(runtime.stack.bucket, f"runs/{record['name']}/predictions/")[0]
+    )
+    assert len(list(csv.DictReader(io.StringIO(body.decode())))) == 3000
+
+
+def test_training_failure_is_recorded_and_changes_no_model(
+    runtime: LocalRuntime, slices: dict[str, Path]
+) -> None:
+    before = models(runtime)
+    runtime.faults.fail_job("TrainingJob", "AlgorithmError: injected out-of-memory")
+
+    record = runtime.run_upload(slices["third"])
+
+    assert record["status"] == "FAILED"
+    assert visited(record)[-4:] == ["TrainModelFailed", "RecordFailure", "NotifyFailure", "RunFailed"]
+    assert "States.Runtime" not in error_names(record["events"])
+    assert "injected out-of-memory" in record["cause"]
+    assert models(runtime) == before
+    assert keys_under(runtime.stack.bucket, f"runs/{record['name']}/model/") == []
+    described = runtime.api.request("GET", f"/executions/{record['name']}").json()
+    assert described["status"] == "FAILED" and described["run"]["status"] == "FAILED"
+
+
+def test_evaluate_retry_then_transform_failure(runtime: LocalRuntime, slices: dict[str, Path]) -> None:
+    runtime.faults.lambda_error("EvaluateModelFunction", "Lambda.ServiceException", times=1)
+    runtime.faults.fail_job("TransformJob", "ClientError: injected model server crash")
+    uri = runtime.put_file(slices["fourth"], runtime.datasets_prefix)
+
+    record = runtime.run({"datasetUri": uri, "algorithm": "LogisticRegression"})  # the console input
+
+    assert record["status"] == "FAILED"
+    names = visited(record)
+    assert names.count("EvaluateModel") == 1 and "BatchTransformFailed" in names
+    assert error_names(record["events"])[0] == "Lambda.ServiceException"  # retried, then succeeded
+    assert "injected model server crash" in record["cause"]
+    assert "States.Runtime" not in error_names(record["events"])
+    assert keys_under(runtime.stack.bucket, f"runs/{record['name']}/predictions/") == []
+
+
+def test_duplicate_upload_event_does_not_train_twice(runtime: LocalRuntime, slices: dict[str, Path]) -> None:
+    event = runtime.trigger.upload(str(slices["fifth"]), runtime.datasets_prefix + slices["fifth"].name)[0]
+    runtime.update_environment(DEFAULT_ALGORITHM="LogisticRegression")
+    try:
+        first = runtime.run(event)
+        replay = runtime.run(event)  # EventBridge delivers at least once
+    finally:
+        runtime.update_environment(DEFAULT_ALGORITHM=runtime.stack.parameters["DefaultAlgorithm"])
+
+    assert first["status"] == "SUCCEEDED", first["cause"]
+    assert replay["status"] == "SUCCEEDED"
+    assert visited(replay) == ["PrepareRun", "DuplicateIgnored"]
+    assert json.dumps(replay["events"]).count("TrainModel") == 0
