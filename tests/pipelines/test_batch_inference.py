@@ -1,0 +1,134 @@
+"""Batch transform contract: model_fn / input_fn / predict_fn / output_fn on CSV payloads."""
+
+import io
+import json
+
+import pandas as pd
+import pytest
+from pipeline_cases import read_json
+
+from pipelines import schema
+from pipelines.inference import input_fn, model_fn, output_fn, predict_fn
+from pipelines.inference_pipeline import InferencePipeline
+
+
+@pytest.fixture(scope="module")
+def model(trained):
+    return model_fn(trained.model_dir)
+
+
+def score_payload(model, body, accept="text/csv"):
+    return output_fn(predict_fn(input_fn(body, "text/csv"), model), accept)
+
+
+def parse_output(text: str) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(text), dtype={"encounter_id": str})
+
+
+def test_csv_with_header_scores_one_row_per_input_row_in_input_order(model, raw_lines):
+    body = "\n".join(raw_lines[:201]) + "\n"
+    out = parse_output(score_payload(model, body))
+    assert list(out.columns) == ["encounter_id", "probability", "prediction"]
+    expected_ids = [line.split(",")[0] for line in raw_lines[1:201]]
+    assert list(out["encounter_id"]) == expected_ids
+    assert out["probability"].between(0, 1).all()
+    assert set(out["prediction"]) <= {0, 1}
+    assert ((out["probability"] >= model.threshold) == (out["prediction"] == 1)).all()
+
+
+def test_bytes_with_bom_and_crlf_score_like_plain_text(model, raw_lines):
+    plain = score_payload(model, "\n".join(raw_lines[:51]) + "\n")
+    windows = score_payload(model, b"\xef\xbb\xbf" + ("\r\n".join(raw_lines[:51]) + "\r\n").encode())
+    assert windows == plain
+
+
+def test_target_column_is_ignored_when_present(model, slice_frame):
+    rows = slice_frame.head(40)
+    with_target = score_payload(model, rows.to_csv(index=False))
+    without_target = score_payload(model, rows.drop(columns=["readmitted"]).to_csv(index=False))
+    assert with_target == without_target
+
+
+def test_header_less_lines_in_schema_order_are_accepted(model, raw_lines, slice_frame):
+    with_header = score_payload(model, "\n".join(raw_lines[:31]) + "\n")
+    header_less = score_payload(model, "\n".join(raw_lines[1:31]) + "\n")
+    assert header_less == with_header
+    without_target = slice_frame.head(30).drop(columns=["readmitted"]).to_csv(index=False, header=False)
+    assert score_payload(model, without_target) == with_header
+
+
+def test_unknown_categories_still_score(model, slice_frame):
+    rows = slice_frame.head(20).copy()
+    rows["race"] = "Martian"
+    rows["medical_specialty"] = "Time-Travel"
+    rows["diag_1"] = "V99"
+    rows["admission_type_id"] = "99"
+    out = parse_output(score_payload(model, rows.to_csv(index=False)))
+    assert len(out) == 20
+    assert out["probability"].notna().all()
+
+
+def test_missing_optional_columns_score_as_missing(model, slice_frame):
+    optional = [
+        "payer_code",
+        "medical_specialty",
+        "weight",
+        "A1Cresult",
+        "max_glu_serum",
+        "diag_3",
+        "insulin",
+    ]
+    rows = slice_frame.head(25).drop(columns=[*optional, "patient_nbr", "readmitted"])
+    out = parse_output(score_payload(model, rows.to_csv(index=False)))
+    assert len(out) == 25
+    assert out["probability"].notna().all()
+
+
+def test_missing_required_columns_fail_with_their_names(model, slice_frame):
+    rows = slice_frame.head(5).drop(columns=["age", "num_medications"])
+    with pytest.raises(ValueError, match=r"age, num_medications"):
+        input_fn(rows.to_csv(index=False), "text/csv")
+
+
+def test_header_less_line_of_the_wrong_width_is_a_clear_error(model):
+    with pytest.raises(ValueError, match="required columns"):
+        input_fn("1,2,3\n4,5,6\n", "text/csv")
+
+
+def test_unsupported_content_type_is_refused(model):
+    with pytest.raises(ValueError, match="text/csv"):
+        input_fn(b"{}", "application/x-npy")
+
+
+def test_json_accept_returns_the_same_predictions(model, raw_lines):
+    body = "\n".join(raw_lines[:11]) + "\n"
+    as_csv = parse_output(score_payload(model, body))
+    as_json = json.loads(score_payload(model, body, accept="application/json"))["predictions"]
+    assert [r["encounter_id"] for r in as_json] == list(as_csv["encounter_id"])
+    assert [r["prediction"] for r in as_json] == list(as_csv["prediction"])
+
+
+def test_model_fn_accepts_a_model_tar_gz(trained, tmp_path, raw_lines):
+    import tarfile
+    from pathlib import Path
+
+    with tarfile.open(tmp_path / "model.tar.gz", "w:gz") as tar:
+        for path in Path(trained.model_dir).iterdir():
+            tar.add(path, arcname=path.name)
+    packed = model_fn(str(tmp_path))
+    body = "\n".join(raw_lines[:21]) + "\n"
+    assert score_payload(packed, body) == score_payload(model_fn(trained.model_dir), body)
+
+
+def test_inference_pipeline_writes_predictions_and_the_drift_report(trained, slice_csv, tmp_path):
+    pipeline = InferencePipeline(trained.model_dir, f"{trained.model_dir}/baseline_statistics.json")
+    result = pipeline.execute(str(slice_csv), str(tmp_path))
+    frame = pd.read_csv(slice_csv, dtype=str)
+    assert result.prediction_count == len(frame)
+    predictions = pd.read_csv(tmp_path / "predictions.csv", dtype={"encounter_id": str})
+    assert list(predictions["encounter_id"]) == list(frame[schema.ID_COLUMN])
+    report = read_json(tmp_path / "drift_report.json")
+    assert report["rows"] == len(frame)
+    assert (tmp_path / "drift_report.md").read_text().startswith("# Drift report")
+    # The training slice scored against its own baseline: no feature drifts.
+    assert report["drift"] is False
