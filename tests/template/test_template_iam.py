@@ -7,10 +7,13 @@ so a check that silently stopped looking would fail here.
 from __future__ import annotations
 
 import copy
+import fnmatch
+import re
 from typing import Any
 
 import pytest
 from template_checks import (
+    REPO,
     SAGEMAKER_SYNC_RULES,
     STATE_MACHINE_BASELINE_ACTIONS,
     as_list,
@@ -215,3 +218,65 @@ def test_api_function_starts_and_reads_only_this_state_machines_executions(cfn):
 def test_sagemaker_role_pulls_only_the_scikit_learn_repository(cfn):
     (pull,) = role_statements_for(cfn, "SageMakerExecutionRole", "ecr:BatchGetImage")
     assert resource_text(pull["Resource"]).endswith(":repository/sagemaker-scikit-learn")
+
+
+# ------------------------------------------------------------------ names the functions build vs the role
+
+
+@pytest.fixture
+def run_input(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "functions"))
+    import run_input as module
+
+    return module
+
+
+@pytest.mark.parametrize("prefix", ["readmission", "readmit-dev", "readmit-prod"])
+def test_names_prepare_run_builds_fall_inside_the_roles_sagemaker_scope(cfn, run_input, prefix):
+    """The functions name the jobs, the template scopes the role: a name outside the scope would be
+    AccessDenied on AWS only (the local runtime checks no IAM), so the two are checked together here."""
+    scopes = {}
+    for kind_action, kind_arn in (
+        ("TrainingJob", "training-job"),
+        ("TransformJob", "transform-job"),
+        ("ProcessingJob", "processing-job"),
+        ("Model", "model"),
+    ):
+        (statement,) = role_statements_for(cfn, "StateMachineRole", f"sagemaker:Create{kind_action}")
+        scopes[kind_arn] = resource_text(statement["Resource"]).replace("${JobNamePrefix}", prefix)
+    model_name = "Medication-Adherence-Model-With-A-Long-Name"
+    arn_base = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:"
+    for kind, arn_type, suffix in (
+        ("train", "training-job", "-3"),
+        ("model", "model", ""),
+        ("xform", "transform-job", "-3"),
+        ("drift", "processing-job", "-3"),
+    ):
+        name = (
+            run_input.job_name(prefix, model_name, kind, "exec-" + "x" * 75, "2026-11-26T04:00:00.000Z")
+            + suffix
+        )
+        assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name), name
+        # SageMaker lower-cases the name inside the ARN that IAM matches against.
+        assert fnmatch.fnmatchcase(f"{arn_base}{arn_type}/{name.lower()}", scopes[arn_type]), (
+            name,
+            scopes[arn_type],
+        )
+
+
+def test_the_functions_accept_exactly_the_job_name_prefixes_the_template_accepts(cfn, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "functions"))
+    import settings
+
+    monkeypatch.setenv("REGISTRY_TABLE", "registry")
+    monkeypatch.setenv("BUCKET", "bucket")
+    pattern = cfn["Parameters"]["JobNamePrefix"]["AllowedPattern"]
+    for value in ("readmission", "readmit-prod", "a", "a1-b2", "Readmission", "-x", "x-", "a" * 13, "a_b"):
+        monkeypatch.setenv("JOB_NAME_PREFIX", value)
+        settings.load_settings.cache_clear()
+        try:
+            functions_accept = settings.load_settings().job_name_prefix == value
+        except settings.ConfigurationError:
+            functions_accept = False
+        assert functions_accept is (re.fullmatch(pattern, value) is not None), value
+    settings.load_settings.cache_clear()

@@ -134,6 +134,13 @@ def test_api_stage_is_traced_and_named_after_the_stage_parameter(resources):
     assert stage["StageName"] == {"Ref": "Stage"}
 
 
+def test_api_throttles_every_method_so_a_runaway_client_cannot_start_many_jobs(resources):
+    (setting,) = resources["PipelineApiStage"]["Properties"]["MethodSettings"]
+    assert (setting["ResourcePath"], setting["HttpMethod"]) == ("/*", "*")
+    assert 0 < setting["ThrottlingRateLimit"] <= 10
+    assert 0 < setting["ThrottlingBurstLimit"] <= 20
+
+
 # ------------------------------------------------------------------ storage
 
 
