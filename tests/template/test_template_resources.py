@@ -266,6 +266,15 @@ def test_image_uri_is_the_regional_scikit_learn_image_of_the_chosen_framework_ve
     assert version["Default"] == "1.2-1" and "1.2-1" in version["AllowedValues"]
 
 
+def test_a_region_without_the_image_is_refused_before_anything_is_created(cfn):
+    """The Rules assertion names the problem up front instead of a FindInMap failure mid-deploy."""
+    (assertion,) = cfn["Rules"]["SklearnImageRegion"]["Assertions"]
+    regions, region = assertion["Assert"]["Fn::Contains"]
+    assert region == {"Ref": "AWS::Region"}
+    assert sorted(regions) == sorted(cfn["Mappings"]["SklearnImageAccounts"])
+    assert "region" in assertion["AssertDescription"]
+
+
 # ------------------------------------------------------------------ functions
 
 
