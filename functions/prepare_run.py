@@ -166,6 +166,13 @@ def retry_delays(settings: Settings) -> list[int]:
     return delays
 
 
+def longest_run_seconds(max_training: int, max_transform: int, delays: list[int]) -> int:
+    """An upper bound on one execution's duration: every job attempt timing out, every back-off, plus
+    an hour for the Lambda steps and their retries. A claim older than this belongs to a dead run."""
+    per_attempt = (max_training + TIMEOUT_MARGIN_SECONDS) + 2 * (max_transform + TIMEOUT_MARGIN_SECONDS)
+    return MAX_JOB_ATTEMPTS * per_attempt + 3 * sum(delays[: MAX_JOB_ATTEMPTS + 1]) + 3600
+
+
 def prepare_run(
     payload: dict[str, Any], *, settings: Settings, s3: Any, registry: Registry
 ) -> dict[str, Any]:
@@ -190,7 +197,15 @@ def prepare_run(
         content_id = dataset.version_id or dataset.etag or ""
         key = derived_idempotency_key(dataset.uri, content_id, parameters_digest(request, settings))
 
-    registry.claim_idempotency_key(key, run_id, execution_arn)
+    max_training = _positive_int("maxTrainingSeconds", defaults.get("maxTrainingSeconds", 3600))
+    max_transform = _positive_int("maxTransformSeconds", defaults.get("maxTransformSeconds", 3600))
+    delays = retry_delays(settings)
+    registry.claim_idempotency_key(
+        key,
+        run_id,
+        execution_arn,
+        running_for_at_most=longest_run_seconds(max_training, max_transform, delays),
+    )
     registry.start_run(
         run_id=run_id,
         execution_arn=execution_arn,
@@ -201,8 +216,6 @@ def prepare_run(
     snapshot_dataset(s3, dataset, snapshot)
     champion = registry.get_champion(model_name)
 
-    max_training = _positive_int("maxTrainingSeconds", defaults.get("maxTrainingSeconds", 3600))
-    max_transform = _positive_int("maxTransformSeconds", defaults.get("maxTransformSeconds", 3600))
     run_prefix = f"s3://{settings.bucket}/runs/{run_id}"
     run = {
         "runId": run_id,
@@ -237,7 +250,7 @@ def prepare_run(
             "maxTransformSeconds": max_transform,
             "transformTimeoutSeconds": max_transform + TIMEOUT_MARGIN_SECONDS,
             "maxJobAttempts": MAX_JOB_ATTEMPTS,
-            "jobRetryDelaysSeconds": retry_delays(settings),
+            "jobRetryDelaysSeconds": delays,
         },
     }
     return {"run": run, "attempts": {"train": 1, "xform": 1, "drift": 1, "backoffSeconds": 0}}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -136,11 +137,16 @@ class Registry:
         return self._plain(response.get("Item"))
 
     # -- idempotency -------------------------------------------------------------------------
-    def claim_idempotency_key(self, key: str, run_id: str, execution_arn: str) -> None:
+    def claim_idempotency_key(
+        self, key: str, run_id: str, execution_arn: str, *, running_for_at_most: int
+    ) -> None:
         """Claim `key` for `run_id`. Raise DuplicateRun when a running or succeeded run holds it.
 
-        A key whose run FAILED may be claimed again, so fixing the cause and re-sending recovers.
+        A key whose run FAILED may be claimed again, so fixing the cause and re-sending recovers. So may
+        a key still marked RUNNING after `running_for_at_most` seconds: no execution of this workflow
+        lives that long, so its execution was stopped or timed out without reaching RecordFailure.
         """
+        now = int(time.time())
         try:
             self._client.put_item(
                 TableName=self.table_name,
@@ -150,11 +156,17 @@ class Registry:
                         "run_id": run_id,
                         "execution_arn": execution_arn,
                         "run_status": RUN_RUNNING,
+                        "stale_after": now + running_for_at_most,
                         "created_at": _now(),
                     }
                 ),
-                ConditionExpression="attribute_not_exists(pk) OR run_status = :failed",
-                ExpressionAttributeValues=self._values({":failed": RUN_FAILED}),
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR run_status = :failed "
+                    "OR (run_status = :running AND stale_after < :now)"
+                ),
+                ExpressionAttributeValues=self._values(
+                    {":failed": RUN_FAILED, ":running": RUN_RUNNING, ":now": now}
+                ),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except self._client.exceptions.ConditionalCheckFailedException as exc:

@@ -245,3 +245,24 @@ def test_a_score_file_under_scoring_is_used_for_batch_transform(aws: Aws) -> Non
 
     assert run["scoreUri"] == f"s3://{BUCKET}/scoring/new_encounters.csv"
     assert run["scoreCompressionType"] == "None"
+
+
+def test_a_claim_left_running_by_a_dead_execution_expires(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    import registry as registry_module
+
+    aws.put("datasets/diabetic_data.csv.gz", DATASET.read_bytes())
+    event = load_event("prepare_run_console_input.json")
+    event["input"]["idempotencyKey"] = "stopped-run"
+    prepare_run.handler(with_execution(event, "stopped"), None)  # then stopped: never reaches RecordFailure
+    with pytest.raises(DuplicateRun):
+        prepare_run.handler(with_execution(event, "too-early"), None)
+    bound = prepare_run.longest_run_seconds(3600, 3600, [0, 30, 120, 300])
+    real_time = registry_module.time.time
+    monkeypatch.setattr(registry_module.time, "time", lambda: real_time() + bound + 1)
+
+    run = prepare_run.handler(with_execution(event, "after-expiry"), None)["run"]
+
+    assert (
+        Registry("readmission-registry", aws.dynamodb).get_idempotency_claim(run["idempotencyKey"])["run_id"]
+        == "after-expiry"
+    )

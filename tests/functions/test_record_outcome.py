@@ -15,7 +15,9 @@ def registered_run(aws: Aws) -> tuple[Registry, dict]:
     reg = Registry(TABLE, aws.dynamodb)
     event = load_event("register_model.json")
     run = event["run"]
-    reg.claim_idempotency_key(run["idempotencyKey"], run["runId"], run["executionArn"])
+    reg.claim_idempotency_key(
+        run["idempotencyKey"], run["runId"], run["executionArn"], running_for_at_most=60
+    )
     reg.start_run(
         run_id=run["runId"],
         execution_arn=run["executionArn"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
@@ -84,7 +85,20 @@ def test_versions_increase_monotonically_over_many_calls(aws: Aws) -> None:
     assert numbers == list(range(1, 26))
 
 
-def test_concurrent_allocations_never_share_a_number(aws: Aws) -> None:
+def test_concurrent_allocations_never_share_a_number(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    # DynamoDB applies one UpdateItem atomically; moto does not (two threads can read the same counter).
+    # Give moto that one guarantee, and nothing more: code that read the counter and wrote it back in
+    # two calls would still hand out duplicates here.
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.Lock()
+    unlocked = DynamoHandler.update_item
+
+    def atomic_update_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return unlocked(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoHandler, "update_item", atomic_update_item)
     reg = registry(aws)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
