@@ -90,8 +90,8 @@ INTEGRATION_ACTIONS: dict[str, set[str]] = {
         "events:DescribeRule",
     },
 }
-# Granted regardless of the ASL's Task states: logging, tracing, tagging of what the jobs create,
-# DescribeModel (idempotent model creation), and passing the SageMaker role.
+# Granted regardless of the ASL's Task states: logging, tracing, tagging what the jobs create (a
+# Tags parameter needs AddTags, aws-cdk #32294) and passing the SageMaker role.
 STATE_MACHINE_BASELINE_ACTIONS = {
     "logs:CreateLogDelivery",
     "logs:GetLogDelivery",
@@ -106,7 +106,6 @@ STATE_MACHINE_BASELINE_ACTIONS = {
     "xray:GetSamplingRules",
     "xray:GetSamplingTargets",
     "sagemaker:AddTags",
-    "sagemaker:DescribeModel",
     "iam:PassRole",
 }
 
