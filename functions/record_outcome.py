@@ -21,6 +21,7 @@ metrics = Metrics()
 
 SUBJECT_MAX = 100  # SNS rejects longer subjects
 CAUSE_MAX = 4000
+DRIFT_REPORT_MAX = 1024 * 1024
 
 
 def readable_cause(error: str, cause: Any) -> str:
@@ -46,7 +47,27 @@ def _subject(text: str) -> str:
     return text if len(text) <= SUBJECT_MAX else text[: SUBJECT_MAX - 1] + "…"
 
 
-def record_success(event: dict[str, Any], *, registry: Registry) -> dict[str, Any]:
+def drift_summary(s3: Any, drift_uri: str) -> str:
+    """One line about the drift report (docs: per-feature PSI and an overall flag) for the message.
+
+    The report is informational: a missing or unreadable one is said so, not a reason to fail a run
+    whose model and predictions are in place.
+    """
+    uri = parse_s3_uri(drift_uri)
+    try:
+        body = s3.get_object(Bucket=uri.bucket, Key=uri.key, Range=f"bytes=0-{DRIFT_REPORT_MAX - 1}")["Body"]
+        report = json.loads(body.read())
+        status = report["status"]
+        drifted = ", ".join(report.get("drifted_features") or []) or "none"
+        return (
+            f"Drift: {status} (max PSI {float(report.get('max_psi', 0.0)):.3f}; drifted features: {drifted})"
+        )
+    except Exception as exc:  # any failure here only degrades the message
+        logger.warning("drift report unreadable", extra={"uri": drift_uri, "error": repr(exc)})
+        return f"Drift: the report {drift_uri} could not be read ({type(exc).__name__})"
+
+
+def record_success(event: dict[str, Any], *, registry: Registry, s3: Any) -> dict[str, Any]:
     run = event["run"]
     evaluation = event["evaluation"]
     registration = event["registration"]
@@ -78,6 +99,7 @@ def record_success(event: dict[str, Any], *, registry: Registry) -> dict[str, An
         *[f"  - {reason}" for reason in evaluation.get("reasons", [])],
         f"Scored {run['scoreUri']} with v{scoring['version']} ({scoring['source']}).",
         f"Predictions: {predictions_uri}",
+        drift_summary(s3, drift_uri),
         f"Drift report: {drift_uri}",
         f"Execution: {run.get('executionArn', '')}",
     ]
@@ -139,7 +161,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(name="RunsFailed", unit=MetricUnit.Count, value=1)
         logger.warning("run failed", extra={k: result[k] for k in ("runId", "stage", "error", "cause")})
     else:
-        result = record_success(event, registry=registry)
+        result = record_success(event, registry=registry, s3=aws_clients.client("s3"))
         metrics.add_metric(name="RunsSucceeded", unit=MetricUnit.Count, value=1)
         logger.info("run succeeded", extra={"runId": result["runId"], "decision": result["decision"]})
     return result

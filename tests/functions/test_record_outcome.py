@@ -42,6 +42,17 @@ def test_success_marks_the_run_and_its_version_succeeded_with_uris(aws: Aws) -> 
     assert result["subject"] == "medication-adherence-model v1 approved: run succeeded"
     assert "Predictions: s3://" in result["message"] and "now the champion" in result["message"]
     assert len(result["subject"]) <= 100
+    assert "Drift: the report" in result["message"] and "could not be read (NoSuchKey)" in result["message"]
+
+
+def test_the_success_message_summarises_the_drift_report(aws: Aws) -> None:
+    _, run = registered_run(aws)
+    report = {"status": "drift", "drift": True, "max_psi": 0.31, "drifted_features": ["age", "diag_1"]}
+    aws.put(f"runs/{run['runId']}/drift/drift_report.json", json.dumps(report).encode())
+
+    result = record_outcome.handler(load_event("record_outcome_succeeded.json"), None)
+
+    assert "Drift: drift (max PSI 0.310; drifted features: age, diag_1)" in result["message"]
 
 
 def test_failure_after_registration_flags_the_version_and_releases_the_claim(aws: Aws) -> None:
