@@ -1,4 +1,5 @@
-"""The real ASL, the real handlers and the real training code on the local runtime, one test per path.
+"""The real ASL, the real handlers and the real training code on the local runtime: the paths that
+tests/e2e does not take (validation failing before any job; a throttled job renamed and retried).
 
 A small slice of the bundled dataset keeps each SageMaker job to seconds. Each test uses its own model
 name, so the registry state one path leaves (a champion, a claimed key) cannot steer another.
@@ -84,27 +85,6 @@ def test_an_invalid_dataset_fails_at_validation_before_any_job(runtime: LocalRun
     assert "TrainModel" not in entered(record)
     assert entered(record)[-3:] == ["RecordFailure", "NotifyFailure", "RunFailed"]
     assert run_item(runtime, record["name"])["stage"] == "ValidateDataset"
-
-
-def test_a_rejected_model_without_a_champion_fails_with_model_rejected(
-    runtime: LocalRuntime, small_dataset: Path
-) -> None:
-    uri = runtime.put_file(small_dataset, runtime.datasets_prefix)
-    runtime.update_environment(MIN_ROC_AUC="0.99")
-    try:
-        record = runtime.run(
-            {"datasetUri": uri, "modelName": "rejected-path", "idempotencyKey": "rejected-1"}
-        )
-    finally:
-        runtime.update_environment(MIN_ROC_AUC=runtime.stack.parameters.get("MinRocAuc", "0.6"))
-
-    assert record["status"] == "FAILED"
-    assert record["error"] == "ModelRejected"
-    assert "no champion to score with" in record["cause"] and "below the minimum 0.9900" in record["cause"]
-    assert "CreateModel" not in entered(record)
-    version = version_item(runtime, "rejected-path", 1)
-    assert (version["status"], version["run_status"]) == ("REJECTED", "FAILED")
-    assert run_item(runtime, record["name"])["stage"] == "ChooseScoringModel"
 
 
 def test_throttled_training_gets_a_new_name_then_the_duplicate_is_ignored(
