@@ -172,6 +172,8 @@ def serve(runtime: LocalRuntime, host: str = "127.0.0.1", port: int = 3000) -> T
     def watch() -> None:  # stream and persist the executions the API starts
         while not stopped.is_set():
             for item in runtime.sfn.list_executions(stateMachineArn=runtime.state_machine_arn)["executions"]:
+                if runtime.is_recorded(item["name"]):
+                    continue
                 history = runtime.sfn.get_execution_history(
                     executionArn=item["executionArn"], maxResults=1000
                 )

@@ -27,11 +27,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from emulator.progress import Progress
-from emulator.runtime import DEFAULT_STATE_DIR, PROJECT_ROOT, LocalRuntime
-from emulator.state import StateDir
+from emulator.state import DEFAULT_STATE_DIR, PROJECT_ROOT, StateDir
+
+if TYPE_CHECKING:  # moto is imported only by the commands that start a runtime (a second or two)
+    from emulator.runtime import LocalRuntime
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -68,6 +70,8 @@ def _parse_overrides(items: list[str] | None, what: str) -> dict[str, str]:
 
 
 def _runtime(args: argparse.Namespace, progress: Progress) -> LocalRuntime:
+    from emulator.runtime import LocalRuntime
+
     return LocalRuntime(
         Path(args.project),
         Path(args.state_dir),
@@ -260,10 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from emulator.state import StateLockedError
     from emulator.template import TemplateError
-    from emulator.triggers import NoRuleMatched
 
     try:
         return int(args.func(args))
-    except (StateLockedError, TemplateError, NoRuleMatched, FileNotFoundError, ValueError) as exc:
+    except (StateLockedError, TemplateError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RuntimeError as exc:  # NoRuleMatched, RuntimeConfigError, a moto seam mismatch
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

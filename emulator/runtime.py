@@ -33,12 +33,10 @@ from emulator.faults import Faults
 from emulator.lambdas import apply_environment
 from emulator.progress import Progress, state_timings
 from emulator.sagemaker import LocalSageMaker
-from emulator.state import StateDir
+from emulator.state import DEFAULT_STATE_DIR, PROJECT_ROOT, StateDir
 from emulator.template import ACCOUNT_ID, REGION, LocalStack, load_stack
 from emulator.triggers import EventBridgeTrigger, NoRuleMatched
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_STATE_DIR = PROJECT_ROOT / ".local"
 DEFAULT_DATASETS_PREFIX = "datasets/"
 DEFAULT_SCORING_PREFIX = "scoring/"
 CODE_PREFIX = "code/"
@@ -94,7 +92,7 @@ class LocalRuntime:
         self.api: ApiGateway
         self._mock: Any = None
         self._recorded: set[str] = set()
-        self._save_lock = threading.Lock()
+        self._save_lock = threading.RLock()  # the API's watcher thread saves too
         self.startup_seconds = 0.0
 
     # ---- lifecycle -----------------------------------------------------------------------------------
@@ -247,8 +245,15 @@ class LocalRuntime:
             self.state.save_table(self.stack.table.name)
             self.state.write_json("sagemaker.json", self.sagemaker.export_state())
 
+    def is_recorded(self, name: str) -> bool:
+        return name in self._recorded
+
     def record_finished(self) -> list[dict[str, Any]]:
         """Store every execution that ended since the last call (also those the API started)."""
+        with self._save_lock:
+            return self._record_finished()
+
+    def _record_finished(self) -> list[dict[str, Any]]:
         records = []
         pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn)
         for page in pages:

@@ -79,7 +79,7 @@ class Job:
     request: dict[str, Any]
     root: Path
     created_ms: int = field(default_factory=_now_ms)
-    started: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=time.monotonic)  # process start (staging excluded)
     proc: subprocess.Popen[bytes] | None = None
     reader: threading.Thread | None = None
     log_path: Path | None = None
@@ -211,6 +211,7 @@ class LocalSageMaker:
         elif job.forced_failure is not None:  # fault injection: the program fails at once
             argv = [sys.executable, "-c", "import sys; print('injected failure'); sys.exit(1)"]
         job.log_path = job.root / "job.log"
+        job.started = time.monotonic()
         job.proc = subprocess.Popen(
             argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
         )

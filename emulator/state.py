@@ -28,6 +28,9 @@ from typing import Any
 
 import boto3
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STATE_DIR = PROJECT_ROOT / ".local"  # git-ignored
+
 
 class StateLockedError(RuntimeError):
     """Another process is using the same state directory."""

@@ -235,3 +235,37 @@ def test_bad_input_fails_the_execution_not_the_runtime(runtime: LocalRuntime, ba
     record = runtime.run(bad)
     assert record["status"] == "FAILED"
     assert "States.Runtime" not in error_names(record["events"])
+
+
+def test_api_server_turns_http_requests_into_executions(runtime: LocalRuntime, dataset: Path) -> None:
+    import urllib.error
+    import urllib.request
+
+    from emulator.api import serve
+
+    uri = runtime.put_file(dataset, runtime.datasets_prefix)
+    server = serve(runtime, port=0)
+    thread = __import__("threading").Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        request = urllib.request.Request(
+            f"{base}/training",
+            data=json.dumps({"datasetUri": uri}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 202
+            arn = json.loads(response.read())["executionArn"]
+        record = runtime.wait(arn)
+        assert record["status"] == "SUCCEEDED"
+        with urllib.request.urlopen(f"{base}/runs/{record['name']}", timeout=30) as response:
+            assert json.loads(response.read())["status"] == "SUCCEEDED"
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{base}/unknown", timeout=30)
+        assert missing.value.code == 403
+    finally:
+        server.shutdown()
+        server.stopped.set()
+        server.server_close()
