@@ -41,6 +41,8 @@ DEFAULT_DATASETS_PREFIX = "datasets/"
 DEFAULT_SCORING_PREFIX = "scoring/"
 CODE_PREFIX = "code/"
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+STATUS_SECONDS = 0.1  # how often a waiter checks whether the execution ended
+PROGRESS_SECONDS = 0.5  # how often the progress printer reads the history
 
 
 class RuntimeConfigError(ValueError):
@@ -326,10 +328,15 @@ class LocalRuntime:
         """Block until the execution ends, streaming its progress; then persist and return the record."""
         deadline = time.monotonic() + timeout if timeout else None
         name = arn.rsplit(":", 1)[1]
+        shown = 0.0
         while True:
             status = self.sfn.describe_execution(executionArn=arn)["status"]
-            history = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-            self.progress.events(name, history)
+            # the history is costly to serialise (tens of ms on a busy machine, CPU the jobs need):
+            # the progress is refreshed a few times a second, the status checked more often
+            if status in TERMINAL or time.monotonic() - shown >= PROGRESS_SECONDS:
+                history = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+                self.progress.events(name, history)
+                shown = time.monotonic()
             if status in TERMINAL:
                 break
             if deadline is not None and time.monotonic() > deadline:
@@ -337,7 +344,7 @@ class LocalRuntime:
                     executionArn=arn, error="Local.Timeout", cause="the caller stopped waiting"
                 )
                 deadline = None
-            time.sleep(0.05)
+            time.sleep(STATUS_SECONDS)
         self.save()
         interpreter.clear_threads()
         record = self.state.execution(name)
