@@ -184,7 +184,7 @@ def write_report(report: dict[str, Any], output_dir: str) -> dict[str, str]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Processing-job entry point: score the data with the model, compare with its baseline."""
     from pipelines.data import DatasetError, list_data_files
-    from pipelines.inference import load_model_dir, read_scoring_file
+    from pipelines.inference import load_model_dir, read_scoring_file, score
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -198,7 +198,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         frames = [read_scoring_file(path) for path in list_data_files(args.data)]
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True, sort=False)
         features = bundle.model.named_steps["features"].transform(frame)
-        probability = bundle.model.predict_proba(frame)[:, 1]
+        probability = score(bundle, frame)["probability"].to_numpy()
         report = drift_report(bundle.baseline, features, probability)
     except (DatasetError, ValueError, OSError) as exc:
         print(f"drift failed: {exc}", file=sys.stderr)

@@ -17,8 +17,9 @@ from typing import Any, Optional, Union
 import joblib
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
-from pipelines import schema
+from pipelines import container, schema
 from pipelines.data import DatasetError, _is_gzip, decode_head, parse_header, read_frame
 
 MODEL_FILE = "model.joblib"
@@ -139,7 +140,8 @@ def score(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
     """Probabilities and decisions for a raw-column frame, in its row order."""
     if len(frame) == 0:
         return pd.DataFrame({c: [] for c in OUTPUT_COLUMNS})
-    probability = bundle.model.predict_proba(frame)[:, 1]
+    with threadpool_limits(limits=container.num_threads()):
+        probability = bundle.model.predict_proba(frame)[:, 1]
     ids = frame[schema.ID_COLUMN].to_numpy() if schema.ID_COLUMN in frame.columns else np.arange(len(frame))
     return pd.DataFrame(
         {

@@ -23,8 +23,9 @@ import joblib
 import numpy as np
 import pandas as pd
 import sklearn
+from threadpoolctl import threadpool_limits
 
-from pipelines import schema
+from pipelines import container, schema
 from pipelines.data import DatasetError, read_training_data
 from pipelines.drift import compute_baseline
 from pipelines.estimators import DEFAULT_ALGORITHM, ConfigError, algorithm_parameters, build_pipeline
@@ -166,29 +167,32 @@ class TrainingPipeline:
         model = build_pipeline(self.algorithm, self.params, self.seed, columns)
         timings["prepare"] = time.perf_counter() - mark
 
-        mark = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=UserWarning)
-            model.fit(train_frame, y[train_mask])
-        timings["fit"] = time.perf_counter() - mark
+        with threadpool_limits(limits=container.num_threads()):
+            mark = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=UserWarning)
+                model.fit(train_frame, y[train_mask])
+            timings["fit"] = time.perf_counter() - mark
 
-        mark = time.perf_counter()
-        train_probability = model.predict_proba(train_frame)[:, 1]
-        threshold = (
-            self.fixed_threshold
-            if self.fixed_threshold is not None
-            else choose_threshold(y[train_mask], train_probability)
-        )
-        model.decision_threshold_ = threshold
-        validation_probability = model.predict_proba(validation_frame)[:, 1]
-        metrics = self._metrics(frame, raw, y, excluded, train_mask, validation_mask, columns)
-        metrics["model"] = evaluate(y[validation_mask], validation_probability, threshold)
-        metrics["champion"], champion_error = self._score_champion(
-            champion_path, validation_frame, y[validation_mask]
-        )
-        if champion_error:
-            metrics["champion_error"] = champion_error
-        baseline = compute_baseline(model.named_steps["features"].transform(train_frame), train_probability)
+            mark = time.perf_counter()
+            train_probability = model.predict_proba(train_frame)[:, 1]
+            threshold = (
+                self.fixed_threshold
+                if self.fixed_threshold is not None
+                else choose_threshold(y[train_mask], train_probability)
+            )
+            model.decision_threshold_ = threshold
+            validation_probability = model.predict_proba(validation_frame)[:, 1]
+            metrics = self._metrics(frame, raw, y, excluded, train_mask, validation_mask, columns)
+            metrics["model"] = evaluate(y[validation_mask], validation_probability, threshold)
+            metrics["champion"], champion_error = self._score_champion(
+                champion_path, validation_frame, y[validation_mask]
+            )
+            if champion_error:
+                metrics["champion_error"] = champion_error
+            baseline = compute_baseline(
+                model.named_steps["features"].transform(train_frame), train_probability
+            )
         timings["evaluate"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
@@ -210,15 +214,16 @@ class TrainingPipeline:
 
             mark = time.perf_counter()
             try:
-                write_report(
-                    report_dir,
-                    model,
-                    metrics,
-                    validation_frame,
-                    y[validation_mask],
-                    validation_probability,
-                    self.seed,
-                )
+                with threadpool_limits(limits=container.num_threads()):
+                    write_report(
+                        report_dir,
+                        model,
+                        metrics,
+                        validation_frame,
+                        y[validation_mask],
+                        validation_probability,
+                        self.seed,
+                    )
             except Exception as exc:
                 print(f"WARNING: report not written: {exc}", file=sys.stderr)
             timings["report"] = time.perf_counter() - mark
