@@ -53,6 +53,17 @@ test: lint $(SECURITY_VENV)/.installed $(TOOLS_VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) scripts/benchmark.py
 
+# The pipeline tests on the SageMaker scikit-learn 1.2-1 stack (requirements/container.txt), in a
+# virtualenv of its own so the dev stack's newer pandas/numpy/scikit-learn cannot leak in.
+COMPAT_VENV := .venv-compat
+$(COMPAT_VENV)/.installed: requirements/container.txt $(VENV)/.installed
+	@test -x $(COMPAT_VENV)/bin/python || $(UV) venv -q --python 3.11 $(COMPAT_VENV)
+	@$(UV) pip install -q --python $(COMPAT_VENV)/bin/python -r requirements/container.txt
+	@touch $@
+
+test-compat: $(COMPAT_VENV)/.installed
+	PYTHONPATH=. $(COMPAT_VENV)/bin/python -m pytest tests/pipelines -q -p no:cacheprovider
+
 security: $(SECURITY_VENV)/.installed
 	BC_SKIP_MAPPING=TRUE $(SECURITY_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact
 
