@@ -49,6 +49,8 @@ def end_to_end(dataset: Path) -> dict[str, Any]:
     summary = json.loads(done.stdout)
     jobs = float(sum(summary.get("job_seconds", {}).values()))
     return {
+        "startup_seconds": summary.get("startup_seconds"),
+        "lambda_seconds": summary.get("lambda_seconds"),
         "status": summary["status"],
         "wall_seconds": wall,
         "job_seconds": jobs,
@@ -79,7 +81,11 @@ def print_end_to_end(dataset: Path) -> dict[str, Any]:
             f"| {label:<38} | {'<= ' + format(BARS[key], 'g'):>10} | {result[key]:>10.1f} | "
             f"{'PASS' if passed else 'FAIL':>4} |"
         )
-    print(f"execution {result['status']}, decision {result['decision']}, roc_auc {result['roc_auc']}")
+    print(
+        f"execution {result['status']}, decision {result['decision']}, roc_auc {result['roc_auc']}; "
+        f"of the overhead: runtime start-up {result['startup_seconds']:.1f} s, Lambda handlers "
+        f"{result['lambda_seconds']:.1f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     print(
         "jobs (s): "
         + ", ".join(

@@ -90,6 +90,8 @@ def _finish(
     summary = summarize(runtime, record)
     summary["seconds"] = round(time.monotonic() - started, 3)
     summary["job_seconds"] = {k: round(v, 3) for k, v in runtime.sagemaker.job_seconds().items()}
+    summary["startup_seconds"] = round(runtime.startup_seconds, 3)
+    summary["lambda_seconds"] = round(sum(seconds for _name, seconds in runtime.lambdas.invocations), 3)
     if args.json:
         out.write(json.dumps(summary, default=str) + "\n")
     else:

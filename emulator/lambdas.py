@@ -101,6 +101,13 @@ class LocalLambda:
                 if any(origin.startswith(root + os.sep) for root in self._code_roots):
                     del sys.modules[name]
 
+    def close(self) -> None:
+        """Leave the process as it was: no handler module cached, no CodeUri on sys.path."""
+        self.cold_start()
+        for path in self._code_roots:
+            if path in sys.path:
+                sys.path.remove(path)
+
     def handler_for(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
         with self._lock:
             if spec.logical_id not in self._handlers:

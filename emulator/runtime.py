@@ -172,6 +172,8 @@ class LocalRuntime:
                     self.sagemaker.kill_all()
                 self.save()
         finally:
+            if hasattr(self, "lambdas"):
+                self.lambdas.close()
             interpreter.uninstall(self)
             if self._mock is not None:
                 self._mock.stop()
