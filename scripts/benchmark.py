@@ -154,6 +154,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--skip-seed", action="store_true", help="skip the (slow) seed configuration")
+    parser.add_argument("--skip-end-to-end", action="store_true", help="skip the local run (emulator/)")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     if args.child:
@@ -242,6 +243,12 @@ def main() -> int:
     print(
         f"inference rows: {infer['rows']}; load average: {os.getloadavg()[0]:.1f} (other load skews timings)"
     )
+    # ---- end to end: `python -m emulator run` on the full dataset (helper C, emulator/bench.py) ----
+    if not args.skip_end_to_end:
+        sys.path.insert(0, str(ROOT))
+        from emulator.bench import print_end_to_end
+
+        print_end_to_end(DATASET)
     return 0
 
 
