@@ -132,3 +132,12 @@ def test_inference_pipeline_writes_predictions_and_the_drift_report(trained, sli
     assert (tmp_path / "drift_report.md").read_text().startswith("# Drift report")
     # The training slice scored against its own baseline: no feature drifts.
     assert report["drift"] is False
+
+
+def test_output_quotes_an_encounter_id_that_contains_a_comma():
+    from pipelines.inference import predictions_csv
+
+    text = predictions_csv(
+        pd.DataFrame({"encounter_id": ["a,b", "7"], "probability": [0.25, 0.5], "prediction": [0, 1]})
+    )
+    assert text == 'encounter_id,probability,prediction\n"a,b",0.250000,0\n7,0.500000,1\n'
