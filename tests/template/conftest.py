@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from template_checks import ASL_PATH, TEMPLATE_PATH, load_template, transform_template
+
+from .template_checks import ASL_PATH, TEMPLATE_PATH, load_template, transform_template
 
 
 @pytest.fixture(scope="session")

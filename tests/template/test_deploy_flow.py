@@ -14,7 +14,6 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
-from template_checks import REPO
 
 from scripts.publish_code import (
     REQUIRED_FILES,
@@ -25,6 +24,8 @@ from scripts.publish_code import (
     samconfig_target,
     stack_bucket,
 )
+
+from .template_checks import REPO
 
 BUCKET = "readmission-mlops-dev-artifactbucket-abc"
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from template_checks import REPO, TEMPLATE_PATH
+
+from .template_checks import REPO, TEMPLATE_PATH
 
 SAM = REPO / ".venv-tools" / "bin" / "sam"
 

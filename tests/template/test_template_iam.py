@@ -12,7 +12,8 @@ import re
 from typing import Any
 
 import pytest
-from template_checks import (
+
+from .template_checks import (
     REPO,
     SAGEMAKER_SYNC_RULES,
     STATE_MACHINE_BASELINE_ACTIONS,

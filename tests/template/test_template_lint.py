@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 from cfnlint.api import lint
-from template_checks import (
+
+from .template_checks import (
     ARCHITECTURE_PATH,
     REPO,
     TEMPLATE_PATH,

@@ -9,7 +9,8 @@ import re
 from typing import Any
 
 import pytest
-from template_checks import (
+
+from .template_checks import (
     ARCHITECTURE_PATH,
     documented_environment,
     documented_functions,
