@@ -81,14 +81,22 @@ HANDLER_MODULES = (
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-def test_sam_build_packages_every_handler_with_powertools_for_arm64(built, function):
+def test_sam_build_packages_every_handler_with_powertools_built_for_arm64(built, function):
     code = built / _built_template(built)["Resources"][function]["Properties"]["CodeUri"]
     for module in HANDLER_MODULES:
         assert (code / f"{module}.py").is_file(), module
     assert (code / "aws_lambda_powertools").is_dir()
-    # pydantic-core is compiled: the wheel must be the Linux arm64 one the functions run on.
-    (core,) = list(code.glob("pydantic_core/_pydantic_core*.so"))
-    assert "aarch64" in core.name
+    # Compiled dependencies (wrapt, under the X-Ray SDK) must be the Linux arm64 builds the functions
+    # run on, not this machine's x86_64 ones.
+    assert all("aarch64" in so.name for so in code.rglob("*.so")), [so.name for so in code.rglob("*.so")]
+    tags = [
+        line.split(":", 1)[1].strip()
+        for wheel in code.glob("*.dist-info/WHEEL")
+        for line in wheel.read_text().splitlines()
+        if line.startswith("Tag:")
+    ]
+    assert tags, "no installed wheel metadata found"
+    assert not [tag for tag in tags if "x86_64" in tag or "win" in tag or "macosx" in tag], tags
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
