@@ -161,14 +161,16 @@ def test_state_machine_invokes_exactly_the_five_pipeline_functions(cfn):
 # ------------------------------------------------------------------ trust and function roles
 
 
-@pytest.mark.parametrize(
-    ("role", "service"),
-    [("StateMachineRole", "states.amazonaws.com"), ("SageMakerExecutionRole", "sagemaker.amazonaws.com")],
-)
-def test_service_roles_trust_only_their_service_in_this_account(resources, role, service):
-    (statement,) = resources[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert statement["Principal"] == {"Service": service}
+def test_the_state_machine_role_trusts_only_step_functions_in_this_account(resources):
+    (statement,) = resources["StateMachineRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "states.amazonaws.com"}
     assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_the_sagemaker_role_trusts_only_sagemaker(resources):
+    (statement,) = resources["SageMakerExecutionRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
 
 
 def _s3_write_resources(cfn: dict[str, Any]) -> dict[str, set[str]]:
