@@ -40,12 +40,9 @@ EXIT_USAGE = 2
 
 
 @contextlib.contextmanager
-def _stdout_reserved(enabled: bool) -> Iterator[TextIO]:
-    """With --json, everything the run prints (handlers, jobs, libraries) goes to stderr; the
-    returned stream is the real stdout, kept for the one JSON document."""
-    if not enabled:
-        yield sys.stdout
-        return
+def _stdout_reserved() -> Iterator[TextIO]:
+    """Everything the run prints (handlers' logs, jobs, libraries) goes to stderr; the returned
+    stream is the real stdout, kept for the result (the summary, or the one JSON document)."""
     sys.stdout.flush()
     saved = os.dup(1)
     os.dup2(2, 1)
@@ -108,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.score and not Path(args.score).is_file():
         print(f"error: no such score file: {args.score}", file=sys.stderr)
         return EXIT_USAGE
-    with _stdout_reserved(args.json) as out:
+    with _stdout_reserved() as out:
         progress = Progress(verbose_jobs=not args.quiet)
         with _runtime(args, progress) as runtime:
             if args.score or args.model_name or args.algorithm:
@@ -134,7 +131,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: cannot read the execution input {args.input}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    with _stdout_reserved(args.json) as out, _runtime(args, Progress(verbose_jobs=not args.quiet)) as runtime:
+    with _stdout_reserved() as out, _runtime(args, Progress(verbose_jobs=not args.quiet)) as runtime:
         record = runtime.run(execution_input, name=args.name)
         return _finish(runtime, record, args, out, started)
 
@@ -167,7 +164,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from emulator.summary import models
 
-    with _stdout_reserved(args.json) as out, _runtime(args, Progress(verbose_jobs=False)) as runtime:
+    with _stdout_reserved() as out, _runtime(args, Progress(verbose_jobs=False)) as runtime:
         rows = models(runtime)
         if args.json:
             out.write(json.dumps({"models": rows}, default=str) + "\n")
