@@ -90,6 +90,7 @@ def child_train_seed(data: str, out: str, seed: int) -> dict[str, Any]:
     model.fit(x[train], y[train])
     probability = model.predict_proba(x[validation])[:, 1]
     metrics = evaluate(y[validation], probability, 0.5)
+    os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "model.joblib")
     joblib.dump(model, path)
     seconds = time.perf_counter() - start
