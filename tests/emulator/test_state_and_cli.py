@@ -11,6 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from emulator.cli import main
 from emulator.progress import Progress
 from emulator.runtime import LocalRuntime
 from emulator.sagemaker import SageMakerApiError
@@ -31,6 +32,12 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
         check=False,
         timeout=300,
     )
+
+
+def cli_in_process(capfd: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main([*args, "--project", str(FIXTURE), "--quiet"])
+    out, err = capfd.readouterr()
+    return code, out, err
 
 
 def test_bucket_registry_executions_and_job_names_survive_a_restart(tmp_path: Path, dataset: Path) -> None:
@@ -76,29 +83,45 @@ def test_run_json_prints_one_document_and_exits_zero(tmp_path: Path, dataset: Pa
     assert summary["status"] == "SUCCEEDED"
     assert "-> Train" in done.stderr  # progress went to stderr
 
-    listed = cli("executions", "--state-dir", str(tmp_path), "--json")
-    assert [e["name"] for e in json.loads(listed.stdout)["executions"]] == [summary["execution"]]
-    history = json.loads(cli("history", summary["execution"], "--state-dir", str(tmp_path)).stdout)
+
+def test_executions_and_history_read_the_state_dir(
+    tmp_path: Path, dataset: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with LocalRuntime(FIXTURE, tmp_path, progress=Progress(verbose_jobs=False)) as runtime:
+        record = runtime.run_upload(dataset)
+    capfd.readouterr()
+
+    code, out, _ = cli_in_process(capfd, "executions", "--state-dir", str(tmp_path), "--json")
+    assert code == 0
+    assert [e["name"] for e in json.loads(out)["executions"]] == [record["name"]]
+    code, out, _ = cli_in_process(capfd, "history", record["name"], "--state-dir", str(tmp_path))
+    history = json.loads(out)
     assert history["events"][0]["type"] == "ExecutionStarted"
     assert history["events"][-1]["type"] == "ExecutionSucceeded"
 
 
-def test_failed_execution_exits_one_with_error_and_cause(tmp_path: Path, dataset: Path) -> None:
+def test_failed_execution_exits_one_with_error_and_cause(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     execution_input = tmp_path / "input.json"
     execution_input.write_text(
         json.dumps({"datasetUri": "s3://fixture-data-123456789012-us-east-1/none.csv", "mode": "fail"})
     )
-    done = cli("start", "--input", str(execution_input), "--state-dir", str(tmp_path / "s"), "--json")
+    code, out, _ = cli_in_process(
+        capfd, "start", "--input", str(execution_input), "--state-dir", str(tmp_path / "s"), "--json"
+    )
 
-    assert done.returncode == 1
-    summary = json.loads(done.stdout)
+    assert code == 1
+    summary = json.loads(out)
     assert summary["status"] == "FAILED"
     assert summary["error"] == "States.TaskFailed"
     assert "No S3 objects found" in summary["cause"]
 
 
-def test_usage_errors_exit_two_and_say_why(tmp_path: Path) -> None:
-    done = cli("run", "--dataset", str(tmp_path / "missing.csv"), "--state-dir", str(tmp_path))
-    assert done.returncode == 2
-    assert "no such dataset file" in done.stderr
-    assert cli("history", "nope", "--state-dir", str(tmp_path)).returncode == 2
+def test_usage_errors_exit_two_and_say_why(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli_in_process(
+        capfd, "run", "--dataset", str(tmp_path / "missing.csv"), "--state-dir", str(tmp_path)
+    )
+    assert code == 2 and "no such dataset file" in err
+    code, _, err = cli_in_process(capfd, "history", "nope", "--state-dir", str(tmp_path))
+    assert code == 2 and "no execution nope" in err
