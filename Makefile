@@ -12,7 +12,7 @@ SAM := $(TOOLS_VENV)/bin/sam
 ENV ?= dev
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint test-compat bench build package deploy security clean
+.PHONY: help demo test lint test-compat bench build package deploy security clean resilience-table
 
 help:
 	@echo "make demo         run the whole pipeline locally on the bundled dataset (no AWS account, no Docker)"
@@ -20,6 +20,7 @@ help:
 	@echo "make test-compat  run the pipeline tests on SageMaker's scikit-learn container stack"
 	@echo "make bench        print the performance figures on the full dataset"
 	@echo "make security     checkov on template.yaml (skips must carry a reason)"
+	@echo "make resilience-table  run the resilience scenarios and write docs/resilience.md from their results"
 	@echo "make build        sam build (ENV=dev|prod|default picks the samconfig.toml environment)"
 	@echo "make package      sam build + the SageMaker code bundle in build/code (offline)"
 	@echo "make deploy       sam build + sam deploy + upload the code bundle (needs AWS credentials)"
@@ -63,6 +64,11 @@ $(COMPAT_VENV)/.installed: requirements/container.txt $(VENV)/.installed
 
 test-compat: $(COMPAT_VENV)/.installed
 	PYTHONPATH=. $(COMPAT_VENV)/bin/python -m pytest tests/pipelines -q -p no:cacheprovider
+
+# docs/resilience.md from the results of tests/resilience plus the tests elsewhere its rows name
+# (tests/resilience/table.py REFERENCED); a normal test run fails when the committed file differs.
+resilience-table: $(VENV)/.installed
+	$(PY) -m pytest tests/resilience $$($(PY) -c "from tests.resilience.table import REFERENCED; print(' '.join(REFERENCED))") -q --write-resilience-table
 
 security: $(SECURITY_VENV)/.installed
 	BC_SKIP_MAPPING=TRUE $(SECURITY_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact
