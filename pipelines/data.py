@@ -19,6 +19,9 @@ import numpy as np
 import pandas as pd
 
 from pipelines import schema
+from pipelines.errors import DatasetError
+
+__all__ = ["DatasetError", "list_data_files", "read_frame", "read_training_data"]
 
 NA_VALUES = [schema.MISSING_MARKER, ""]
 GZIP_MAGIC = b"\x1f\x8b"
@@ -26,14 +29,6 @@ DATA_SUFFIXES = (".csv", ".csv.gz", ".gz", ".txt")
 # Fewer rows than this cannot give a patient-grouped split with both classes on each side.
 MIN_TRAINING_ROWS = 20
 _SNIFF_BYTES = 1 << 16
-
-
-class DatasetError(ValueError):
-    """Input data that cannot be used; `code` is stable, the message says what to fix."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"Invalid dataset ({code}): {message}")
-        self.code = code
 
 
 def column_dtypes(columns: Sequence[str]) -> dict[str, object]:

@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from pipelines import schema
+from pipelines.errors import ConfigError
 from pipelines.features import EncounterFeatures, TabularEncoder
 
 ALGORITHMS = ("HistGradientBoosting", "RandomForest", "LogisticRegression")
@@ -47,10 +48,6 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "RandomForest": {"n_estimators": 100, "max_depth": 12, "min_samples_leaf": 20, "max_features": 0.3},
     "LogisticRegression": {"C": 0.5, "max_iter": 500},
 }
-
-
-class ConfigError(ValueError):
-    """A hyperparameter the job cannot use (unknown algorithm, value of the wrong type)."""
 
 
 def algorithm_parameters(algorithm: str, overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,14 +10,17 @@ to `$SM_OUTPUT_DIR/failure` (SageMaker's FailureReason) and the exit status is 1
 import json
 import os
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from typing import Any, Optional
 
 from pipelines import container
-from pipelines.data import DatasetError
-from pipelines.estimators import ConfigError
-from pipelines.training_pipeline import METRIC_NAMES, TrainingPipeline
+from pipelines.data import read_training_data
+from pipelines.errors import ConfigError, DatasetError
+
+# The metrics printed as `METRIC <name>=<value>` lines (the job's MetricDefinitions read them).
+METRIC_NAMES = ("roc_auc", "pr_auc", "log_loss", "brier")
 
 
 def _decode(value: Any) -> Any:
@@ -75,15 +78,22 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[dict[str, str]]
     output_dir = environ.get("SM_OUTPUT_DIR", container.DEFAULT_OUTPUT_DIR)
     try:
         hps = hyperparameters(argv, environ)
+        started = time.perf_counter()
+        # Data first, with pandas only: a bad upload fails before scikit-learn is even imported.
+        raw = read_training_data(environ.get("SM_CHANNEL_TRAINING", container.DEFAULT_TRAINING_CHANNEL))
+        read_seconds = time.perf_counter() - started
+        from pipelines.training_pipeline import TrainingPipeline
+
         pipeline = TrainingPipeline(hps)
         champion = environ.get("SM_CHANNEL_CHAMPION")
         if champion is None and os.path.isdir(container.DEFAULT_CHAMPION_CHANNEL):
             champion = container.DEFAULT_CHAMPION_CHANNEL
-        result = pipeline.execute(
-            environ.get("SM_CHANNEL_TRAINING", container.DEFAULT_TRAINING_CHANNEL),
+        result = pipeline.execute_frame(
+            raw,
             environ.get("SM_MODEL_DIR", container.DEFAULT_MODEL_DIR),
             report_dir=environ.get("SM_OUTPUT_DATA_DIR", container.DEFAULT_OUTPUT_DATA_DIR),
             champion_path=champion,
+            read_seconds=read_seconds,
         )
     except (DatasetError, ConfigError) as exc:
         write_failure(output_dir, str(exc))

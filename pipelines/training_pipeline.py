@@ -41,7 +41,6 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # Optional fixed decision threshold; by default the F1-maximising cut on training rows.
     "decision_threshold": None,
 }
-METRIC_NAMES = ("roc_auc", "pr_auc", "log_loss", "brier")
 
 
 class TrainingResult:
@@ -137,11 +136,23 @@ class TrainingPipeline:
     ) -> TrainingResult:
         """Train and write the artifacts into `output_path` (report into `report_dir`, default
         `output_path/report`). Raises DatasetError (bad data) or ConfigError (bad config)."""
-        timings: dict[str, float] = {}
         start = time.perf_counter()
         raw = read_training_data(data_path)
-        timings["read"] = time.perf_counter() - start
+        return self.execute_frame(
+            raw, output_path, report_dir, champion_path, make_report, read_seconds=time.perf_counter() - start
+        )
 
+    def execute_frame(
+        self,
+        raw: pd.DataFrame,
+        output_path: str,
+        report_dir: Optional[str] = None,
+        champion_path: Optional[str] = None,
+        make_report: bool = True,
+        read_seconds: float = 0.0,
+    ) -> TrainingResult:
+        """`execute` on a frame already read (and validated) by `pipelines.data.read_training_data`."""
+        timings: dict[str, float] = {"read": read_seconds}
         mark = time.perf_counter()
         excluded = excluded_rows(raw, self.target)
         frame = raw[~excluded].reset_index(drop=True)
