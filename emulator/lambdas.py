@@ -82,6 +82,11 @@ class LocalLambda:
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._lock = threading.Lock()
         self._code_roots = sorted({str(spec.code_uri) for spec in stack.functions.values()})
+        # what close() puts back: callers in this process (tests) may hold these modules and paths
+        self._saved_path = list(sys.path)
+        self._saved_modules = {
+            name: module for name, module in sys.modules.items() if self._is_handler_module(module)
+        }
         for path in self._code_roots:
             if path in sys.path:
                 sys.path.remove(path)
@@ -97,16 +102,18 @@ class LocalLambda:
         with self._lock:
             self._handlers.clear()
             for name, module in list(sys.modules.items()):
-                origin = getattr(module, "__file__", None) or ""
-                if any(origin.startswith(root + os.sep) for root in self._code_roots):
+                if self._is_handler_module(module):
                     del sys.modules[name]
 
+    def _is_handler_module(self, module: Any) -> bool:
+        origin = getattr(module, "__file__", None) or ""
+        return any(origin.startswith(root + os.sep) for root in self._code_roots)
+
     def close(self) -> None:
-        """Leave the process as it was: no handler module cached, no CodeUri on sys.path."""
+        """Leave the process as it was: its own sys.path, and the handler modules it had before."""
         self.cold_start()
-        for path in self._code_roots:
-            if path in sys.path:
-                sys.path.remove(path)
+        sys.path[:] = self._saved_path
+        sys.modules.update(self._saved_modules)
 
     def handler_for(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
         with self._lock:
