@@ -380,7 +380,9 @@ def _first_difference(old: str, new: str) -> str:
     old_lines, new_lines = old.splitlines(), new.splitlines()
     for number, (a, b) in enumerate(zip(old_lines, new_lines, strict=False), start=1):
         if a != b:
-            return f"line {number}: committed {a[:100]!r}, observed {b[:100]!r}"
+            at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+            start = max(0, at - 30)
+            return f"line {number}: committed {a[start : at + 70]!r}, observed {b[start : at + 70]!r}"
     if len(old_lines) != len(new_lines):
         return f"committed has {len(old_lines)} lines, observed {len(new_lines)}"
     return "whitespace only"
