@@ -28,17 +28,17 @@ help:
 $(VENV)/.installed: requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check uv
-	@$(UV) pip install -q --python $(PY) -r requirements/dev.txt
+	@$(UV) pip install -q --compile-bytecode --python $(PY) -r requirements/dev.txt
 	@touch $@
 
 $(SECURITY_VENV)/.installed: requirements/security.txt $(VENV)/.installed
 	@test -x $(SECURITY_VENV)/bin/python || $(PYTHON) -m venv $(SECURITY_VENV)
-	@$(UV) pip install -q --python $(SECURITY_VENV)/bin/python -r requirements/security.txt
+	@$(UV) pip install -q --compile-bytecode --python $(SECURITY_VENV)/bin/python -r requirements/security.txt
 	@touch $@
 
 $(TOOLS_VENV)/.installed: requirements/tools.txt $(VENV)/.installed
 	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
-	@$(UV) pip install -q --python $(TOOLS_VENV)/bin/python -r requirements/tools.txt
+	@$(UV) pip install -q --compile-bytecode --python $(TOOLS_VENV)/bin/python -r requirements/tools.txt
 	@touch $@
 
 demo: $(VENV)/.installed
@@ -59,7 +59,7 @@ bench: $(VENV)/.installed
 COMPAT_VENV := .venv-compat
 $(COMPAT_VENV)/.installed: requirements/container.txt $(VENV)/.installed
 	@test -x $(COMPAT_VENV)/bin/python || $(UV) venv -q --python 3.11 $(COMPAT_VENV)
-	@$(UV) pip install -q --python $(COMPAT_VENV)/bin/python -r requirements/container.txt
+	@$(UV) pip install -q --compile-bytecode --python $(COMPAT_VENV)/bin/python -r requirements/container.txt
 	@touch $@
 
 test-compat: $(COMPAT_VENV)/.installed
