@@ -13,6 +13,12 @@ has no SageMaker integration and runs Lambda only in Docker. Two bindings are re
   Functions re-raises such a name as it is, so the Fail state gets a name class without that check.
 * `StepFunctionsParserBackend.start_execution`: moto names an execution started without a name
   `None`; Step Functions gives it a UUID (the API handler and the console rely on that).
+* `AmazonStateLanguageParser.parse` and `ExecutionWorker._get_evaluation_entrypoint`: a program
+  parsed once (at CreateStateMachine's validation) is handed to the next execution of the same
+  definition instead of being parsed again (see `_SpareParses`).
+
+Importing this module defers `moto/batch/__init__.py` (see `_defer_package_init`): moto's task
+factory needs one enum from `moto.batch.utils`, not batch's and EC2's models.
 
 `check_contract()` verifies every private name and signature this relies on and fails with a
 clear message when a moto upgrade moves them (it runs at install time and in the tests).
@@ -20,42 +26,90 @@ clear message when a moto upgrade moves them (it runs at install time and in the
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import json
+import sys
 import threading
+import types
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
-from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
-from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
-from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
-from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+_DEFERRED_PACKAGES = ("moto.batch",)
+
+
+class _DeferredPackage(types.ModuleType):
+    """A package whose `__init__` has not run yet: its submodules import normally, and the first
+    attribute read that `__init__` would have defined runs it (so moto's backend lookup of
+    `moto.batch.batch_backends`, or anyone's `from moto.batch import X`, works as usual)."""
+
+    _lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        with _DeferredPackage._lock:
+            if type(self) is _DeferredPackage:
+                self.__class__ = types.ModuleType  # first: attributes read while __init__ runs are plain
+                assert self.__spec__ is not None and self.__spec__.loader is not None
+                self.__spec__.loader.exec_module(self)
+        return getattr(self, name)
+
+
+def _defer_package_init(name: str) -> None:
+    """Register `name` without running its `__init__` (a no-op when it is already imported).
+
+    moto's ASL task factory imports `moto.batch.utils` for one enum; `moto/batch/__init__.py`
+    imports batch's models and, through them, EC2's (0.8 s, a third of the start-up) which a run
+    never uses. tests/emulator/test_interpreter_contract.py fails when a moto upgrade makes this
+    deferral pointless (EC2 imported anyway) or wrong (the package not completed on first use).
+    """
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        return  # not a package in this moto: nothing to defer, the contract check says so
+    module = importlib.util.module_from_spec(spec)
+    module.__class__ = _DeferredPackage
+    sys.modules[name] = module
+    parent, _, child = name.rpartition(".")
+    if parent in sys.modules:
+        setattr(sys.modules[parent], child, module)
+
+
+for _package in _DEFERRED_PACKAGES:
+    _defer_package_init(_package)
+
+from botocore.exceptions import ClientError  # noqa: E402
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails  # noqa: E402
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName  # noqa: E402
+from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName  # noqa: E402
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (  # noqa: E402
     FailureEvent,
     FailureEventException,
 )
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName  # noqa: E402
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (  # noqa: E402
     StatesErrorNameType,
 )
-from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import (  # noqa: E402
     lambda_eval_utils,
     state_task_factory,
 )
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (  # noqa: E402
     state_task_service_callback as _callback,
 )
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
-from moto.stepfunctions.parser.asl.component.state.fail import state_fail
-from moto.stepfunctions.parser.asl.eval.environment import Environment
-from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-from moto.stepfunctions.parser.models import StepFunctionsParserBackend
-from moto.stepfunctions.parser.utils import TMP_THREADS
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state.fail import state_fail  # noqa: E402
+from moto.stepfunctions.parser.asl.eval.environment import Environment  # noqa: E402
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails  # noqa: E402
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser  # noqa: E402
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker  # noqa: E402
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend  # noqa: E402
+from moto.stepfunctions.parser.utils import TMP_THREADS  # noqa: E402
 
-from emulator.faults import ApiFault
-from emulator.lambdas import LocalLambda
-from emulator.sagemaker import LocalSageMaker, SageMakerApiError
+from emulator.faults import ApiFault  # noqa: E402
+from emulator.lambdas import LocalLambda  # noqa: E402
+from emulator.sagemaker import LocalSageMaker, SageMakerApiError  # noqa: E402
 
 StateTaskServiceCallback = _callback.StateTaskServiceCallback
 
@@ -97,6 +151,40 @@ def _start_execution(
 
 
 _ORIGINAL_SERVICE_FOR = state_task_factory.state_task_service_for
+_ORIGINAL_PARSE = AmazonStateLanguageParser.parse
+_ORIGINAL_ENTRYPOINT = ExecutionWorker._get_evaluation_entrypoint
+
+
+class _SpareParses:
+    """Parsing the ASL costs a quarter to half a second, and moto parses a definition at
+    CreateStateMachine (validation, result thrown away) and again at every StartExecution.
+    Every parse made while the seam is installed leaves its program here; the next execution of
+    that definition takes it instead of parsing again. A program is handed to one execution at
+    most (it is taken, not shared), and it is exactly what parsing the same text would build."""
+
+    programs: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    @classmethod
+    def clear(cls) -> None:
+        with cls.lock:
+            cls.programs.clear()
+
+
+def _parse(definition: str) -> Any:
+    program, tree = _ORIGINAL_PARSE(definition)
+    with _SpareParses.lock:
+        _SpareParses.programs[definition] = program
+    return program, tree
+
+
+def _evaluation_entrypoint(self: Any) -> Any:
+    definition = self._evaluation_details.state_machine_details.definition
+    with _SpareParses.lock:
+        program = _SpareParses.programs.pop(definition, None)
+    return program if program is not None else _ORIGINAL_PARSE(definition)[0]
+
+
 _ORIGINAL_CLIENT_FOR = lambda_eval_utils.boto_client_for
 
 
@@ -143,6 +231,15 @@ def check_contract() -> None:
         problems.append(
             f"StepFunctionsParserBackend.start_execution{_params(_ORIGINAL_START_EXECUTION)} changed"
         )
+    if _params(_ORIGINAL_PARSE) != ["definition"]:
+        problems.append(f"AmazonStateLanguageParser.parse{_params(_ORIGINAL_PARSE)} (expected definition)")
+    entrypoint_names = set(_ORIGINAL_ENTRYPOINT.__code__.co_names)
+    if _params(_ORIGINAL_ENTRYPOINT) != [] or not {"parse", "state_machine_details", "definition"} <= (
+        entrypoint_names
+    ):
+        problems.append("ExecutionWorker._get_evaluation_entrypoint no longer parses the definition")
+    if "_get_evaluation_entrypoint" not in ExecutionWorker._execution_logic.__code__.co_names:
+        problems.append("ExecutionWorker._execution_logic no longer calls _get_evaluation_entrypoint")
     if not callable(getattr(Environment, "is_running", None)):
         problems.append("Environment.is_running is gone")
     if not isinstance(TMP_THREADS, list):
@@ -179,6 +276,9 @@ def install(owner: object, sagemaker: LocalSageMaker, lambdas: LocalLambda) -> N
         lambda_eval_utils.boto_client_for = _client_for
         state_fail.CustomErrorName = _ReraisedErrorName
         StepFunctionsParserBackend.start_execution = _start_execution  # type: ignore[method-assign]
+        _SpareParses.clear()  # programs built before install may hold moto's own SageMaker task
+        AmazonStateLanguageParser.parse = staticmethod(_parse)  # type: ignore[method-assign,assignment]
+        ExecutionWorker._get_evaluation_entrypoint = _evaluation_entrypoint  # type: ignore[method-assign]
 
 
 def uninstall(owner: object) -> None:
@@ -189,6 +289,9 @@ def uninstall(owner: object) -> None:
             lambda_eval_utils.boto_client_for = _ORIGINAL_CLIENT_FOR
             state_fail.CustomErrorName = _ORIGINAL_FAIL_ERROR_NAME
             StepFunctionsParserBackend.start_execution = _ORIGINAL_START_EXECUTION  # type: ignore[method-assign]
+            AmazonStateLanguageParser.parse = staticmethod(_ORIGINAL_PARSE)  # type: ignore[method-assign]
+            ExecutionWorker._get_evaluation_entrypoint = _ORIGINAL_ENTRYPOINT  # type: ignore[method-assign]
+            _SpareParses.clear()
 
 
 def clear_threads() -> None:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from types import SimpleNamespace
+
 import pytest
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from emulator import interpreter
+from emulator.state import PROJECT_ROOT
 
 
 def test_the_installed_moto_fits_the_seam() -> None:
@@ -39,3 +47,38 @@ def test_only_one_runtime_may_own_the_seam() -> None:
     finally:
         interpreter.uninstall(owner)
     assert state_task_factory.state_task_service_for is interpreter._ORIGINAL_SERVICE_FOR
+
+
+def test_importing_the_seam_defers_moto_batch_until_it_is_used() -> None:
+    # in a fresh interpreter: this process may have imported moto.batch for other reasons
+    probe = (
+        "import sys, emulator.interpreter\n"
+        "print(type(sys.modules['moto.batch']).__name__, 'moto.ec2.models' in sys.modules)\n"
+        "from moto.batch import batch_backends\n"
+        "print(type(sys.modules['moto.batch']).__name__, 'moto.ec2.models' in sys.modules,"
+        " type(batch_backends).__name__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT
+    )
+    before, after = done.stdout.splitlines()
+    assert before == "_DeferredPackage False"  # EC2's models (0.8 s) not imported by the seam
+    assert after == "module True BackendDict"  # the first real use completes the package
+
+
+def test_the_validation_parse_is_handed_to_one_execution_only() -> None:
+    definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+    worker = SimpleNamespace(
+        _evaluation_details=SimpleNamespace(state_machine_details=SimpleNamespace(definition=definition))
+    )
+    owner = object()
+    interpreter.install(owner, sagemaker=None, lambdas=None)  # type: ignore[arg-type]
+    try:
+        validated, _tree = AmazonStateLanguageParser.parse(definition)  # what CreateStateMachine does
+        first = ExecutionWorker._get_evaluation_entrypoint(worker)  # type: ignore[arg-type]
+        second = ExecutionWorker._get_evaluation_entrypoint(worker)  # type: ignore[arg-type]
+    finally:
+        interpreter.uninstall(owner)
+    assert first is validated
+    assert second is not validated and type(second) is type(validated)  # parsed afresh
+    assert AmazonStateLanguageParser.parse is interpreter._ORIGINAL_PARSE
