@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from pipelines import container, schema
 from pipelines.data import DatasetError, _is_gzip, decode_head, parse_header, read_frame
+from pipelines.tree_scoring import PipelineScorer
 
 MODEL_FILE = "model.joblib"
 FEATURES_FILE = "features.json"
@@ -38,6 +39,8 @@ class ModelBundle:
         self.features = features
         self.baseline = baseline
         self.threshold = float(features.get("threshold", getattr(model, "decision_threshold_", 0.5)))
+        # Compiled once per loaded model (milliseconds, verified against scikit-learn's predict_proba).
+        self.scorer = PipelineScorer(model)
 
 
 def _find_model_dir(path: str, scratch: str) -> str:
@@ -141,7 +144,7 @@ def score(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
     if len(frame) == 0:
         return pd.DataFrame({c: [] for c in OUTPUT_COLUMNS})
     with threadpool_limits(limits=container.num_threads()):
-        probability = bundle.model.predict_proba(frame)[:, 1]
+        probability = bundle.scorer.positive_probability(frame)
     ids = frame[schema.ID_COLUMN].to_numpy() if schema.ID_COLUMN in frame.columns else np.arange(len(frame))
     return pd.DataFrame(
         {

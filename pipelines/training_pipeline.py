@@ -32,6 +32,7 @@ from pipelines.estimators import DEFAULT_ALGORITHM, ConfigError, algorithm_param
 from pipelines.evaluation import choose_threshold, evaluate, patient_split
 from pipelines.features import informative_columns
 from pipelines.inference import BASELINE_FILE, FEATURES_FILE, METRICS_FILE, MODEL_FILE, load_model_dir
+from pipelines.tree_scoring import PipelineScorer
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "algorithm": DEFAULT_ALGORITHM,
@@ -186,14 +187,16 @@ class TrainingPipeline:
             timings["fit"] = time.perf_counter() - mark
 
             mark = time.perf_counter()
-            train_probability = model.predict_proba(train_frame)[:, 1]
+            # The compiled trees give scikit-learn's probabilities exactly, several times faster.
+            scorer = PipelineScorer(model)
+            train_probability = scorer.positive_probability(train_frame)
             threshold = (
                 self.fixed_threshold
                 if self.fixed_threshold is not None
                 else choose_threshold(y[train_mask], train_probability)
             )
             model.decision_threshold_ = threshold
-            validation_probability = model.predict_proba(validation_frame)[:, 1]
+            validation_probability = scorer.positive_probability(validation_frame)
             metrics = self._metrics(frame, raw, y, excluded, train_mask, validation_mask, columns)
             metrics["model"] = evaluate(y[validation_mask], validation_probability, threshold)
             metrics["champion"], champion_error = self._score_champion(
@@ -284,7 +287,7 @@ class TrainingPipeline:
             return None, None
         try:
             champion = load_model_dir(champion_path)
-            probability = champion.model.predict_proba(validation_frame)[:, 1]
+            probability = champion.scorer.positive_probability(validation_frame)
             return evaluate(y, probability, champion.threshold), None
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
