@@ -255,6 +255,7 @@ class ResilienceTable:
         self.collected: set[str] = set()
         self.passed: set[str] = set()
         self.failed: set[str] = set()
+        self.row_tests: set[str] = set()  # collected tests that record a row (or are REFERENCED)
         self.problem: str | None = None
 
     # ---- what tests call (through the `resilience_row` fixture) -----------------------------------
@@ -267,6 +268,11 @@ class ResilienceTable:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # after deselection (-k, -m): only what will run counts as collected
         self.collected.update(item.nodeid for item in session.items)
+        self.row_tests.update(
+            item.nodeid
+            for item in session.items
+            if item.nodeid in REFERENCED or "resilience_row" in getattr(item, "fixturenames", ())
+        )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.failed:
@@ -294,13 +300,15 @@ class ResilienceTable:
         observed = [row for nodeid in sorted(self.rows) for row in self.rows[nodeid]]
         committed_text = DOC_PATH.read_text() if DOC_PATH.exists() else ""
         if self.config.getoption(WRITE_OPTION, default=False):
-            missing = sorted(REFERENCED.keys() - self.passed) + sorted(
-                n for n in contributors if n not in self.passed
-            )
-            if missing or self.failed:
+            # A table from a partial run would silently drop rows: every row test must have passed.
+            not_run = {
+                r.test for r in parse(committed_text) if r.test not in self.collected and _test_exists(r.test)
+            }
+            missing = sorted(((REFERENCED.keys() | self.row_tests) - self.passed) | not_run)
+            if missing:
                 self.problem = (
-                    f"{DOC_PATH.relative_to(PROJECT)} not written: every contributing test must run and pass "
-                    f"(not passed: {', '.join(sorted(set(missing) | self.failed))})"
+                    f"{DOC_PATH.relative_to(PROJECT)} not written: every test that records a row must run "
+                    f"and pass (not passed: {', '.join(missing)})"
                 )
             else:
                 DOC_PATH.write_text(render(observed))
