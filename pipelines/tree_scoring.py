@@ -38,10 +38,16 @@ def _in_bitset(bitsets: np.ndarray, row: int, values: np.ndarray) -> np.ndarray:
 
 
 class _Tree:
-    """One tree as a pre-ordered list of operations over condition ids."""
+    """One tree: its splits in pre-order and its leaf values left to right.
 
-    def __init__(self, ops: list[tuple[Any, ...]]) -> None:
-        self.ops = ops
+    A split is (node, condition id, left child, right child, leaves in its left subtree); a child
+    that is a leaf is -1 (nothing below it to route).
+    """
+
+    def __init__(self, splits: list[tuple[int, int, int, int, int]], values: list[float]) -> None:
+        self.splits = splits
+        self.values = np.asarray(values, dtype=np.float64)
+        self.index_dtype = np.uint8 if len(values) <= 255 else np.uint32
 
 
 class CompiledClassifier:
@@ -110,28 +116,42 @@ class CompiledClassifier:
             return result
 
         total = np.full(n, self.baseline, dtype=np.float64)
-        values = np.empty(n, dtype=np.float64)
         for tree in self.trees:
+            # A row's leaf number (leaves numbered left to right) is the sum, over the splits on
+            # its path where it went right, of the leaves left of that split: boolean masks and
+            # small-integer adds only, then one lookup of the leaf values.
+            leaf = np.zeros(n, dtype=tree.index_dtype)
             reach: dict[int, Optional[np.ndarray]] = {0: None}
-            for op in tree.ops:
-                if op[0] == "split":
-                    _kind, node, cond, left, right = op
-                    mask = reach.pop(node)
-                    goes_left = condition(cond)
-                    if mask is None:
-                        reach[left], reach[right] = goes_left, ~goes_left
-                    else:
-                        left_mask = mask & goes_left
-                        reach[left], reach[right] = left_mask, mask ^ left_mask
+            for node, cond, left, right, skipped in tree.splits:
+                mask = reach.pop(node)
+                goes_left = condition(cond)
+                if mask is None:
+                    left_mask, right_mask = goes_left, ~goes_left
                 else:
-                    _kind, node, value = op
-                    mask = reach.pop(node)
-                    if mask is None:
-                        values.fill(value)
-                    else:
-                        np.copyto(values, value, where=mask)
-            total += values
+                    left_mask = mask & goes_left
+                    right_mask = mask ^ left_mask
+                if left >= 0:
+                    reach[left] = left_mask
+                if right >= 0:
+                    reach[right] = right_mask
+                leaf += right_mask.view(np.uint8) * tree.index_dtype(skipped)
+            total += tree.values[leaf]
         return total
+
+
+def _leaf_counts(nodes: np.ndarray) -> list[int]:
+    """Leaves under each node (a leaf counts itself), children before parents."""
+    counts = [0] * len(nodes)
+    order, stack = [], [0]
+    while stack:
+        index = stack.pop()
+        order.append(index)
+        if not nodes[index]["is_leaf"]:
+            stack.extend((int(nodes[index]["left"]), int(nodes[index]["right"])))
+    for index in reversed(order):
+        node = nodes[index]
+        counts[index] = 1 if node["is_leaf"] else counts[int(node["left"])] + counts[int(node["right"])]
+    return counts
 
 
 def _feature_layout(model: Any, n_columns: int) -> Optional[list[tuple[int, Optional[dict[int, int]]]]]:
@@ -192,13 +212,16 @@ def _compile(
     for iteration in predictors:
         (predictor,) = iteration
         nodes = predictor.nodes
-        ops: list[tuple[Any, ...]] = []
+        splits: list[tuple[int, int, int, int, int]] = []
+        values: list[float] = []
+        leaf_counts = _leaf_counts(nodes)
+
         stack = [0]
         while stack:
             index = stack.pop()
             node = nodes[index]
             if node["is_leaf"]:
-                ops.append(("leaf", index, float(node["value"])))
+                values.append(float(node["value"]))
                 continue
             feature = int(node["feature_idx"])
             column, mapping = layout[feature]
@@ -210,9 +233,9 @@ def _compile(
                 if column not in mapped:
                     codes = range(size)
                     mapped[column] = np.array([c if mapping is None else mapping.get(c, -1) for c in codes])
-                values = mapped[column]
-                left = _in_bitset(predictor.raw_left_cat_bitsets, int(node["bitset_idx"]), values)
-                known = _in_bitset(known_bitsets, int(feature_map[feature]), values)
+                categories = mapped[column]
+                left = _in_bitset(predictor.raw_left_cat_bitsets, int(node["bitset_idx"]), categories)
+                known = _in_bitset(known_bitsets, int(feature_map[feature]), categories)
                 # Unseen or invalid categories count as missing (scikit-learn's rule).
                 table = np.empty(size + 1, dtype=bool)
                 table[:size] = np.where(left, True, np.where(known, False, missing_left))
@@ -226,10 +249,18 @@ def _compile(
                     ("n", column, threshold, missing_left), (column, "numeric", threshold, missing_left)
                 )
             left, right = int(node["left"]), int(node["right"])
-            ops.append(("split", index, cond, left, right))
-            # Pre-order: the left subtree is finished before the right one starts.
+            splits.append(
+                (
+                    index,
+                    cond,
+                    -1 if nodes[left]["is_leaf"] else left,
+                    -1 if nodes[right]["is_leaf"] else right,
+                    leaf_counts[left],
+                )
+            )
+            # Pre-order, left subtree first: leaves are met (and numbered) left to right.
             stack.extend((right, left))
-        trees.append(_Tree(ops))
+        trees.append(_Tree(splits, values))
     baseline = float(np.asarray(model._baseline_prediction).ravel()[0])
     return CompiledClassifier(baseline, conditions, trees, categorical_sizes)
 
