@@ -31,6 +31,7 @@ from emulator import interpreter
 from emulator.api import ApiGateway
 from emulator.faults import Faults
 from emulator.lambdas import apply_environment
+from emulator.objects import put_file
 from emulator.progress import Progress, state_timings
 from emulator.sagemaker import LocalSageMaker
 from emulator.state import DEFAULT_STATE_DIR, PROJECT_ROOT, StateDir
@@ -229,7 +230,7 @@ class LocalRuntime:
         s3 = boto3.client("s3", region_name=REGION)
         for path in sorted(out.rglob("*")):
             if path.is_file():
-                s3.upload_file(str(path), self.stack.bucket, CODE_PREFIX + path.relative_to(out).as_posix())
+                put_file(s3, path, self.stack.bucket, CODE_PREFIX + path.relative_to(out).as_posix())
 
     def update_environment(self, **variables: str) -> None:
         """Change the functions' environment (e.g. MIN_ROC_AUC="0.99"), as a configuration update

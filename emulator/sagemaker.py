@@ -30,6 +30,7 @@ from typing import Any
 import boto3
 
 from emulator.faults import Faults
+from emulator.objects import get_file, put_file
 
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 OPT_ML = "/opt/ml"
@@ -129,6 +130,7 @@ class LocalSageMaker:
         }
         self.models: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._client: Any = None
 
     # ---- persistence -------------------------------------------------------------------------
     def export_state(self) -> dict[str, Any]:
@@ -145,7 +147,10 @@ class LocalSageMaker:
     # ---- S3 -------------------------------------------------------------------------------------
     @property
     def _s3(self) -> Any:
-        return boto3.client("s3", region_name=self.region)
+        # one client for every job (clients are thread-safe; creating one costs tens of ms)
+        if self._client is None:
+            self._client = boto3.client("s3", region_name=self.region)
+        return self._client
 
     def _download(self, uri: str, dest: Path) -> list[Path]:
         """Stage an S3 prefix (or one object) into dest, keeping the relative layout."""
@@ -161,7 +166,7 @@ class LocalSageMaker:
                 rel = key[len(prefix) :].lstrip("/") if key != prefix else Path(key).name
                 target = dest / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
-                s3.download_file(bucket, key, str(target))
+                get_file(s3, bucket, key, target)
                 written.append(target)
         if not written:
             raise _JobInputError(
@@ -174,7 +179,7 @@ class LocalSageMaker:
         for path in sorted(source.rglob("*")):
             if path.is_file():
                 key = f"{prefix.rstrip('/')}/{path.relative_to(source).as_posix()}".lstrip("/")
-                self._s3.upload_file(str(path), bucket, key)
+                put_file(self._s3, path, bucket, key)
 
     # ---- job bookkeeping ------------------------------------------------------------------------
     def _new_job(self, kind: str, name: Any, request: dict[str, Any]) -> Job:
@@ -243,7 +248,7 @@ class LocalSageMaker:
         archive = dest.parent / "sourcedir.tar.gz"
         dest.mkdir(parents=True, exist_ok=True)
         try:
-            self._s3.download_file(bucket, key, str(archive))
+            get_file(self._s3, bucket, key, archive)
         except Exception as exc:
             raise _JobInputError(
                 f"ClientError: cannot download the source directory {submit_directory}: {exc}"
@@ -369,11 +374,11 @@ class LocalSageMaker:
         if rc == 0 and job.stop_reason is None:
             model_tar = job.root / "model.tar.gz"
             _tar_dir(ml / "model", model_tar)
-            self._s3.upload_file(str(model_tar), bucket, f"{base}/model.tar.gz")
+            put_file(self._s3, model_tar, bucket, f"{base}/model.tar.gz")
             if any((ml / "output/data").iterdir()):
                 output_tar = job.root / "output.tar.gz"
                 _tar_dir(ml / "output/data", output_tar)
-                self._s3.upload_file(str(output_tar), bucket, f"{base}/output.tar.gz")
+                put_file(self._s3, output_tar, bucket, f"{base}/output.tar.gz")
             describe.update(
                 TrainingJobStatus="Completed",
                 SecondaryStatus="Completed",
@@ -440,7 +445,7 @@ class LocalSageMaker:
         model_dir.mkdir(parents=True, exist_ok=True)
         bucket, key = split_s3(container["ModelDataUrl"])
         try:
-            self._s3.download_file(bucket, key, str(archive))
+            get_file(self._s3, bucket, key, archive)
         except Exception as exc:
             raise _JobInputError(
                 f"ClientError: cannot download model data {container['ModelDataUrl']}: {exc}"

@@ -28,6 +28,8 @@ from typing import Any
 
 import boto3
 
+from emulator.objects import put_file
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".local"  # git-ignored
 
@@ -136,7 +138,7 @@ class StateDir:
         for key in keys:
             path = base / "objects" / key
             if path.exists():
-                s3.upload_file(str(path), bucket, key)
+                put_file(s3, path, bucket, key)
         return len(keys)
 
     # ---- registry table ---------------------------------------------------------------------------------
