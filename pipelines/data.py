@@ -166,9 +166,13 @@ def read_frame(
     name: str,
     compression: Optional[str] = None,
     header: bool = True,
+    keep: Optional[Sequence[str]] = None,
 ) -> pd.DataFrame:
-    """Read the known columns of one CSV with explicit dtypes; parse failures become named errors."""
-    known = [c for c in columns if c in schema.COLUMNS]
+    """Read the known columns of one CSV with explicit dtypes; parse failures become named errors.
+
+    `keep` narrows the read to those columns (a model needs ~35 of the 50; parsing fewer is faster).
+    """
+    known = [c for c in columns if c in schema.COLUMNS and (keep is None or c in keep)]
     options = dict(
         dtype=column_dtypes(known),
         keep_default_na=False,
@@ -180,7 +184,7 @@ def read_frame(
         if header:
             frame = pd.read_csv(source, usecols=known, **options)
         else:
-            frame = pd.read_csv(source, header=None, names=columns, **options)
+            frame = pd.read_csv(source, header=None, names=columns, usecols=known, **options)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise DatasetError("corrupt_gzip", f"{name} is a truncated or corrupt gzip file ({exc})") from exc
     except pd.errors.ParserError as exc:

@@ -164,7 +164,8 @@ class TabularEncoder(BaseEstimator, TransformerMixin):
         return np.array([False] * len(self.numeric) + [True] * len(self.categorical))
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        out = np.empty((len(frame), len(self.feature_names_)), dtype=float)
+        # Column-major: every column is written (and later read by the tree scorer) contiguously.
+        out = np.empty((len(frame), len(self.feature_names_)), dtype=float, order="F")
         for i, column in enumerate(self.numeric_):
             out[:, i] = (
                 pd.to_numeric(frame[column], errors="coerce")
@@ -173,10 +174,11 @@ class TabularEncoder(BaseEstimator, TransformerMixin):
             )
         offset = len(self.numeric_)
         for j, column in enumerate(self.categorical_):
-            out[:, offset + j] = category_codes(frame[column].to_numpy(), self.categories_[column])
-        # -1 marks missing and unseen values alike: both score as "missing".
-        categorical_block = out[:, offset:]
-        categorical_block[categorical_block < 0] = np.nan
+            codes = category_codes(frame[column].to_numpy(), self.categories_[column])
+            target = out[:, offset + j]
+            target[:] = codes
+            # -1 marks missing and unseen values alike: both score as "missing".
+            target[codes < 0] = np.nan
         if not np.isnan(self.missing_value):
             out[np.isnan(out)] = self.missing_value
         return out
@@ -187,7 +189,10 @@ class TabularEncoder(BaseEstimator, TransformerMixin):
 
 def category_codes(values: np.ndarray, categories: Sequence[str]) -> np.ndarray:
     """Position of each value in `categories`; -1 for missing or unseen values (hash lookup)."""
-    return pd.Index(list(categories), dtype=object).get_indexer(values)
+    # Both sides as object Indexes: pandas >= 3 would otherwise infer its string dtype for the
+    # 100k values first, which costs 3-4x the lookup itself.
+    target = pd.Index(values, dtype=object, copy=False)
+    return pd.Index(list(categories), dtype=object).get_indexer(target)
 
 
 def category_text(values: pd.Series) -> np.ndarray:

@@ -12,6 +12,7 @@ import json
 import os
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from typing import Any, Optional, Union
 
 import joblib
@@ -39,6 +40,10 @@ class ModelBundle:
         self.features = features
         self.baseline = baseline
         self.threshold = float(features.get("threshold", getattr(model, "decision_threshold_", 0.5)))
+        # The raw columns scoring reads: the id and the model's features (None: every known column).
+        self.input_columns: Optional[list[str]] = (
+            [schema.ID_COLUMN, *features["columns"]] if features.get("columns") else None
+        )
         # Compiled once per loaded model (milliseconds, verified against scikit-learn's predict_proba).
         self.scorer = PipelineScorer(model)
 
@@ -122,8 +127,8 @@ def read_scoring_payload(body: Union[str, bytes], name: str = "payload") -> pd.D
     return read_frame(io.BytesIO(body), layout["columns"], name, header=layout["header"])
 
 
-def read_scoring_file(path: str) -> pd.DataFrame:
-    """A scoring file (CSV or CSV.gz, by content) as a raw-column frame."""
+def read_scoring_file(path: str, keep: Optional[Sequence[str]] = None) -> pd.DataFrame:
+    """A scoring file (CSV or CSV.gz, by content) as a raw-column frame (only `keep` when given)."""
     name = os.path.basename(path)
     compressed = _is_gzip(path)
     if os.path.getsize(path) == 0:
@@ -135,7 +140,12 @@ def read_scoring_file(path: str) -> pd.DataFrame:
         head = decode_head(handle.read(65536), name)
     layout = _layout(head.splitlines()[0], name)
     return read_frame(
-        path, layout["columns"], name, compression="gzip" if compressed else None, header=layout["header"]
+        path,
+        layout["columns"],
+        name,
+        compression="gzip" if compressed else None,
+        header=layout["header"],
+        keep=keep,
     )
 
 

@@ -53,7 +53,7 @@ class InferencePipeline:
         known, `drift_report.json` / `drift_report.md` into `output_dir`."""
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        frame = read_scoring_file(input_csv)
+        frame = read_scoring_file(input_csv, keep=self.bundle.input_columns)
         timings["read"] = time.perf_counter() - start
         mark = time.perf_counter()
         predictions = score(self.bundle, frame)

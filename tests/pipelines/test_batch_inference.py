@@ -134,6 +134,18 @@ def test_inference_pipeline_writes_predictions_and_the_drift_report(trained, sli
     assert report["drift"] is False
 
 
+def test_inference_pipeline_reads_only_the_models_columns_and_scores_like_batch_transform(
+    trained, slice_csv, tmp_path
+):
+    pipeline = InferencePipeline(trained.model_dir)
+    used = set(read_json(f"{trained.model_dir}/features.json")["columns"])
+    assert set(pipeline.bundle.input_columns) == used | {schema.ID_COLUMN}
+    assert "patient_nbr" not in used and "readmitted" not in used
+    pipeline.execute(str(slice_csv), str(tmp_path), compute_drift=False)
+    served = score_payload(pipeline.bundle, slice_csv.read_text())
+    assert (tmp_path / "predictions.csv").read_text() == served
+
+
 def test_output_quotes_an_encounter_id_that_contains_a_comma():
     from pipelines.inference import predictions_csv
 
