@@ -67,8 +67,10 @@ test-compat: $(COMPAT_VENV)/.installed
 
 # docs/resilience.md from the results of tests/resilience plus the tests elsewhere its rows name
 # (tests/resilience/table.py REFERENCED); a normal test run fails when the committed file differs.
+# Sorted: tests/e2e and tests/functions both have a top-level `conftest` module, and the one loaded
+# last is the one tests/functions imports from.
 resilience-table: $(VENV)/.installed
-	$(PY) -m pytest tests/resilience $$($(PY) -c "from tests.resilience.table import REFERENCED; print(' '.join(REFERENCED))") -q --write-resilience-table
+	$(PY) -m pytest tests/resilience $$($(PY) -c "from tests.resilience.table import REFERENCED; print(' '.join(sorted(REFERENCED)))") -q --write-resilience-table
 
 security: $(SECURITY_VENV)/.installed
 	BC_SKIP_MAPPING=TRUE $(SECURITY_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact

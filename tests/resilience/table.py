@@ -127,6 +127,7 @@ def first_words(text: str | None, *run_ids: str, words: int = 14) -> str:
 
 # Properties proven by tests in other folders: listed with their node ids; a row appears only when the
 # test ran and passed in this session (the plugin watches their reports).
+LIMITS = "tests/e2e/test_e2e_limits.py::"
 RESOURCES = "tests/template/test_template_resources.py::"
 IAM = "tests/template/test_template_iam.py::"
 REGISTRY = "tests/functions/test_registry.py::"
@@ -160,6 +161,16 @@ REFERENCED: dict[str, Row] = {
         "the champion of <model> changed ... (compared against none, now 1)",
         "no version item, champion pointer unchanged",
         "yes",
+    ),
+    LIMITS + "test_training_over_max_runtime_is_stopped_and_the_run_fails": Row(
+        "Faults",
+        "Training job hangs",
+        "a training job sleeps past MaxRuntimeInSeconds (2 s) on the real workflow",
+        "FAILED",
+        "task failed: job Stopped",
+        "TrainingJobStatus Stopped, SecondaryStatus MaxRuntimeExceeded; the job process is killed",
+        "run FAILED at TrainModel (RecordFailure, NotifyFailure)",
+        "-",
     ),
     RESOURCES + "test_bucket_policy_denies_every_request_without_tls": Row(
         "Security",
