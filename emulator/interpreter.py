@@ -178,7 +178,18 @@ def _parse(definition: str) -> Any:
     return program, tree
 
 
+_EXECUTION_THREADS: dict[str, threading.Thread] = {}  # execution ARN -> the thread evaluating it
+
+
+def execution_thread(arn: str) -> threading.Thread | None:
+    """The thread running an execution (None until it has started or when it is not ours): a
+    waiter joins it to see the end at once, instead of polling DescribeExecution."""
+    return _EXECUTION_THREADS.get(arn)
+
+
 def _evaluation_entrypoint(self: Any) -> Any:
+    # runs first thing in the execution's own thread
+    _EXECUTION_THREADS[str(self._evaluation_details.execution_details.arn)] = threading.current_thread()
     definition = self._evaluation_details.state_machine_details.definition
     with _SpareParses.lock:
         program = _SpareParses.programs.pop(definition, None)
@@ -238,8 +249,13 @@ def check_contract() -> None:
         entrypoint_names
     ):
         problems.append("ExecutionWorker._get_evaluation_entrypoint no longer parses the definition")
-    if "_get_evaluation_entrypoint" not in ExecutionWorker._execution_logic.__code__.co_names:
+    logic_names = ExecutionWorker._execution_logic.__code__.co_names
+    if "_get_evaluation_entrypoint" not in logic_names:
         problems.append("ExecutionWorker._execution_logic no longer calls _get_evaluation_entrypoint")
+    if "terminated" not in logic_names:  # the thread's end is the execution's end (waiters join it)
+        problems.append("ExecutionWorker._execution_logic no longer ends with the execution")
+    if not {"execution_details", "arn"} <= set(ExecutionWorker._get_evaluation_environment.__code__.co_names):
+        problems.append("ExecutionWorker._evaluation_details.execution_details.arn is gone")
     if not callable(getattr(Environment, "is_running", None)):
         problems.append("Environment.is_running is gone")
     if not isinstance(TMP_THREADS, list):
@@ -297,6 +313,9 @@ def uninstall(owner: object) -> None:
 def clear_threads() -> None:
     """moto appends every worker thread to TMP_THREADS forever; drop the finished ones."""
     TMP_THREADS[:] = [t for t in TMP_THREADS if t.is_alive()]
+    for arn, thread in list(_EXECUTION_THREADS.items()):
+        if not thread.is_alive():
+            _EXECUTION_THREADS.pop(arn, None)
 
 
 # --------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ DEFAULT_DATASETS_PREFIX = "datasets/"
 DEFAULT_SCORING_PREFIX = "scoring/"
 CODE_PREFIX = "code/"
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-STATUS_SECONDS = 0.1  # how often a waiter checks whether the execution ended
+STATUS_SECONDS = 0.1  # how often a waiter polls an execution whose thread it cannot join
 PROGRESS_SECONDS = 0.5  # how often the progress printer reads the history
 
 
@@ -114,6 +114,16 @@ class LocalRuntime:
         self._close()
 
     def _open(self) -> None:
+        # the bundle builds in its own process on the other core while this one sets up moto
+        bundle = self._start_bundle_build()
+        try:
+            self._open_stack(bundle)
+        finally:
+            if bundle[1] is not None and bundle[1].poll() is None:  # start-up failed before the wait
+                bundle[1].kill()
+                bundle[1].wait()
+
+    def _open_stack(self, bundle: tuple[Path, subprocess.Popen[str] | None]) -> None:
         from moto import mock_aws
 
         self.stack = load_stack(self.root, self.parameters, strict_parameters=self.strict_parameters)
@@ -160,7 +170,7 @@ class LocalRuntime:
         self._recorded = {r["name"] for r in self.state.executions()}
         if restored:
             self.progress.note(f"state restored from {self.state.root} ({restored} objects)")
-        self._upload_bundle()
+        self._upload_bundle(*bundle)
         # installed last: restoring objects must not look like uploads
         self.trigger = EventBridgeTrigger(self.stack.bucket, self.stack.state_machine.rules)
         self.trigger.install()
@@ -207,26 +217,35 @@ class LocalRuntime:
         for arn in self.stack.topics.values():
             sns.create_topic(Name=arn.rsplit(":", 1)[1])
 
-    def _upload_bundle(self) -> None:
-        """Build `python -m pipelines.bundle` once per content of pipelines/ and upload it to code/."""
+    def _start_bundle_build(self) -> tuple[Path, subprocess.Popen[str] | None]:
+        """Start `python -m pipelines.bundle` unless this content of pipelines/ is built already.
+
+        Returns the bundle's folder and the build process (None when cached)."""
         pipelines = self.root / "pipelines"
         if not pipelines.is_dir():
             raise RuntimeConfigError(f"{pipelines} is missing: the code bundle cannot be built")
         out = self.state.bundle_dir / content_hash(pipelines)
-        if not (out / "sourcedir.tar.gz").exists():
-            tmp = out.with_name(out.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            built = subprocess.run(
-                [sys.executable, "-m", "pipelines.bundle", "--out", str(tmp)],
-                cwd=self.root,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if built.returncode != 0:
-                raise RuntimeConfigError(f"python -m pipelines.bundle failed:\n{built.stderr.strip()}")
+        if (out / "sourcedir.tar.gz").exists():
+            return out, None
+        tmp = out.with_name(out.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        build = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.bundle", "--out", str(tmp)],
+            cwd=self.root,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        return out, build
+
+    def _upload_bundle(self, out: Path, build: subprocess.Popen[str] | None) -> None:
+        """Finish the build (if one was started) and upload the bundle to code/."""
+        if build is not None:
+            _, stderr = build.communicate()
+            if build.returncode != 0:
+                raise RuntimeConfigError(f"python -m pipelines.bundle failed:\n{stderr.strip()}")
             shutil.rmtree(out, ignore_errors=True)
-            tmp.rename(out)
+            out.with_name(out.name + ".tmp").rename(out)
         s3 = boto3.client("s3", region_name=REGION)
         for path in sorted(out.rglob("*")):
             if path.is_file():
@@ -335,7 +354,7 @@ class LocalRuntime:
         while True:
             status = self.sfn.describe_execution(executionArn=arn)["status"]
             # the history is costly to serialise (tens of ms on a busy machine, CPU the jobs need):
-            # the progress is refreshed a few times a second, the status checked more often
+            # the progress is refreshed a few times a second and at the end
             if status in TERMINAL or time.monotonic() - shown >= PROGRESS_SECONDS:
                 history = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
                 self.progress.events(name, history)
@@ -347,7 +366,16 @@ class LocalRuntime:
                     executionArn=arn, error="Local.Timeout", cause="the caller stopped waiting"
                 )
                 deadline = None
-            time.sleep(STATUS_SECONDS)
+            thread = interpreter.execution_thread(arn)
+            if thread is not None and thread.is_alive():
+                # event-driven: the join returns the moment the execution ends; DescribeExecution
+                # (CPU the jobs need) runs only when it did or when the progress is due
+                pause = PROGRESS_SECONDS
+                if deadline is not None:
+                    pause = max(0.0, min(pause, deadline - time.monotonic()))
+                thread.join(pause)
+            else:  # not started yet, or already ended without a final status: poll
+                time.sleep(STATUS_SECONDS)
         self.save()
         interpreter.clear_threads()
         record = self.state.execution(name)

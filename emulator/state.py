@@ -180,6 +180,10 @@ class StateDir:
         yield from sorted(records, key=lambda r: str(r.get("startDate", "")))
 
     def execution(self, name: str) -> dict[str, Any] | None:
+        """One execution by name (one file read) or by ARN (a scan of the records)."""
+        path = self.root / "executions" / f"{name}.json"
+        if "/" not in name and path.is_file():
+            return dict(json.loads(path.read_text()))
         for record in self.executions():
             if name in (record.get("name"), record.get("executionArn")):
                 return record

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -68,8 +69,12 @@ def test_importing_the_seam_defers_moto_batch_until_it_is_used() -> None:
 
 def test_the_validation_parse_is_handed_to_one_execution_only() -> None:
     definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+    arn = "arn:aws:states:us-east-1:123456789012:execution:machine:run-1"
     worker = SimpleNamespace(
-        _evaluation_details=SimpleNamespace(state_machine_details=SimpleNamespace(definition=definition))
+        _evaluation_details=SimpleNamespace(
+            state_machine_details=SimpleNamespace(definition=definition),
+            execution_details=SimpleNamespace(arn=arn),
+        )
     )
     owner = object()
     interpreter.install(owner, sagemaker=None, lambdas=None)  # type: ignore[arg-type]
@@ -80,5 +85,6 @@ def test_the_validation_parse_is_handed_to_one_execution_only() -> None:
     finally:
         interpreter.uninstall(owner)
     assert first is validated
+    assert interpreter.execution_thread(arn) is threading.current_thread()  # what waiters join
     assert second is not validated and type(second) is type(validated)  # parsed afresh
     assert AmazonStateLanguageParser.parse is interpreter._ORIGINAL_PARSE
