@@ -46,28 +46,29 @@ def _version(value: Any) -> int | None:
         return None
 
 
-def _get(uri: str) -> bytes:
+# one S3 client per summary is passed around: creating a client costs more than the copies it makes
+def _get(s3: Any, uri: str) -> bytes:
     bucket, key = split_s3(uri)
-    return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-def _list(uri: str) -> list[str]:
+def _list(s3: Any, uri: str) -> list[str]:
     bucket, prefix = split_s3(uri)
-    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return [f"s3://{bucket}/{o['Key']}" for page in pages for o in page.get("Contents", [])]
 
 
-def _copy_out(uri: str | None, target_dir: Path, *, suffix: str | None = None) -> list[Path]:
+def _copy_out(s3: Any, uri: str | None, target_dir: Path, *, suffix: str | None = None) -> list[Path]:
     """Copy one object, or every object under a prefix (optionally only names ending in suffix)."""
     if not uri:
         return []
     target_dir.mkdir(parents=True, exist_ok=True)
     copied = []
-    for item in _list(uri):
+    for item in _list(s3, uri):
         if suffix and not item.endswith(suffix):
             continue
         path = target_dir / item.rsplit("/", 1)[1]
-        path.write_bytes(_get(item))
+        path.write_bytes(_get(s3, item))
         copied.append(path)
     return copied
 
@@ -75,6 +76,7 @@ def _copy_out(uri: str | None, target_dir: Path, *, suffix: str | None = None) -
 def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
     """The run's outcome document (see `python -m emulator run --help` for the fields)."""
     name = record["name"]
+    s3 = boto3.client("s3")
     status = "SUCCEEDED" if record["status"] == "SUCCEEDED" else "FAILED"
     summary: dict[str, Any] = {
         "status": status,
@@ -121,14 +123,14 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
             if isinstance(metrics.get("champion"), dict):
                 summary["champion_metrics"] = metrics["champion"]
             summary["decision_reasons"] = version.get("decision_reasons") or []
-            summary.update(_model_report(runtime, name, version.get("artifact_uri")))
+            summary.update(_model_report(runtime, s3, name, version.get("artifact_uri")))
     artifacts = runtime.state.artifacts_dir(name)
-    predictions = _copy_out(run.get("predictionsUri"), artifacts / "predictions", suffix=".out")
+    predictions = _copy_out(s3, run.get("predictionsUri"), artifacts / "predictions", suffix=".out")
     if predictions:
         csv_path = artifacts / "predictions.csv"
         csv_path.write_bytes(predictions[0].read_bytes())
         summary["predictions"] = str(csv_path)
-    drift_files = _copy_out(run.get("driftReportUri"), artifacts / "drift")
+    drift_files = _copy_out(s3, run.get("driftReportUri"), artifacts / "drift")
     for path in drift_files:
         if path.name == "drift_report.json":
             report = json.loads(path.read_text())
@@ -140,13 +142,13 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def _model_report(runtime: LocalRuntime, run_id: str, artifact_uri: str | None) -> dict[str, Any]:
+def _model_report(runtime: LocalRuntime, s3: Any, run_id: str, artifact_uri: str | None) -> dict[str, Any]:
     """Unpack `output.tar.gz` (report.md + PNGs), which SageMaker writes beside `model.tar.gz`."""
     if not artifact_uri or not artifact_uri.endswith("model.tar.gz"):
         return {}
     output_uri = artifact_uri[: -len("model.tar.gz")] + "output.tar.gz"
     try:
-        data = _get(output_uri)
+        data = _get(s3, output_uri)
     except Exception:  # a model without a report: nothing to show, not an error of the run
         return {}
     target = runtime.state.artifacts_dir(run_id) / "model_report"
