@@ -22,6 +22,10 @@ DISCHARGE_COLUMN = "discharge_disposition_id"
 
 # Targets the training job accepts (hyperparameter `target`).
 TARGETS = ("readmitted_30d", "readmitted_any")
+# The values of `readmitted` each target counts as positive (every other value is negative). Training
+# builds its 0/1 outcome from this; the validation Lambda reads it from the JSON copy to refuse a file
+# with a single class for the run's target before a training job is paid for.
+POSITIVE_TARGET_VALUES = {"readmitted_30d": (POSITIVE_30D,), "readmitted_any": (">30", "<30")}
 DEFAULT_TARGET = "readmitted_30d"
 
 MEDICATION_COLUMNS = (
@@ -150,5 +154,6 @@ def as_json_dict() -> dict[str, object]:
         "numeric_columns": list(NUMERIC_COLUMNS),
         "categorical_columns": list(CATEGORICAL_COLUMNS),
         "target_values": list(TARGET_VALUES),
+        "positive_target_values": {target: list(values) for target, values in POSITIVE_TARGET_VALUES.items()},
         "excluded_discharge_dispositions": list(EXCLUDED_DISCHARGE_DISPOSITIONS),
     }

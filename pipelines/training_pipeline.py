@@ -73,13 +73,10 @@ class TrainingResult:
 
 
 def make_target(frame: pd.DataFrame, target: str) -> pd.Series:
-    """0/1 outcome: `<30` for readmitted_30d, `<30` or `>30` for readmitted_any."""
-    outcome = frame[schema.TARGET_COLUMN]
-    if target == "readmitted_30d":
-        return (outcome == schema.POSITIVE_30D).astype(int)
-    if target == "readmitted_any":
-        return (outcome != "NO").astype(int)
-    raise ConfigError("unknown target '{}' (choose one of {})".format(target, ", ".join(schema.TARGETS)))
+    """0/1 outcome from schema.POSITIVE_TARGET_VALUES: `<30` (readmitted_30d), `<30` or `>30` (_any)."""
+    if target not in schema.POSITIVE_TARGET_VALUES:
+        raise ConfigError("unknown target '{}' (choose one of {})".format(target, ", ".join(schema.TARGETS)))
+    return frame[schema.TARGET_COLUMN].isin(schema.POSITIVE_TARGET_VALUES[target]).astype(int)
 
 
 def excluded_rows(frame: pd.DataFrame, target: str) -> np.ndarray:
