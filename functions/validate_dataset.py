@@ -165,8 +165,14 @@ def _rows(sample: Sample, uri: S3Uri) -> tuple[list[str], list[list[str]]]:
     return header, lines[1:]
 
 
-def check_table(sample: Sample, uri: S3Uri, schema: dict[str, Any], *, purpose: str) -> dict[str, Any]:
-    """Apply the schema's rules for `purpose` ('training' or 'scoring'); return a small summary."""
+def check_table(
+    sample: Sample, uri: S3Uri, schema: dict[str, Any], *, purpose: str, training_target: str | None = None
+) -> dict[str, Any]:
+    """Apply the schema's rules for `purpose` ('training' or 'scoring'); return a small summary.
+
+    `training_target` is the run's hyperparameter `target`: when the sample is the whole file, a file in
+    which every row, or no row, is positive for that target cannot train and is refused here.
+    """
     header, rows = _rows(sample, uri)
     target = schema["target_column"]
     id_column = schema["id_column"]
@@ -188,6 +194,8 @@ def check_table(sample: Sample, uri: S3Uri, schema: dict[str, Any], *, purpose: 
     seen_ids: dict[str, int] = {}
     targets: set[str] = set()
     allowed_targets = set(schema["target_values"])
+    positive_values = set((schema.get("positive_target_values") or {}).get(training_target or "", []))
+    positives = 0
     for n, row in enumerate(rows, start=2):  # n = line number (the header is line 1)
         if len(row) != len(header):
             raise InvalidDataset(f"{uri} line {n} has {len(row)} fields; the header has {len(header)}")
@@ -216,9 +224,15 @@ def check_table(sample: Sample, uri: S3Uri, schema: dict[str, Any], *, purpose: 
                     f"expected one of {sorted(allowed_targets)}"
                 )
             targets.add(value)
+            positives += value in positive_values
     if purpose == "training" and len(rows) >= LARGE_SAMPLE_ROWS and len(targets) < 2:
         raise InvalidDataset(
             f"{uri} has a single class: all {len(rows)} sampled rows have {target}={next(iter(targets))!r}"
+        )
+    if purpose == "training" and positive_values and sample.complete and positives in (0, len(rows)):
+        raise InvalidDataset(
+            f"{uri} has a single class for target {training_target}: {'all' if positives else 'none'} of "
+            f"its {len(rows)} rows have {target} in {sorted(positive_values)}; training needs both outcomes"
         )
     return {
         "uri": str(uri),
@@ -233,7 +247,9 @@ def validate_run_inputs(run: dict[str, Any], *, settings: Settings, s3: Any) -> 
     """Check the run's snapshot (training) and score file (scoring); InvalidDataset on the first problem."""
     schema = load_schema(s3, settings.bucket, settings.schema_key)
     dataset_uri = parse_s3_uri(run["snapshotUri"])
-    dataset = check_table(read_sample(s3, dataset_uri, settings), dataset_uri, schema, purpose="training")
+    sample = read_sample(s3, dataset_uri, settings)
+    target = (run.get("hyperparameters") or {}).get("target")
+    dataset = check_table(sample, dataset_uri, schema, purpose="training", training_target=target)
     score_uri = parse_s3_uri(run["scoreUri"])
     score = check_table(read_sample(s3, score_uri, settings), score_uri, schema, purpose="scoring")
     return {"dataset": dataset, "scoreFile": score}
