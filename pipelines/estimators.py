@@ -36,12 +36,16 @@ _PARAMETER_TYPES = {
     "RandomForest": {"n_estimators": int, "max_depth": int, "min_samples_leaf": int, "max_features": float},
     "LogisticRegression": {"C": float, "max_iter": int},
 }
+# HistGradientBoosting: chosen by the mean held-out ROC AUC over seeds 42, 7, 1, 3, 11 (full data):
+# 23 leaves x 80 trees x 0.08 -> .6732/.6749/.6817/.6781/.6807, mean .6777 (also best without seed
+# 42); 15 x 120 x 0.1 -> mean .6759; 31 x 80 x 0.08 -> .6771; 31 x 60 x 0.1 -> .6760; 15 x 240 x
+# 0.05 -> .6768. About as many split nodes as 15 x 120 (1,760 vs 1,680): the same scoring cost.
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "HistGradientBoosting": {
-        "max_iter": 120,
-        "learning_rate": 0.1,
+        "max_iter": 80,
+        "learning_rate": 0.08,
         "max_depth": None,
-        "max_leaf_nodes": 15,
+        "max_leaf_nodes": 23,
         "min_samples_leaf": 100,
         "l2_regularization": 1.0,
     },

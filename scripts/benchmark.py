@@ -111,16 +111,19 @@ def child_infer(model_dir: str, csv: str, out: str, drift: bool, repeats: int) -
     pipeline = InferencePipeline(model_dir)
     best = None
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = pipeline.execute(csv, out, compute_drift=drift)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         if best is None or seconds < best[0]:
-            best = (seconds, result)
-    seconds, result = best
+            best = (seconds, cpu, result)
+    seconds, cpu, result = best
+    # CPU time next to wall: on a shared machine wall time also counts other processes' turns.
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "rows": result.prediction_count,
         "rows_per_second": result.prediction_count / seconds,
+        "rows_per_cpu_second": result.prediction_count / cpu,
         "timings": result.timings,
     }
 
@@ -231,6 +234,7 @@ def main() -> int:
             f"{infer['rows_per_second']:.0f}",
             infer["rows_per_second"] >= BARS["rows_per_second"],
         ),
+        row("batch inference, rows per CPU second", "-", "-", f"{infer['rows_per_cpu_second']:.0f}", None),
         row("batch inference + drift, rows/s", "-", "-", f"{infer_drift['rows_per_second']:.0f}", None),
     ]
     print("\n".join(lines))
