@@ -125,3 +125,14 @@ def test_usage_errors_exit_two_and_say_why(tmp_path: Path, capfd: pytest.Capture
     assert code == 2 and "no such dataset file" in err
     code, _, err = cli_in_process(capfd, "history", "nope", "--state-dir", str(tmp_path))
     assert code == 2 and "no execution nope" in err
+
+
+def test_the_exit_status_and_piped_output_survive_the_fast_exit(tmp_path: Path) -> None:
+    # python -m emulator skips the interpreter's teardown (os._exit): nothing may be lost by it
+    missing = cli("history", "nope", "--state-dir", str(tmp_path))
+    listed = cli("executions", "--state-dir", str(tmp_path), "--json")
+
+    assert missing.returncode == 2
+    assert "no execution nope" in missing.stderr
+    assert listed.returncode == 0
+    assert json.loads(listed.stdout) == {"executions": []}
