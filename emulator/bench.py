@@ -51,6 +51,7 @@ def end_to_end(dataset: Path) -> dict[str, Any]:
     return {
         "startup_seconds": summary.get("startup_seconds"),
         "lambda_seconds": summary.get("lambda_seconds"),
+        "cpu_seconds": summary.get("cpu_seconds") or {},
         "status": summary["status"],
         "wall_seconds": wall,
         "job_seconds": jobs,
@@ -86,6 +87,12 @@ def print_end_to_end(dataset: Path) -> dict[str, Any]:
         f"of the overhead: runtime start-up {result['startup_seconds']:.1f} s, Lambda handlers "
         f"{result['lambda_seconds']:.1f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
+    cpu = result["cpu_seconds"]
+    if cpu:
+        print(
+            f"CPU (s, steady when the machine is shared): runtime process {cpu['runtime']:.1f}, "
+            f"job processes {cpu['jobs']:.1f}"
+        )
     print(
         "jobs (s): "
         + ", ".join(

@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import sys
 import time
 from collections.abc import Iterator
@@ -89,6 +90,12 @@ def _finish(
     summary["job_seconds"] = {k: round(v, 3) for k, v in runtime.sagemaker.job_seconds().items()}
     summary["startup_seconds"] = round(runtime.startup_seconds, 3)
     summary["lambda_seconds"] = round(sum(seconds for _name, seconds in runtime.lambdas.invocations), 3)
+    # CPU, unlike wall time, hardly moves when other work shares the machine: the comparable figure
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    summary["cpu_seconds"] = {
+        "runtime": round(own.ru_utime + own.ru_stime, 3),  # this process: moto, handlers, staging
+        "jobs": round(children.ru_utime + children.ru_stime, 3),  # the job processes (and bundle build)
+    }
     if args.json:
         out.write(json.dumps(summary, default=str) + "\n")
     else:
