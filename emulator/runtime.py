@@ -97,6 +97,7 @@ class LocalRuntime:
         self._recorded: set[str] = set()
         self._save_lock = threading.RLock()  # the API's watcher thread saves too
         self.startup_seconds = 0.0
+        self._opened = False  # set when start-up completed: only then is there state to save
 
     # ---- lifecycle -----------------------------------------------------------------------------------
     def __enter__(self) -> LocalRuntime:
@@ -175,13 +176,15 @@ class LocalRuntime:
         self.trigger = EventBridgeTrigger(self.stack.bucket, self.stack.state_machine.rules)
         self.trigger.install()
         self.api = ApiGateway(self.stack, self.lambdas)
+        self._opened = True
 
     def _close(self) -> None:
         try:
             if self._mock is not None:
                 if hasattr(self, "sagemaker"):
                     self.sagemaker.kill_all()
-                self.save()
+                if self._opened:  # a start-up that failed half-way (e.g. a partial restore) saves nothing
+                    self.save()
         finally:
             if hasattr(self, "lambdas"):
                 self.lambdas.close()
@@ -367,7 +370,7 @@ class LocalRuntime:
                 )
                 deadline = None
             thread = interpreter.execution_thread(arn)
-            if thread is not None and thread.is_alive():
+            if thread is not None and thread.is_alive() and thread is not threading.current_thread():
                 # event-driven: the join returns the moment the execution ends; DescribeExecution
                 # (CPU the jobs need) runs only when it did or when the progress is due
                 pause = PROGRESS_SECONDS
