@@ -251,6 +251,11 @@ def validate_run_inputs(run: dict[str, Any], *, settings: Settings, s3: Any) -> 
     target = (run.get("hyperparameters") or {}).get("target")
     dataset = check_table(sample, dataset_uri, schema, purpose="training", training_target=target)
     score_uri = parse_s3_uri(run["scoreUri"])
+    if score_uri == dataset_uri:
+        # The default: a run scores its own dataset. The training checks are a superset of the
+        # scoring ones (required scoring columns are required for training too), so reading and
+        # checking the same object again would only cost time.
+        return {"dataset": dataset, "scoreFile": dict(dataset)}
     score = check_table(read_sample(s3, score_uri, settings), score_uri, schema, purpose="scoring")
     return {"dataset": dataset, "scoreFile": score}
 

@@ -204,3 +204,27 @@ def test_the_schema_is_read_once_per_container(aws: Aws) -> None:
 def test_gzip_of_the_header_only_is_still_header_only(aws: Aws) -> None:
     with pytest.raises(InvalidDataset, match="has 0 data rows"):
         validate_dataset.handler(run_for(aws, gzip.compress(dataset_head(0)), name="h.csv.gz"), None)
+
+
+def test_a_run_scoring_its_own_dataset_reads_it_once(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    event = run_for(aws, DATASET.read_bytes(), name="diabetic_data.csv.gz")
+    reads: list[str] = []
+    real_read_sample = validate_dataset.read_sample
+    monkeypatch.setattr(
+        validate_dataset,
+        "read_sample",
+        lambda s3, uri, settings: reads.append(str(uri)) or real_read_sample(s3, uri, settings),
+    )
+
+    result = validate_dataset.handler(event, None)
+
+    assert reads == [event["run"]["snapshotUri"]]
+    assert result["scoreFile"]["uri"] == event["run"]["scoreUri"]
+
+
+def test_every_required_scoring_column_is_a_required_training_column() -> None:
+    # What lets a run that scores its own dataset skip the scoring checks (see validate_run_inputs).
+    from pipelines import schema
+
+    contract = schema.as_json_dict()
+    assert set(contract["required_scoring_columns"]) <= set(contract["required_training_columns"])
