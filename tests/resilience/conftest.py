@@ -8,7 +8,6 @@ every assertion is about what one scenario changed (snapshots before and after),
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,14 @@ BASELINE_ROWS = 2000
 # The gate (MIN_ROC_AUC, MAX_AUC_DROP) is not what these scenarios test: every model passes it unless a
 # scenario says otherwise, so "approved" never depends on which slice a scenario trained on. The fastest
 # estimator keeps each training job to seconds.
-PARAMETERS = {"DefaultAlgorithm": "LogisticRegression", "MinRocAuc": "0.5", "MaxAucDrop": "1"}
+# The fastest estimator, a gate every model passes (tests that need a strict gate say so), and no
+# back-off between SageMaker job attempts (the Wait state sleeps for real here).
+PARAMETERS = {
+    "DefaultAlgorithm": "LogisticRegression",
+    "MinRocAuc": "0.5",
+    "MaxAucDrop": "1",
+    "JobRetryDelaysSeconds": "0,0,0,0",
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -58,10 +64,6 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
         parameters=PARAMETERS,
         progress=Progress(verbose_jobs=False),
     ) as rt:
-        # Back-off between SageMaker job attempts (default 0,30,120,300 s): the Wait state sleeps for
-        # real here, so the retries happen at once. Not a template variable, hence not an override.
-        os.environ["JOB_RETRY_DELAYS_SECONDS"] = "0,0,0,0"
-        rt.lambdas.cold_start()
         yield rt
 
 

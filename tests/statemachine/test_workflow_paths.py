@@ -8,7 +8,6 @@ name, so the registry state one path leaves (a champion, a claimed key) cannot s
 from __future__ import annotations
 
 import gzip
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,10 +33,13 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
-    with LocalRuntime(ROOT, tmp_path_factory.mktemp("state"), progress=Progress(verbose_jobs=False)) as rt:
-        # Back-off between SageMaker job attempts: seconds on AWS, nothing here (the Wait sleeps for real).
-        os.environ["JOB_RETRY_DELAYS_SECONDS"] = "0,0,0,0"
-        rt.lambdas.cold_start()
+    # Back-off between SageMaker job attempts: seconds on AWS, nothing here (the Wait sleeps for real).
+    with LocalRuntime(
+        ROOT,
+        tmp_path_factory.mktemp("state"),
+        parameters={"JobRetryDelaysSeconds": "0,0,0,0"},
+        progress=Progress(verbose_jobs=False),
+    ) as rt:
         yield rt
 
 
