@@ -28,6 +28,7 @@ from typing import Any
 import boto3
 
 from emulator import interpreter
+from emulator import s3 as local_s3
 from emulator.api import ApiGateway
 from emulator.faults import Faults
 from emulator.lambdas import apply_environment
@@ -133,6 +134,8 @@ class LocalRuntime:
         _quiet_moto()
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
+        local_s3.install()
+        self._s3_installed = True
         environment = apply_environment(self.stack)
         self._environment = environment
         unknown = sorted(set(self.environment_overrides) - set(environment))
@@ -189,6 +192,9 @@ class LocalRuntime:
             if hasattr(self, "lambdas"):
                 self.lambdas.close()
             interpreter.uninstall(self)
+            if getattr(self, "_s3_installed", False):
+                local_s3.uninstall()
+                self._s3_installed = False
             if self._mock is not None:
                 self._mock.stop()
                 self._mock = None

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError, FlexibleChecksumError
 
 from emulator.objects import put_file
 
@@ -61,6 +62,10 @@ def _decode_bytes(value: Any) -> Any:
     if isinstance(value, list):
         return [_decode_bytes(v) for v in value]
     return value
+
+
+class StateSaveError(RuntimeError):
+    """An object could not be copied out of the local bucket into the state directory."""
 
 
 class StateDir:
@@ -123,7 +128,15 @@ class StateDir:
                 new[key] = etag
                 target = base / "objects" / key
                 if old.get(key) != etag or not target.exists():
-                    _atomic_write(target, s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+                    try:
+                        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                    except (ClientError, FlexibleChecksumError) as exc:
+                        # the execution's own result is already printed; say what was not saved
+                        raise StateSaveError(
+                            f"could not save s3://{bucket}/{key} to {target}: {exc}; the state directory "
+                            "keeps its previous copy"
+                        ) from exc
+                    _atomic_write(target, body)
         for key in set(old) - set(new):
             (base / "objects" / key).unlink(missing_ok=True)
         _atomic_write(manifest_path, json.dumps(new, indent=0, sort_keys=True).encode())
