@@ -36,6 +36,10 @@ metrics = Metrics()
 DEFAULT_HYPERPARAMETERS = {"target": "readmitted_30d", "seed": "42", "validation_fraction": "0.2"}
 # The ASL's job-retry loop allows this many attempts per SageMaker job (its Choice states say 3).
 MAX_JOB_ATTEMPTS = 3
+# One CopyObject copies at most 5 GiB; a larger snapshot is a multipart copy (UploadPartCopy ranges).
+COPY_OBJECT_MAX_BYTES = 5 * 1024**3
+# Part size of that multipart copy: S3 allows 10,000 parts of at most 5 GiB each.
+COPY_PART_BYTES = 512 * 1024**2
 # Margin between SageMaker's own MaxRuntimeInSeconds and the state's TimeoutSeconds: SageMaker stops the
 # job first and reports why; the state timeout is only the backstop.
 TIMEOUT_MARGIN_SECONDS = 600
@@ -104,13 +108,28 @@ def snapshot_dataset(s3: Any, dataset: DatasetObject, target: S3Uri) -> None:
     elif dataset.etag:
         extra["CopySourceIfMatch"] = dataset.etag
     try:
-        s3.copy_object(CopySource=source, Bucket=target.bucket, Key=target.key, **extra)
+        if dataset.size is not None and dataset.size > COPY_OBJECT_MAX_BYTES:
+            _multipart_copy(s3, source, target, extra, dataset.size)
+        else:
+            s3.copy_object(CopySource=source, Bucket=target.bucket, Key=target.key, **extra)
     except s3.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
             raise InvalidInput(
                 f"dataset {dataset.uri} was replaced while the run started; start it again"
             ) from None
         raise
+
+
+def _multipart_copy(s3: Any, source: dict[str, str], target: S3Uri, extra: dict[str, str], size: int) -> None:
+    """Copy an object over CopyObject's 5 GiB limit as S3 requires: UploadPartCopy ranges, in this
+    thread (the transfer manager's thread pool buys nothing for server-side copies of a few parts)."""
+    from boto3.s3.transfer import TransferConfig
+
+    part = max(COPY_PART_BYTES, -(-size // 10_000))
+    config = TransferConfig(
+        multipart_threshold=COPY_OBJECT_MAX_BYTES, multipart_chunksize=part, use_threads=False
+    )
+    s3.copy(source, target.bucket, target.key, ExtraArgs=extra or None, Config=config)
 
 
 def sagemaker_hyperparameters(

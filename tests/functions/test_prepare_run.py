@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import prepare_run
-from conftest import BUCKET, DATASET, Aws, load_event
+from conftest import BUCKET, DATASET, Aws, dataset_head, load_event
 from errors import DuplicateRun, InvalidDataset, InvalidInput
 from registry import Registry
 
@@ -266,3 +266,82 @@ def test_a_claim_left_running_by_a_dead_execution_expires(aws: Aws, monkeypatch:
         Registry("readmission-registry", aws.dynamodb).get_idempotency_claim(run["idempotencyKey"])["run_id"]
         == "after-expiry"
     )
+
+
+def upload_multipart(aws: Aws, key: str, body: bytes) -> dict[str, Any]:
+    """As `aws s3 cp` uploads a file over 8 MiB: in parts, with a composite CRC32."""
+    import io
+
+    from boto3.s3.transfer import TransferConfig
+
+    aws.s3.upload_fileobj(io.BytesIO(body), BUCKET, key, Config=TransferConfig(multipart_threshold=8 * MiB))
+    return aws.s3.head_object(Bucket=BUCKET, Key=key)
+
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def local_s3() -> Any:
+    """moto with the local runtime's S3 seam (copies and their limits as S3 has them)."""
+    from emulator import s3 as seam
+
+    seam.install()
+    yield seam
+    seam.uninstall()
+
+
+def test_a_multipart_upload_is_snapshotted_readable(aws: Aws, local_s3: Any) -> None:
+    body = dataset_head(60_000)  # about 11 MB of the real CSV: two parts
+    head = upload_multipart(aws, "datasets/diabetic_data.csv", body)
+    event = s3_event_for_object(aws, "datasets/diabetic_data.csv", head)
+
+    run = prepare_run.handler(event, None)["run"]
+
+    snapshot = aws.s3.get_object(
+        Bucket=BUCKET, Key=f"runs/{run['runId']}/input/diabetic_data.csv", ChecksumMode="ENABLED"
+    )
+    assert snapshot["Body"].read() == body  # botocore checked the copy's full-object CRC32
+
+
+def test_a_dataset_over_the_single_copy_limit_is_snapshotted_by_multipart_copy(
+    aws: Aws, local_s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 10 MiB stands for CopyObject's 5 GiB: the local S3 refuses a larger CopyObject, as S3 does
+    monkeypatch.setattr(local_s3, "COPY_OBJECT_MAX_BYTES", 10 * MiB)
+    monkeypatch.setattr(prepare_run, "COPY_OBJECT_MAX_BYTES", 10 * MiB)
+    monkeypatch.setattr(prepare_run, "COPY_PART_BYTES", 5 * MiB)
+    body = dataset_head(60_000)
+    assert len(body) > 10 * MiB
+    head = upload_multipart(aws, "datasets/diabetic_data.csv", body)
+    event = s3_event_for_object(aws, "datasets/diabetic_data.csv", head)
+
+    run = prepare_run.handler(event, None)["run"]
+
+    snapshot = aws.s3.get_object(Bucket=BUCKET, Key=f"runs/{run['runId']}/input/diabetic_data.csv")
+    assert snapshot["Body"].read() == body
+
+
+def test_without_multipart_copy_the_local_s3_refuses_what_s3_refuses(
+    aws: Aws, local_s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local_s3, "COPY_OBJECT_MAX_BYTES", 10 * MiB)
+    monkeypatch.setattr(prepare_run, "COPY_OBJECT_MAX_BYTES", 5 * 1024**3)  # a Lambda that forgot the limit
+    head = upload_multipart(aws, "datasets/diabetic_data.csv", dataset_head(60_000))
+    event = s3_event_for_object(aws, "datasets/diabetic_data.csv", head)
+
+    with pytest.raises(aws.s3.exceptions.ClientError, match="InvalidRequest"):
+        prepare_run.handler(event, None)
+
+
+def s3_event_for_object(aws: Aws, key: str, head: dict[str, Any]) -> dict[str, Any]:
+    event = load_event("prepare_run_s3_event.json")
+    event["input"]["detail"]["object"].update(
+        {
+            "key": key,
+            "etag": head["ETag"].strip('"'),
+            "version-id": head["VersionId"],
+            "size": head["ContentLength"],
+        }
+    )
+    return event
