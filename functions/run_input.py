@@ -204,11 +204,12 @@ def dataset_from_event(event: dict[str, Any]) -> DatasetObject:
     key = obj.get("key")
     if not bucket or not key:
         raise InvalidInput("the S3 event has no detail.bucket.name / detail.object.key")
-    # EventBridge delivers keys URL-encoded the way S3 notifications do (spaces as '+').
-    from urllib.parse import unquote_plus
-
+    # EventBridge's `Object Created` carries the key as stored (the S3 User Guide's "EventBridge
+    # event message structure"; moto builds it so too). Only the older S3 notification format
+    # (`Records[].s3.object.key`, to SQS/SNS/Lambda) URL-encodes it: decoding here would turn the
+    # '+' of "run+v2.csv" into a space and name an object that does not exist.
     return DatasetObject(
-        uri=S3Uri(bucket, unquote_plus(key)),
+        uri=S3Uri(bucket, key),
         etag=obj.get("etag"),
         version_id=obj.get("version-id"),
         size=obj.get("size"),

@@ -1,0 +1,131 @@
+"""What users really upload, through every trigger: the plain UCI CSV (18 MB: a multipart upload), a
+gzip over 8 MiB, CRLF line endings, a UTF-8 BOM, and a key with spaces and '+' in its name.
+
+The bundled 3 MB gzip is a single-part upload and hides every multipart defect (a run on the plain
+CSV failed at TrainModel with `FlexibleChecksumError` while the suite was green). Uploads here go
+through boto3's `upload_file`, which splits files over 8 MiB into parts exactly as `aws s3 cp` does.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from emulator.progress import Progress
+from emulator.runtime import LocalRuntime
+
+PROJECT = Path(__file__).resolve().parents[2]
+DATASET = PROJECT / "data" / "diabetic_data.csv.gz"
+MiB = 1024 * 1024
+AWKWARD_NAME = "export 2026+v2 (copy).csv"  # a space, a '+' and parentheses, as files get named
+
+
+@pytest.fixture(scope="module")
+def uci_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The file users download from UCI: diabetic_data.csv, uncompressed, CRLF line endings."""
+    path = tmp_path_factory.mktemp("uci") / "diabetic_data.csv"
+    path.write_bytes(gzip.decompress(DATASET.read_bytes()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
+    with LocalRuntime(
+        state_dir=tmp_path_factory.mktemp("state"), progress=Progress(verbose_jobs=False)
+    ) as rt:
+        yield rt
+
+
+def predictions(runtime: LocalRuntime, record: dict[str, Any]) -> int:
+    run_id = record["name"]
+    s3 = boto3.client("s3")
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=runtime.stack.bucket, Prefix=f"runs/{run_id}/predictions/"
+    )
+    keys = [o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".out")]
+    assert keys, f"no predictions under runs/{run_id}/predictions/"
+    body = s3.get_object(Bucket=runtime.stack.bucket, Key=keys[0])["Body"].read()
+    return body.count(b"\n") - 1  # the header line
+
+
+def test_the_plain_uci_csv_uploaded_to_the_bucket_trains_registers_and_scores(
+    runtime: LocalRuntime, uci_csv: Path
+) -> None:
+    assert uci_csv.stat().st_size > 18 * MiB and b"\r\n" in uci_csv.read_bytes()[:2000]
+
+    record = runtime.run_upload(uci_csv)
+
+    assert record["status"] == "SUCCEEDED", record["cause"]
+    assert predictions(runtime, record) == 101_766
+    head = boto3.client("s3").head_object(
+        Bucket=runtime.stack.bucket, Key=runtime.datasets_prefix + "diabetic_data.csv", ChecksumMode="ENABLED"
+    )
+    assert head["ETag"].endswith('-3"')  # it really was a multipart upload (3 parts of 8 MiB)
+
+
+def test_a_gzip_over_8_mib_uploaded_to_the_bucket_trains(
+    runtime: LocalRuntime, uci_csv: Path, tmp_path: Path
+) -> None:
+    big_gzip = tmp_path / "diabetic_data_export.csv.gz"
+    with gzip.open(big_gzip, "wb", compresslevel=0) as out:  # as an archiver's "store" mode writes it
+        out.write(uci_csv.read_bytes())
+    assert big_gzip.stat().st_size > 8 * MiB
+
+    record = runtime.run_upload(big_gzip)
+
+    assert record["status"] == "SUCCEEDED", record["cause"]
+    assert predictions(runtime, record) == 101_766
+
+
+def awkward_file(folder: Path, start: int, rows: int = 3000) -> Path:
+    """Rows of the UCI file with a UTF-8 BOM (Excel's "CSV UTF-8"), CRLF endings and an awkward name."""
+    lines = gzip.decompress(DATASET.read_bytes()).split(b"\r\n")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / AWKWARD_NAME
+    path.write_bytes(
+        b"\xef\xbb\xbf" + b"\r\n".join([lines[0], *lines[1 + start : 1 + start + rows]]) + b"\r\n"
+    )
+    return path
+
+
+def test_a_bom_crlf_file_with_spaces_and_plus_in_its_name_starts_a_run_on_upload(
+    runtime: LocalRuntime, tmp_path: Path
+) -> None:
+    path = awkward_file(tmp_path / "upload", start=10_000)
+
+    record = runtime.run_upload(path)
+
+    assert record["status"] == "SUCCEEDED", record["cause"]
+    assert record["output"]["run"]["datasetUri"] == runtime.s3_uri(runtime.datasets_prefix + AWKWARD_NAME)
+    assert predictions(runtime, record) == 3000
+
+
+def test_the_same_kind_of_file_starts_a_run_through_the_api(runtime: LocalRuntime, tmp_path: Path) -> None:
+    uri = runtime.put_file(awkward_file(tmp_path / "api", start=30_000), runtime.datasets_prefix)
+
+    response = runtime.api.request(
+        "POST",
+        "/training",
+        body=json.dumps({"datasetUri": uri}),
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status == 202, response.body
+    record = runtime.wait(response.json()["executionArn"])
+    assert record["status"] == "SUCCEEDED", record["cause"]
+    assert predictions(runtime, record) == 3000
+
+
+def test_the_same_kind_of_file_starts_a_run_from_the_console(runtime: LocalRuntime, tmp_path: Path) -> None:
+    uri = runtime.put_file(awkward_file(tmp_path / "console", start=50_000), runtime.datasets_prefix)
+
+    record = runtime.run({"datasetUri": uri, "modelName": "medication-adherence-model"})
+
+    assert record["status"] == "SUCCEEDED", record["cause"]
+    assert predictions(runtime, record) == 3000
