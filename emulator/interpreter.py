@@ -99,6 +99,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
     state_task_service_callback as _callback,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (  # noqa: E402
+    StateTaskServiceLambda,
+)
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail  # noqa: E402
 from moto.stepfunctions.parser.asl.eval.environment import Environment  # noqa: E402
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails  # noqa: E402
@@ -107,9 +110,11 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker  
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend  # noqa: E402
 from moto.stepfunctions.parser.utils import TMP_THREADS  # noqa: E402
 
+from emulator import service_models  # noqa: E402
 from emulator.faults import ApiFault  # noqa: E402
 from emulator.lambdas import LocalLambda  # noqa: E402
 from emulator.sagemaker import LocalSageMaker, SageMakerApiError  # noqa: E402
+from emulator.service_models import RequestInvalid  # noqa: E402
 
 StateTaskServiceCallback = _callback.StateTaskServiceCallback
 
@@ -125,6 +130,11 @@ _SYNC_ACTIONS = {
 }
 _REQUEST_RESPONSE_ACTIONS = {"createmodel"} | set(_SYNC_ACTIONS)
 _POLL_SECONDS = 0.1  # how often a .sync task re-checks that its state has not timed out
+
+
+def _operation(api_action: str) -> str:
+    """`createTrainingJob` (the ASL resource's action) -> `CreateTrainingJob` (the API operation)."""
+    return api_action[:1].upper() + api_action[1:]
 
 
 class _Active:
@@ -197,6 +207,16 @@ def _evaluation_entrypoint(self: Any) -> Any:
 
 
 _ORIGINAL_CLIENT_FOR = lambda_eval_utils.boto_client_for
+_ORIGINAL_LAMBDA_ERROR = StateTaskServiceLambda._error_cause_from_client_error
+
+
+def _lambda_error(client_error: ClientError) -> tuple[str, str]:
+    """moto names every Invoke API error `Lambda.<code>`; Step Functions does so only for the errors
+    Invoke models (Lambda.TooManyRequestsException) and names the rest `Lambda.AWSLambdaException`
+    (an AccessDeniedException included), the code staying in the cause."""
+    _, cause = _ORIGINAL_LAMBDA_ERROR(client_error)
+    code = client_error.response["Error"]["Code"]
+    return service_models.step_functions_error("lambda", "Invoke", code), cause
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,6 +282,10 @@ def check_contract() -> None:
         problems.append("moto.stepfunctions.parser.utils.TMP_THREADS is no longer a list")
     if _params(FailureEvent.__init__)[:4] != ["env", "error_name", "event_type", "event_details"]:
         problems.append(f"FailureEvent{_params(FailureEvent.__init__)} changed")
+    if not isinstance(
+        StateTaskServiceLambda.__dict__.get("_error_cause_from_client_error"), staticmethod
+    ) or (_params(_ORIGINAL_LAMBDA_ERROR) != ["client_error"]):
+        problems.append("StateTaskServiceLambda._error_cause_from_client_error(client_error) changed")
     if problems:
         raise SeamError("moto's ASL interpreter changed under the local runtime: " + "; ".join(problems))
 
@@ -295,6 +319,7 @@ def install(owner: object, sagemaker: LocalSageMaker, lambdas: LocalLambda) -> N
         _SpareParses.clear()  # programs built before install may hold moto's own SageMaker task
         AmazonStateLanguageParser.parse = staticmethod(_parse)  # type: ignore[method-assign,assignment]
         ExecutionWorker._get_evaluation_entrypoint = _evaluation_entrypoint  # type: ignore[method-assign]
+        StateTaskServiceLambda._error_cause_from_client_error = staticmethod(_lambda_error)  # type: ignore[method-assign]
 
 
 def uninstall(owner: object) -> None:
@@ -307,6 +332,7 @@ def uninstall(owner: object) -> None:
             StepFunctionsParserBackend.start_execution = _ORIGINAL_START_EXECUTION  # type: ignore[method-assign]
             AmazonStateLanguageParser.parse = staticmethod(_ORIGINAL_PARSE)  # type: ignore[method-assign]
             ExecutionWorker._get_evaluation_entrypoint = _ORIGINAL_ENTRYPOINT  # type: ignore[method-assign]
+            StateTaskServiceLambda._error_cause_from_client_error = staticmethod(_ORIGINAL_LAMBDA_ERROR)  # type: ignore[method-assign]
             _SpareParses.clear()
 
 
@@ -361,6 +387,8 @@ class LocalSageMakerTask(StateTaskServiceCallback):
     ) -> None:
         action = self.resource.api_action.lower()
         sagemaker = self._emulator()
+        # what SageMaker's API refuses (enums, lengths, patterns, unknown fields) is refused here
+        service_models.check("sagemaker", _operation(self.resource.api_action), normalised_parameters)
         call = {
             "createtrainingjob": sagemaker.create_training_job,
             "createtransformjob": sagemaker.create_transform_job,
@@ -434,23 +462,29 @@ class LocalSageMakerTask(StateTaskServiceCallback):
             )
 
     def _from_error(self, env: Environment, ex: Exception) -> FailureEvent:
-        if isinstance(ex, (SageMakerApiError, ApiFault, ClientError)):
+        if isinstance(ex, (SageMakerApiError, ApiFault, ClientError, RequestInvalid)):
             if isinstance(ex, ClientError):
                 code, message = ex.response["Error"]["Code"], ex.response["Error"]["Message"]
+                status = int(ex.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 400)
             else:
                 code, message = ex.code, ex.message
-            status = 400
+                status = 403 if code.startswith("AccessDenied") else 400
             cause = (
                 f"{message} (Service: AmazonSageMaker; Status Code: {status}; Error Code: {code}; "
                 f"Request ID: {uuid.uuid4()}; Proxy: null)"
             )
+            # a modeled exception under its own name (SageMaker.ResourceLimitExceededException), the
+            # rest as the SDK's base class, as Step Functions reports them
+            name = service_models.step_functions_error(
+                "sagemaker", _operation(self.resource.api_action), code
+            )
             return FailureEvent(
                 env=env,
-                error_name=CustomErrorName("SageMaker.AmazonSageMakerException"),
+                error_name=CustomErrorName(name),
                 event_type=HistoryEventType.TaskFailed,
                 event_details=EventDetails(
                     taskFailedEventDetails=TaskFailedEventDetails(
-                        error="SageMaker.AmazonSageMakerException",
+                        error=name,
                         cause=cause,
                         resource=self._get_sfn_resource(),
                         resourceType=self._get_sfn_resource_type(),
