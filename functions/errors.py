@@ -27,9 +27,5 @@ class InvalidModelArtifact(PipelineError):
     """The training job's model.tar.gz lacks a readable metrics.json."""
 
 
-class ChampionChanged(PipelineError):
-    """Another run moved the champion after this run compared against it; running again recovers."""
-
-
 class RunNotFound(PipelineError):
     """The registry has no record of the run an outcome is reported for."""

@@ -63,9 +63,18 @@ def _score(section: Any, label: str) -> dict[str, float]:
 
 
 def decide(
-    metrics_doc: dict[str, Any], champion: dict[str, Any] | None, *, min_roc_auc: float, max_auc_drop: float
+    metrics_doc: dict[str, Any],
+    champion: dict[str, Any] | None,
+    *,
+    min_roc_auc: float,
+    max_auc_drop: float,
+    champion_rows: str = "on the same rows",
 ) -> dict[str, Any]:
-    """The decision and its reasons, as plain JSON (no AWS): the rules of the module docstring."""
+    """The decision and its reasons, as plain JSON (no AWS): the rules of the module docstring.
+
+    `champion_rows` says in the reasons which rows the champion's scores come from; a caller that can
+    only compare with scores recorded on other rows (promotion.py) says so there.
+    """
     model = _score(metrics_doc.get("model"), "model")
     reasons: list[str] = []
     approved = True
@@ -90,13 +99,13 @@ def decide(
             if roc >= floor:
                 reasons.append(
                     f"ROC AUC {roc:.4f} vs champion v{version} {champion_scores['roc_auc']:.4f} "
-                    f"on the same rows (allowed drop {max_auc_drop:.4f})"
+                    f"{champion_rows} (allowed drop {max_auc_drop:.4f})"
                 )
             else:
                 approved = False
                 reasons.append(
                     f"ROC AUC {roc:.4f} is more than {max_auc_drop:.4f} below champion v{version}'s "
-                    f"{champion_scores['roc_auc']:.4f} on the same rows"
+                    f"{champion_scores['roc_auc']:.4f} {champion_rows}"
                 )
     else:
         reasons.append("no champion yet: the model is compared with the minimum only")

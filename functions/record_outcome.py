@@ -1,8 +1,11 @@
 """RecordOutcome: the run's final state in the registry, and the text of the notification.
 
 Called twice in the workflow: by RecordOutcome on success and by RecordFailure with the caught error
-and the stage that raised it. A failure marks the run FAILED, flags the version this run registered
-(its `run_status`), and releases the idempotency claim so the same input can be sent again.
+and the stage that raised it. Success is where an approved version becomes champion (`promotion.py`):
+only a run that trained, scored and checked drift moves the pointer. A failure marks the run FAILED,
+flags the version this run registered (its `run_status`), makes sure that version is not champion
+(declined, or rolled back if it had been promoted), and releases the idempotency claim so the same
+input can be sent again.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from typing import Any
 
 import aws_clients
 from observability import Logger, Metrics, MetricUnit, instrument
-from registry import Registry
+from promotion import Promotion, promote_if_still_best
+from registry import VERSION_APPROVED, Registry
 from s3uri import parse_s3_uri
-from settings import load_settings
+from settings import Settings, load_settings
 
 logger = Logger()
 metrics = Metrics()
@@ -67,7 +71,9 @@ def drift_summary(s3: Any, drift_uri: str) -> str:
         return f"Drift: the report {drift_uri} could not be read ({type(exc).__name__})"
 
 
-def record_success(event: dict[str, Any], *, registry: Registry, s3: Any) -> dict[str, Any]:
+def record_success(
+    event: dict[str, Any], *, registry: Registry, s3: Any, settings: Settings
+) -> dict[str, Any]:
     run = event["run"]
     evaluation = event["evaluation"]
     registration = event["registration"]
@@ -75,6 +81,17 @@ def record_success(event: dict[str, Any], *, registry: Registry, s3: Any) -> dic
     score_name = parse_s3_uri(run["scoreUri"]).name
     predictions_uri = f"{run['predictionsOutputUri']}/{score_name}.out"
     drift_uri = f"{run['driftOutputUri']}/drift_report.json"
+    promotion: Promotion | None = None
+    if registration["status"] == VERSION_APPROVED:
+        # Before the run is marked SUCCEEDED: if that write fails, RecordFailure rolls this back.
+        promotion = promote_if_still_best(
+            registry,
+            model_name=run["modelName"],
+            version=int(registration["version"]),
+            evaluation=evaluation,
+            min_roc_auc=settings.min_roc_auc,
+            max_auc_drop=settings.max_auc_drop,
+        )
     registry.record_run_succeeded(
         run["runId"],
         decision=evaluation["decision"],
@@ -89,7 +106,12 @@ def record_success(event: dict[str, Any], *, registry: Registry, s3: Any) -> dic
             f" (champion v{evaluation['comparedChampionVersion']}: "
             f"{evaluation['championMetrics']['roc_auc']:.4f} on the same rows)"
         )
-    promoted = " and is now the champion" if registration.get("isChampion") else ""
+    if promotion is None:
+        promoted, outcome = "", ""
+    elif promotion.promoted:
+        promoted, outcome = " and is now the champion", ""
+    else:
+        promoted, outcome = f" but not promoted: {promotion.reason}", ", not promoted"
     lines = [
         f"Run {run['runId']} succeeded.",
         f"Model {run['modelName']} v{registration['version']} ({run['algorithm']}) was "
@@ -108,10 +130,13 @@ def record_success(event: dict[str, Any], *, registry: Registry, s3: Any) -> dic
         "status": "SUCCEEDED",
         "decision": evaluation["decision"],
         "modelVersion": registration["version"],
+        "promoted": bool(promotion and promotion.promoted),
+        "championVersion": promotion.champion_version if promotion else None,
         "predictionsUri": predictions_uri,
         "driftReportUri": drift_uri,
         "subject": _subject(
-            f"{run['modelName']} v{registration['version']} {registration['status'].lower()}: run succeeded"
+            f"{run['modelName']} v{registration['version']} {registration['status'].lower()}{outcome}: "
+            "run succeeded"
         ),
         "message": "\n".join(lines),
     }
@@ -134,7 +159,7 @@ def record_failure(event: dict[str, Any], *, registry: Registry) -> dict[str, An
         *(
             [
                 f"Version {version} of {run.get('model_name')} was registered by this run "
-                "and is flagged run_status=FAILED."
+                f"and is flagged run_status=FAILED; {run.get('promotion_reason')}."
             ]
             if version is not None
             else []
@@ -161,7 +186,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(name="RunsFailed", unit=MetricUnit.Count, value=1)
         logger.warning("run failed", extra={k: result[k] for k in ("runId", "stage", "error", "cause")})
     else:
-        result = record_success(event, registry=registry, s3=aws_clients.client("s3"))
+        result = record_success(event, registry=registry, s3=aws_clients.client("s3"), settings=settings)
         metrics.add_metric(name="RunsSucceeded", unit=MetricUnit.Count, value=1)
+        if result["promoted"]:
+            metrics.add_metric(name="ChampionsPromoted", unit=MetricUnit.Count, value=1)
         logger.info("run succeeded", extra={"runId": result["runId"], "decision": result["decision"]})
     return result

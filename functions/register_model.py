@@ -1,7 +1,8 @@
 """RegisterModel: write the trained model into the registry as a new version (atomic numbering).
 
-Approved models become champion in the same transaction, conditioned on the champion the run compared
-against; a concurrent promotion makes this run fail with ChampionChanged rather than overwrite it.
+An approved model is recorded as a candidate, not champion: the champion pointer moves only when the
+run has scored and checked drift successfully (RecordOutcome, `promotion.py`), so a run that fails
+after this step leaves the previous champion in place.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import aws_clients
-from errors import ChampionChanged
-from observability import Logger, Metrics, MetricUnit, instrument
+from observability import Logger, Metrics, instrument
 from registry import Registry
 from settings import load_settings
 
@@ -43,12 +43,6 @@ def register(event: dict[str, Any], *, registry: Registry) -> dict[str, Any]:
 @instrument(logger, metrics)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = load_settings()
-    try:
-        result = register(event, registry=Registry(settings.registry_table, aws_clients.client("dynamodb")))
-    except ChampionChanged:
-        metrics.add_metric(name="ChampionConflicts", unit=MetricUnit.Count, value=1)
-        raise
-    if result["isChampion"]:
-        metrics.add_metric(name="ChampionsPromoted", unit=MetricUnit.Count, value=1)
+    result = register(event, registry=Registry(settings.registry_table, aws_clients.client("dynamodb")))
     logger.info("model registered", extra=result)
     return result

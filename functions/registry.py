@@ -3,7 +3,7 @@
 One table, `pk` + `sk` (docs/architecture.md, "Model registry"):
 
     MODEL#<name>        META             latest_version (atomic counter), champion_* pointer
-    MODEL#<name>        VERSION#000001   one trained version: status, metrics, artifact, run
+    MODEL#<name>        VERSION#000001   one trained version: status, promotion, metrics, artifact, run
     RUN#<runId>         RUN              one execution: status, stage, error, cause, model_version
     IDEMPOTENCY#<key>   IDEMPOTENCY      the run that claimed a key (first claim wins)
 
@@ -20,13 +20,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from errors import ChampionChanged, DuplicateRun
+from errors import DuplicateRun
 
 RUN_RUNNING = "RUNNING"
 RUN_SUCCEEDED = "SUCCEEDED"
 RUN_FAILED = "FAILED"
 VERSION_APPROVED = "APPROVED"
 VERSION_REJECTED = "REJECTED"
+# Whether a version is, was or will be champion (docs/architecture.md, "Model registry").
+PROMOTION_CANDIDATE = "CANDIDATE"  # approved; becomes champion when its run succeeds
+PROMOTION_PROMOTED = "PROMOTED"  # its run succeeded and moved the pointer to it
+PROMOTION_NOT_PROMOTED = "NOT_PROMOTED"  # rejected, outcompeted, or its run failed (promotion_reason)
+# The META attributes that make up the champion pointer (what a rollback restores).
+CHAMPION_ATTRIBUTES = ("champion_version", "champion_artifact_uri", "champion_metrics", "champion_since")
 
 
 def _now() -> str:
@@ -93,7 +99,11 @@ class Champion:
 
 @dataclass(frozen=True)
 class Registration:
-    """The outcome of registering a trained model."""
+    """The outcome of registering a trained model.
+
+    `is_champion` is always False: registering never moves the champion pointer (see `promote`); the
+    field stays because the workflow's RegisterModel output carries it.
+    """
 
     model_name: str
     version: int
@@ -261,8 +271,10 @@ class Registry:
     ) -> dict[str, Any]:
         """Mark the run FAILED (creating its record if it failed before having one).
 
-        When the run had registered a version, that version's run_status becomes FAILED so a
-        half-done run never looks good; the idempotency claim is released for a retry.
+        When the run had registered a version, that version's run_status becomes FAILED and it is not
+        champion afterwards (declined, or rolled back if it had been promoted: `_withdraw`); the
+        returned run carries `promotion_reason`, what happened to it. The idempotency claim is
+        released for a retry.
         """
         now = _now()
         response = self._client.update_item(
@@ -290,6 +302,9 @@ class Registry:
         run = self._plain(response.get("Attributes")) or {}
         if run.get("model_version") is not None and run.get("model_name"):
             self._set_version_run_status(run["model_name"], int(run["model_version"]), RUN_FAILED)
+            run["promotion_reason"] = self._withdraw(
+                run["model_name"], int(run["model_version"]), why=f"its run failed at {stage}: {error}"
+            )
         self._set_claim_status(run.get("idempotency_key"), RUN_FAILED)
         return run
 
@@ -349,102 +364,223 @@ class Registry:
         algorithm: str,
         decision_reasons: list[str],
     ) -> Registration:
-        """Allocate the next version atomically and write it; move the champion when approved.
+        """Allocate the next version atomically and write it; the champion pointer is not touched.
 
-        Idempotent per run: a retried call returns the version this run already registered. The
-        version item, the run's pointer to it and (when approved) the champion move are one
-        transaction, the move conditioned on the champion being the one the run compared against;
-        on conflict nothing is written and ChampionChanged is raised (the allocated number stays
-        unused: versions are monotonic, not contiguous).
+        An approved version is a CANDIDATE: it becomes champion only when its run succeeds
+        (`promote`, from RecordOutcome), so a run that fails while scoring never leaves its model
+        champion. A rejected one is NOT_PROMOTED from the start. Idempotent per run: a retried call
+        returns the version this run already registered. The version item and the run's pointer to it
+        are one transaction (a failed one leaves the allocated number unused: versions are monotonic,
+        not contiguous).
         """
         run = self.get_run(run_id)
         if run and run.get("model_version") is not None:
             version = int(run["model_version"])
             existing = self.get_version(model_name, version) or {}
-            return Registration(
-                model_name,
-                version,
-                existing.get("status", "?"),
-                bool(existing.get("is_champion_at_registration")),
-            )
+            return Registration(model_name, version, existing.get("status", "?"), False)
         version = self.allocate_version(model_name)
         status = VERSION_APPROVED if approved else VERSION_REJECTED
         now = _now()
-        transact: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.table_name,
-                    "Item": self._item(
-                        {
-                            "pk": _model_pk(model_name),
-                            "sk": _version_sk(version),
-                            "model_name": model_name,
-                            "version": version,
-                            "status": status,
-                            "run_status": RUN_RUNNING,
-                            "metrics": metrics,
-                            "artifact_uri": artifact_uri,
-                            "training_job": training_job,
-                            "run_id": run_id,
-                            "dataset_uri": dataset_uri,
-                            "algorithm": algorithm,
-                            "decision_reasons": decision_reasons,
-                            "is_champion_at_registration": approved,
-                            "created_at": now,
-                        }
-                    ),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
-            {
-                "Update": {
-                    "TableName": self.table_name,
-                    "Key": self._item(_run_key(run_id)),
-                    "UpdateExpression": "SET model_version = :v, stage = :stage, updated_at = :now",
-                    "ConditionExpression": "attribute_exists(pk)",
-                    "ExpressionAttributeValues": self._values(
-                        {":v": version, ":stage": "RegisterModel", ":now": now}
-                    ),
-                }
-            },
-        ]
-        if approved:
-            if compared_champion_version is None:
-                condition = "attribute_not_exists(champion_version)"
-                values: dict[str, Any] = {}
-            else:
-                condition = "champion_version = :expected"
-                values = {":expected": compared_champion_version}
-            transact.append(
+        self._client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": self._item(
+                            {
+                                "pk": _model_pk(model_name),
+                                "sk": _version_sk(version),
+                                "model_name": model_name,
+                                "version": version,
+                                "status": status,
+                                "run_status": RUN_RUNNING,
+                                "promotion": PROMOTION_CANDIDATE if approved else PROMOTION_NOT_PROMOTED,
+                                "promotion_reason": (
+                                    "approved by the gate; becomes champion when its run succeeds"
+                                    if approved
+                                    else "rejected by the gate"
+                                ),
+                                "compared_champion_version": compared_champion_version,
+                                "metrics": metrics,
+                                "artifact_uri": artifact_uri,
+                                "training_job": training_job,
+                                "run_id": run_id,
+                                "dataset_uri": dataset_uri,
+                                "algorithm": algorithm,
+                                "decision_reasons": decision_reasons,
+                                "created_at": now,
+                            }
+                        ),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
                 {
                     "Update": {
                         "TableName": self.table_name,
-                        "Key": self._item(_meta_key(model_name)),
-                        "UpdateExpression": (
-                            "SET champion_version = :v, champion_artifact_uri = :a, "
-                            "champion_metrics = :m, champion_since = :now"
-                        ),
-                        "ConditionExpression": condition,
+                        "Key": self._item(_run_key(run_id)),
+                        "UpdateExpression": "SET model_version = :v, stage = :stage, updated_at = :now",
+                        "ConditionExpression": "attribute_exists(pk)",
                         "ExpressionAttributeValues": self._values(
-                            {":v": version, ":a": artifact_uri, ":m": metrics, ":now": now, **values}
+                            {":v": version, ":stage": "RegisterModel", ":now": now}
                         ),
                     }
-                }
-            )
+                },
+            ]
+        )
+        return Registration(model_name, version, status, False)
+
+    # -- the champion pointer ----------------------------------------------------------------
+    def promote(self, model_name: str, version: int, *, expected_champion: int | None, reason: str) -> bool:
+        """Make candidate `version` champion if the champion is still `expected_champion`.
+
+        False (nothing written) when another version is champion now: the caller compares again. One
+        transaction moves the pointer, conditioned on `expected_champion` so a champion promoted
+        meanwhile is never overwritten, and marks the version PROMOTED, keeping the pointer it replaced
+        so that a run failing after this (Notify) can put it back (`record_run_failed`). Idempotent: a
+        version that already is champion returns True without writing.
+        """
+        meta = self._get(_meta_key(model_name)) or {}
+        current = meta.get("champion_version")
+        if current is not None and int(current) == version:
+            return True
+        if (None if current is None else int(current)) != expected_champion:
+            return False
+        item = self.get_version(model_name, version)
+        if item is None:
+            raise ValueError(f"{model_name} has no version {version} to promote")
+        replaced = {a: meta[a] for a in CHAMPION_ATTRIBUTES if a in meta}
+        if expected_champion is None:
+            condition, expected_values = "attribute_not_exists(champion_version)", {}
+        else:
+            condition, expected_values = "champion_version = :expected", {":expected": expected_champion}
+        now = _now()
         try:
-            self._client.transact_write_items(TransactItems=transact)
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self.table_name,
+                            "Key": self._item(_meta_key(model_name)),
+                            "UpdateExpression": (
+                                "SET champion_version = :v, champion_artifact_uri = :a, "
+                                "champion_metrics = :m, champion_since = :now"
+                            ),
+                            "ConditionExpression": condition,
+                            "ExpressionAttributeValues": self._values(
+                                {
+                                    ":v": version,
+                                    ":a": item["artifact_uri"],
+                                    ":m": item.get("metrics") or {},
+                                    ":now": now,
+                                    **expected_values,
+                                }
+                            ),
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.table_name,
+                            "Key": self._item({"pk": _model_pk(model_name), "sk": _version_sk(version)}),
+                            "UpdateExpression": (
+                                "SET promotion = :promoted, promotion_reason = :reason, promoted_at = :now, "
+                                "replaced_champion = :replaced"
+                            ),
+                            "ConditionExpression": "promotion = :candidate",
+                            "ExpressionAttributeValues": self._values(
+                                {
+                                    ":promoted": PROMOTION_PROMOTED,
+                                    ":candidate": PROMOTION_CANDIDATE,
+                                    ":reason": reason,
+                                    ":now": now,
+                                    ":replaced": replaced,
+                                }
+                            ),
+                        }
+                    },
+                ]
+            )
         except self._client.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if approved and len(reasons) == 3 and reasons[2] == "ConditionalCheckFailed":
-                current = self.get_champion(model_name)
-                raise ChampionChanged(
-                    f"the champion of {model_name} changed while this run trained "
-                    f"(compared against {compared_champion_version or 'none'}, now "
-                    f"{current.version if current else 'none'}); version {version} was not written. "
-                    "Start the run again to compare against the new champion."
-                ) from None
+            codes = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if codes and codes[0] == "ConditionalCheckFailed":
+                return False  # the champion moved between the read above and the write
             raise
-        return Registration(model_name, version, status, approved)
+        return True
+
+    def decline(self, model_name: str, version: int, *, reason: str) -> None:
+        """Record that candidate `version` will not be champion, and why (idempotent)."""
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=self._item({"pk": _model_pk(model_name), "sk": _version_sk(version)}),
+                UpdateExpression="SET promotion = :not, promotion_reason = :reason",
+                ConditionExpression="promotion = :candidate",
+                ExpressionAttributeValues=self._values(
+                    {":not": PROMOTION_NOT_PROMOTED, ":candidate": PROMOTION_CANDIDATE, ":reason": reason}
+                ),
+            )
+
+    def _withdraw(self, model_name: str, version: int, *, why: str) -> str:
+        """A failed run's version is not champion afterwards; returns what was done, for the record.
+
+        A candidate is declined. A version its run already promoted (the run failed after
+        RecordOutcome) is rolled back: one transaction restores the pointer it replaced, conditioned on
+        the version still being champion, so a newer champion promoted meanwhile is left alone.
+        """
+        item = self.get_version(model_name, version) or {}
+        promotion = item.get("promotion")
+        if promotion == PROMOTION_CANDIDATE:
+            reason = f"not promoted: {why}"
+            self.decline(model_name, version, reason=reason)
+            return reason
+        if promotion != PROMOTION_PROMOTED:
+            return str(item.get("promotion_reason") or "never a candidate")
+        restore = item.get("replaced_champion") or {}
+        if restore:
+            update = "SET " + ", ".join(f"{a} = :{a}" for a in restore)
+            previous = f"v{restore['champion_version']}"
+        else:
+            update = "REMOVE " + ", ".join(CHAMPION_ATTRIBUTES)
+            previous = "no champion"
+        reason = f"rolled back: {why}; the champion is {previous} again"
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self.table_name,
+                            "Key": self._item(_meta_key(model_name)),
+                            "UpdateExpression": update,
+                            "ConditionExpression": "champion_version = :v",
+                            "ExpressionAttributeValues": self._values(
+                                {":v": version, **{f":{a}": v for a, v in restore.items()}}
+                            ),
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.table_name,
+                            "Key": self._item({"pk": _model_pk(model_name), "sk": _version_sk(version)}),
+                            "UpdateExpression": "SET promotion = :not, promotion_reason = :reason",
+                            "ExpressionAttributeValues": self._values(
+                                {":not": PROMOTION_NOT_PROMOTED, ":reason": reason}
+                            ),
+                        }
+                    },
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException:
+            champion = self.get_champion(model_name)
+            reason = (
+                f"{why}; it had been champion, but v{champion.version if champion else '?'} replaced it "
+                "before the rollback, so the champion was left as is"
+            )
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=self._item({"pk": _model_pk(model_name), "sk": _version_sk(version)}),
+                UpdateExpression="SET promotion = :not, promotion_reason = :reason",
+                ExpressionAttributeValues=self._values({":not": PROMOTION_NOT_PROMOTED, ":reason": reason}),
+            )
+        return reason
 
     def allocate_version(self, model_name: str) -> int:
         """Next version number for `model_name`: atomic, so concurrent callers never share one."""
@@ -499,13 +635,20 @@ class Registry:
 
 
 def public_version(item: dict[str, Any]) -> dict[str, Any]:
-    """A version item as the API shows it (no table keys)."""
+    """A version item as the API shows it (no table keys).
+
+    `isChampion` is read from the META pointer at the time of the call; `promotion` and
+    `promotionReason` say why the version is or is not champion (a PROMOTED version another has since
+    replaced keeps PROMOTED: it was champion).
+    """
     return {
         "modelName": item.get("model_name"),
         "version": item.get("version"),
         "status": item.get("status"),
         "runStatus": item.get("run_status"),
         "isChampion": bool(item.get("is_champion")),
+        "promotion": item.get("promotion"),
+        "promotionReason": item.get("promotion_reason"),
         "metrics": item.get("metrics") or {},
         "artifactUri": item.get("artifact_uri"),
         "trainingJob": item.get("training_job"),

@@ -243,13 +243,17 @@ def test_get_models_lists_versions_with_the_champion_flag(aws: Aws) -> None:
         dataset_uri="d",
     )
     register_model.handler(event, None)
+    candidate = json.loads(api.handler(load_event("api_get_models.json"), None)["body"])["models"]
+    reg.promote(event["run"]["modelName"], 1, expected_champion=None, reason="its run succeeded")
 
     models = json.loads(api.handler(load_event("api_get_models.json"), None)["body"])["models"]
     one = api.handler(load_event("api_get_model_version.json"), None)
     missing = copy.deepcopy(load_event("api_get_model_version.json"))
     missing["path"] = "/models/medication-adherence-model/7"
 
+    assert [(m["version"], m["isChampion"], m["promotion"]) for m in candidate] == [(1, False, "CANDIDATE")]
     assert [(m["version"], m["status"], m["isChampion"]) for m in models] == [(1, "APPROVED", True)]
+    assert models[0]["promotion"] == "PROMOTED" and "its run succeeded" in models[0]["promotionReason"]
     assert models[0]["metrics"]["model"]["roc_auc"] == pytest.approx(0.6712)
     assert one["statusCode"] == 200 and json.loads(one["body"])["version"] == 1
     assert api.handler(missing, None)["statusCode"] == 404

@@ -227,6 +227,7 @@ def test_the_champion_is_looked_up_and_passed_as_a_training_channel(aws: Aws) ->
         algorithm="RandomForest",
         decision_reasons=[],
     )
+    registry.promote("medication-adherence-model", 1, expected_champion=None, reason="its run succeeded")
 
     run = prepare_run.handler(event, None)["run"]
 

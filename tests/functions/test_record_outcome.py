@@ -101,3 +101,115 @@ def test_a_failure_without_a_cause_still_yields_text_for_the_fail_state(aws: Aws
 
     assert result["error"] == "States.Timeout"
     assert result["cause"] == "States.Timeout (no cause given)"
+
+
+# ---- the champion pointer: moved only by a run that succeeded ------------------------------------------
+MODEL = "medication-adherence-model"
+
+
+def run_that_registered(reg: Registry, run_id: str, compared: int | None) -> tuple[dict, dict]:
+    """A run that reached RegisterModel with an approved model; its success and failure events."""
+    success = copy.deepcopy(load_event("record_outcome_succeeded.json"))
+    run = success["run"]
+    run.update(runId=run_id, idempotencyKey=f"k-{run_id}")
+    reg.claim_idempotency_key(run["idempotencyKey"], run_id, run["executionArn"], running_for_at_most=60)
+    reg.start_run(
+        run_id=run_id,
+        execution_arn=run["executionArn"],
+        model_name=MODEL,
+        idempotency_key=run["idempotencyKey"],
+        dataset_uri=run["datasetUri"],
+    )
+    register = copy.deepcopy(load_event("register_model.json"))
+    register["run"] = run
+    register["evaluation"]["comparedChampionVersion"] = compared
+    register["training"]["artifactUri"] = f"s3://b/runs/{run_id}/model.tar.gz"
+    version = register_model.handler(register, None)["version"]
+    success["evaluation"]["comparedChampionVersion"] = compared
+    success["registration"]["version"] = version
+    success["scoring"]["version"] = version
+    failure = {
+        "outcome": "FAILED",
+        "runId": run_id,
+        "executionArn": run["executionArn"],
+        "failure": {"stage": "BatchTransform", "error": {"Error": "States.TaskFailed", "Cause": "boom"}},
+    }
+    return success, failure
+
+
+def meta(aws: Aws) -> dict:
+    [item] = [i for i in aws.table_items() if i["sk"] == "META"]
+    return item
+
+
+def test_a_run_that_fails_after_registering_leaves_the_previous_champion_untouched(aws: Aws) -> None:
+    reg = Registry(TABLE, aws.dynamodb)
+    first, _ = run_that_registered(reg, "first", compared=None)
+    record_outcome.handler(first, None)  # v1 champion
+    before = meta(aws)
+    _, failure = run_that_registered(reg, "second", compared=1)
+
+    result = record_outcome.handler(failure, None)
+
+    after = meta(aws)
+    assert {k: v for k, v in after.items() if k != "latest_version"} == {
+        k: v for k, v in before.items() if k != "latest_version"
+    }
+    version = reg.get_version(MODEL, 2)
+    assert (version["run_status"], version["promotion"]) == ("FAILED", "NOT_PROMOTED")
+    assert version["promotion_reason"] == "not promoted: its run failed at BatchTransform: States.TaskFailed"
+    assert "not promoted: its run failed at BatchTransform" in result["message"]
+    assert reg.get_version(MODEL, 1)["promotion"] == "PROMOTED"
+
+
+def test_a_run_that_fails_after_promoting_rolls_back_to_the_previous_champion(aws: Aws) -> None:
+    reg = Registry(TABLE, aws.dynamodb)
+    first, _ = run_that_registered(reg, "first", compared=None)
+    record_outcome.handler(first, None)
+    before = meta(aws)
+    success, failure = run_that_registered(reg, "second", compared=1)
+    record_outcome.handler(success, None)  # v2 promoted; then Notify fails
+    assert reg.get_champion(MODEL).version == 2
+    failure["failure"] = {"stage": "Notify", "error": {"Error": "SNS.AmazonSNSException", "Cause": "down"}}
+
+    result = record_outcome.handler(failure, None)
+
+    after = meta(aws)
+    champion_attributes = {k for k in before if k.startswith("champion_")}
+    assert {k: after.get(k) for k in champion_attributes} == {k: before[k] for k in champion_attributes}
+    version = reg.get_version(MODEL, 2)
+    assert (version["run_status"], version["promotion"]) == ("FAILED", "NOT_PROMOTED")
+    assert version["promotion_reason"] == (
+        "rolled back: its run failed at Notify: SNS.AmazonSNSException; the champion is v1 again"
+    )
+    assert "rolled back" in result["message"]
+
+
+def test_rolling_back_the_first_champion_leaves_no_champion(aws: Aws) -> None:
+    reg = Registry(TABLE, aws.dynamodb)
+    success, failure = run_that_registered(reg, "first", compared=None)
+    record_outcome.handler(success, None)
+    failure["failure"]["stage"] = "Notify"
+
+    record_outcome.handler(failure, None)
+
+    assert reg.get_champion(MODEL) is None
+    assert not [k for k in meta(aws) if k.startswith("champion_")]
+
+
+def test_a_rollback_never_overwrites_a_newer_champion(aws: Aws) -> None:
+    reg = Registry(TABLE, aws.dynamodb)
+    first, _ = run_that_registered(reg, "first", compared=None)
+    record_outcome.handler(first, None)
+    second, second_failure = run_that_registered(reg, "second", compared=1)
+    record_outcome.handler(second, None)  # v2 champion
+    third, _ = run_that_registered(reg, "third", compared=2)
+    record_outcome.handler(third, None)  # v3 replaced v2
+    second_failure["failure"]["stage"] = "Notify"  # v2's run fails afterwards
+
+    record_outcome.handler(second_failure, None)
+
+    assert reg.get_champion(MODEL).version == 3
+    version = reg.get_version(MODEL, 2)
+    assert version["promotion"] == "NOT_PROMOTED"
+    assert "v3 replaced it before the rollback, so the champion was left as is" in version["promotion_reason"]

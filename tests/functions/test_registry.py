@@ -1,4 +1,5 @@
-"""The registry: atomic versions, champion moves conditioned on what the run compared against."""
+"""The registry: atomic versions; the champion pointer moves only by `promote`, conditioned on the
+champion the run compared against, and a failed run's version is withdrawn (declined or rolled back)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import pytest
 
 import register_model
 from conftest import TABLE, Aws, load_event
-from errors import ChampionChanged
 from registry import Registry, from_dynamo, to_dynamo
 
 MODEL = "medication-adherence-model"
@@ -50,30 +50,55 @@ def test_floats_are_stored_as_decimals_and_come_back_as_plain_numbers() -> None:
         to_dynamo(float("nan"))
 
 
-def test_the_sample_event_registers_version_1_as_champion(aws: Aws) -> None:
+def promote(reg: Registry, version: int, expected: int | None) -> bool:
+    return reg.promote(MODEL, version, expected_champion=expected, reason="its run succeeded")
+
+
+def test_the_sample_event_registers_version_1_as_a_candidate_not_yet_champion(aws: Aws) -> None:
     event = load_event("register_model.json")
     start(registry(aws), event["run"]["runId"])
 
     result = register_model.handler(event, None)
 
-    assert result == {"modelName": MODEL, "version": 1, "status": "APPROVED", "isChampion": True}
+    assert result == {"modelName": MODEL, "version": 1, "status": "APPROVED", "isChampion": False}
     version = registry(aws).get_version(MODEL, 1)
     assert version["metrics"]["model"]["roc_auc"] == pytest.approx(0.6712)
-    assert version["run_status"] == "RUNNING"
+    assert version["run_status"] == "RUNNING" and version["promotion"] == "CANDIDATE"
     assert version["training_job"] == event["training"]["jobName"]
-    assert registry(aws).get_champion(MODEL).version == 1
+    assert registry(aws).get_champion(MODEL) is None  # the pointer moves when the run succeeds
     assert registry(aws).get_run(event["run"]["runId"])["model_version"] == 1
+
+
+def test_promoting_a_candidate_moves_the_pointer_and_keeps_what_it_replaced(aws: Aws) -> None:
+    reg = registry(aws)
+    for run_id in ("r1", "r2"):
+        start(reg, run_id)
+    register_model.handler(register_event("r1"), None)
+    assert promote(reg, 1, None)
+    register_model.handler(register_event("r2", compared=1), None)
+
+    assert promote(reg, 2, 1)
+
+    champion = reg.get_champion(MODEL)
+    assert champion.version == 2 and champion.artifact_uri.startswith("s3://b/runs/r2/")
+    second = reg.get_version(MODEL, 2)
+    assert second["promotion"] == "PROMOTED"
+    assert second["replaced_champion"]["champion_version"] == 1
+    assert promote(reg, 2, 1)  # a retried promotion of the champion changes nothing
+    assert reg.get_champion(MODEL) == champion
 
 
 def test_a_rejected_model_gets_a_version_but_not_the_champion_pointer(aws: Aws) -> None:
     reg = registry(aws)
     start(reg, "r1")
     register_model.handler(register_event("r1"), None)
+    promote(reg, 1, None)
     start(reg, "r2")
 
     result = register_model.handler(register_event("r2", "rejected", compared=1), None)
 
     assert result["version"] == 2 and result["status"] == "REJECTED" and result["isChampion"] is False
+    assert reg.get_version(MODEL, 2)["promotion"] == "NOT_PROMOTED"
     assert reg.get_champion(MODEL).version == 1
 
 
@@ -107,19 +132,22 @@ def test_concurrent_allocations_never_share_a_number(aws: Aws, monkeypatch: pyte
     assert sorted(numbers) == list(range(1, 41))
 
 
-def test_a_champion_moved_by_another_run_fails_this_run_and_writes_nothing(aws: Aws) -> None:
+def test_a_promotion_conditioned_on_a_champion_that_moved_writes_nothing(aws: Aws) -> None:
     reg = registry(aws)
     for run_id in ("a", "b"):
         start(reg, run_id)
-    register_model.handler(register_event("a", compared=None), None)  # a becomes champion v1
-    before = {(i["pk"], i["sk"]) for i in aws.table_items()}
+        register_model.handler(register_event(run_id, compared=None), None)  # both compared with none
+    promote(reg, 1, None)  # a's run succeeded first
+    before = aws.table_items()
 
-    with pytest.raises(ChampionChanged, match=r"compared against none, now 1"):
-        register_model.handler(register_event("b", compared=None), None)  # b also compared against none
+    moved = promote(reg, 2, None)
 
+    assert moved is False
     assert reg.get_champion(MODEL).version == 1
-    assert {(i["pk"], i["sk"]) for i in aws.table_items()} == before
-    assert reg.get_run("b").get("model_version") is None
+    assert sorted(aws.table_items(), key=lambda i: (i["pk"], i["sk"])) == sorted(
+        before, key=lambda i: (i["pk"], i["sk"])
+    )
+    assert reg.get_version(MODEL, 2)["promotion"] == "CANDIDATE"
 
 
 def test_registering_again_for_the_same_run_returns_the_same_version(aws: Aws) -> None:
@@ -141,15 +169,18 @@ def test_list_and_describe_mark_the_champion(aws: Aws) -> None:
         ("r3", "approved", 1),
     ):
         start(reg, run_id)
-        register_model.handler(register_event(run_id, decision, compared), None)
+        version = register_model.handler(register_event(run_id, decision, compared), None)["version"]
+        if decision == "approved":
+            promote(reg, version, compared)
 
     listed = reg.list_versions()
 
-    assert [(v["version"], v["status"], v["isChampion"]) for v in listed] == [
-        (3, "APPROVED", True),
-        (2, "REJECTED", False),
-        (1, "APPROVED", False),
+    assert [(v["version"], v["status"], v["isChampion"], v["promotion"]) for v in listed] == [
+        (3, "APPROVED", True, "PROMOTED"),
+        (2, "REJECTED", False, "NOT_PROMOTED"),
+        (1, "APPROVED", False, "PROMOTED"),  # champion until v3 replaced it
     ]
+    assert listed[1]["promotionReason"] == "rejected by the gate"
     assert reg.describe_version(MODEL, 1)["isChampion"] is False
     assert reg.describe_version(MODEL, 3)["metrics"]["model"]["roc_auc"] == pytest.approx(0.6712)
     assert reg.describe_version(MODEL, 9) is None

@@ -152,14 +152,14 @@ REFERENCED: dict[str, Row] = {
         "atomic `ADD latest_version :1`",
         "-",
     ),
-    REGISTRY + "test_a_champion_moved_by_another_run_fails_this_run_and_writes_nothing": Row(
+    REGISTRY + "test_a_promotion_conditioned_on_a_champion_that_moved_writes_nothing": Row(
         "Concurrency",
-        "Champion moved before registration (registry level)",
-        "register a version conditioned on a champion another run has since replaced",
-        "ChampionChanged",
-        "ChampionChanged",
-        "the champion of <model> changed ... (compared against none, now 1)",
-        "no version item, champion pointer unchanged",
+        "Champion moved before promotion (registry level)",
+        "promote a version conditioned on a champion another run has since replaced",
+        "refused (promote returns False)",
+        "-",
+        "the condition on champion_version failed: the caller compares again",
+        "nothing written; champion pointer unchanged, the version still a candidate",
         "yes",
     ),
     LIMITS + "test_training_over_max_runtime_is_stopped_and_the_run_fails": Row(

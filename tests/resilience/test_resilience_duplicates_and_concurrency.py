@@ -4,6 +4,8 @@
   idempotency key, ends as DuplicateIgnored and touches nothing.
 - Two datasets uploaded together run in parallel in one runtime: each writes only under its own
   `runs/<runId>/`, scores its own file, and the registry hands out distinct, increasing versions.
+- Two approved models at once: both runs succeed; the one that finishes second finds the champion
+  moved, compares itself with it again and promotes over it (or says why not).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import boto3
 from emulator.runtime import LocalRuntime
 
 from .stack import (
+    CHAMPION_MOVE,
     COUNTER,
     REGION,
+    Notifications,
     champion,
     entered,
     meta_key,
@@ -100,8 +104,8 @@ def test_two_uploads_together_train_in_parallel_without_touching_each_other(
     files = [slice_file("ward_north", 10_000), slice_file("ward_south", 12_000)]
     keys = [runtime.datasets_prefix + f.name for f in files]
     before = snapshot(runtime)
-    # A strict gate rejects both models: both runs then score with the champion and succeed, so the
-    # outcome does not depend on which registers first (approving both is the conflict scenario).
+    # A strict gate rejects both models: both runs then score with the champion and succeed, whatever
+    # the order (approving both is the next test).
     runtime.update_environment(MIN_ROC_AUC="0.99")
     try:
         events = [runtime.trigger.upload(str(f), k)[0] for f, k in zip(files, keys, strict=True)]
@@ -145,6 +149,63 @@ def test_two_uploads_together_train_in_parallel_without_touching_each_other(
             "-",
             "training jobs ran at the same time; each scored its own file",
             "two new versions, distinct and consecutive above the earlier ones; champion unchanged",
+            "yes",
+        )
+    )
+
+
+def test_two_approved_uploads_at_once_both_succeed_and_the_later_compares_with_the_new_champion(
+    runtime: LocalRuntime,
+    baseline: dict[str, Any],
+    notifications: Notifications,
+    slice_file: Callable[..., Path],
+    resilience_row: Callable[[Row], None],
+) -> None:
+    files = [slice_file("ward_east", 24_000), slice_file("ward_west", 26_000)]
+    keys = [runtime.datasets_prefix + f.name for f in files]
+    before = snapshot(runtime)
+    previous = champion(before.items, MODEL)
+
+    events = [runtime.trigger.upload(str(f), k)[0] for f, k in zip(files, keys, strict=True)]
+    arns = [runtime.start(e) for e in events]  # both compare with the same champion
+    records = [runtime.wait(arn) for arn in arns]
+
+    after = snapshot(runtime)
+    assert [r["status"] for r in records] == ["SUCCEEDED", "SUCCEEDED"], [r["cause"] for r in records]
+    nothing_lost(
+        before,
+        after,
+        run_ids=[r["name"] for r in records],
+        uploads=tuple(keys),
+        new_versions_of=MODEL,
+        allowed_changes={meta_key(MODEL): CHAMPION_MOVE},
+    )
+    versions = versions_of(after.items, MODEL)
+    mine = [versions[int(after.items[(f"RUN#{r['name']}", "RUN")]["model_version"])] for r in records]
+    assert [v["compared_champion_version"] for v in mine] == [previous, previous]
+    # The gate lets every model past (MAX_AUC_DROP 1): the first to succeed replaced the old champion,
+    # the second found it moved, compared again with it and replaced it in turn.
+    assert [v["promotion"] for v in mine] == ["PROMOTED", "PROMOTED"]
+    ours = {v["version"] for v in mine}
+    [second] = [v for v in mine if v["replaced_champion"].get("champion_version") in ours]
+    [first] = [v for v in mine if v is not second]
+    assert first["replaced_champion"]["champion_version"] == previous
+    assert second["replaced_champion"]["champion_version"] == first["version"]
+    assert f"the champion had moved to v{first['version']} since EvaluateModel" in second["promotion_reason"]
+    assert champion(after.items, MODEL) == second["version"]
+    for record in records:
+        [notice] = notifications.about(record["name"])
+        assert "run succeeded" in notice["subject"] and "now the champion" in notice["message"]
+
+    resilience_row(
+        Row(
+            "Concurrency",
+            "Two approved uploads at once",
+            "two 1500-row files uploaded together, both models approved against the same champion",
+            "SUCCEEDED, SUCCEEDED",
+            "-",
+            "the later run found the champion moved, compared again with it and promoted over it",
+            "both versions PROMOTED in turn; the champion is the later one, each records the one it replaced",
             "yes",
         )
     )
