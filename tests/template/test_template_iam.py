@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import json
 import re
 from typing import Any
 
@@ -201,6 +202,19 @@ def test_no_role_reads_the_whole_bucket(cfn):
 
 def test_evaluate_model_only_reads_run_artifacts(cfn):
     assert role_allowed_actions(cfn, "EvaluateModelFunctionRole") == {"s3:GetObject"}
+
+
+def test_record_outcome_may_read_the_drift_report_it_summarises_and_nothing_else_in_s3(cfn):
+    """The success message reads runs/<id>/drift/drift_report.json: without s3:GetObject on it every
+    notification on AWS would say the report could not be read (moto checks no IAM locally)."""
+    (statement,) = role_statements_for(cfn, "RecordOutcomeFunctionRole", "s3:GetObject")
+    resources = [resource_text(r) for r in as_list(statement["Resource"])]
+    assert resources == ["${ArtifactBucket.Arn}/runs/*"]
+    event = json.loads((REPO / "events" / "record_outcome_succeeded.json").read_text())
+    drift_key = event["run"]["driftOutputUri"].split("/", 3)[3] + "/drift_report.json"
+    assert fnmatch.fnmatchcase(f"${{ArtifactBucket.Arn}}/{drift_key}", resources[0]), drift_key
+    s3_actions = {a for a in role_allowed_actions(cfn, "RecordOutcomeFunctionRole") if a.startswith("s3:")}
+    assert s3_actions == {"s3:GetObject"}
 
 
 def test_validate_dataset_cannot_write_anything(cfn):
