@@ -275,13 +275,14 @@ def test_the_input_schema_accepts_the_sample_inputs_and_refuses_bad_ones() -> No
         {},
         {"datasetUri": "s3://b/datasets/x.csv", "algorithm": "XGBoost"},
         {"datasetUri": "s3://b/datasets/x.csv", "extra": 1},
+        {"datasetUri": "s3://b/datasets/x.csv", "instanceType": "ml.m5.huge"},
     ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
 
 
 def test_the_input_schema_agrees_with_the_request_model() -> None:
-    from run_input import ALGORITHMS, ALLOWED_HYPERPARAMETERS, FIELDS, REQUIRED_FIELDS
+    from run_input import ALGORITHMS, ALLOWED_HYPERPARAMETERS, FIELDS, REQUIRED_FIELDS, allowed_instance_types
 
     body_schema = json.loads(SCHEMA_PATH.read_text())["oneOf"][0]
 
@@ -289,6 +290,7 @@ def test_the_input_schema_agrees_with_the_request_model() -> None:
     assert body_schema["required"] == list(REQUIRED_FIELDS)
     assert body_schema["properties"]["algorithm"]["enum"] == list(ALGORITHMS)
     assert set(body_schema["properties"]["hyperparameters"]["properties"]) == ALLOWED_HYPERPARAMETERS
+    assert set(body_schema["properties"]["instanceType"]["enum"]) == set(allowed_instance_types("training"))
 
 
 @pytest.mark.parametrize(

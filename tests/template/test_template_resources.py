@@ -5,6 +5,7 @@ Modelled on aws-sam-translator's own tests: one input (template.yaml), assertion
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from .template_checks import (
     ARCHITECTURE_PATH,
+    REPO,
     documented_environment,
     documented_functions,
     load_template,
@@ -338,6 +340,21 @@ def test_parameters_carry_the_documented_defaults(cfn):
         "RandomForest",
         "LogisticRegression",
     }
+
+
+@pytest.mark.parametrize(
+    ("parameter", "kind"),
+    [
+        ("TrainingInstanceType", "training"),
+        ("TransformInstanceType", "transform"),
+        ("ProcessingInstanceType", "processing"),
+    ],
+)
+def test_instance_type_defaults_are_types_their_sagemaker_operation_accepts(cfn, parameter, kind):
+    """PrepareRun refuses a default outside the operation's enum (functions/instance_types.json); the
+    shipped defaults must not be refused."""
+    allowed = json.loads((REPO / "functions" / "instance_types.json").read_text())[kind]["values"]
+    assert cfn["Parameters"][parameter]["Default"] in allowed
 
 
 @pytest.mark.parametrize(
