@@ -291,7 +291,7 @@ def test_functions_match_the_documented_logical_ids_and_handlers(resources):
 @pytest.mark.parametrize("logical_id", FUNCTION_IDS)
 def test_function_runtime_tracing_and_logging(resources, logical_id):
     function = resources[logical_id]["Properties"]
-    assert function["Runtime"] == "python3.11"
+    assert function["Runtime"] == "python3.13"
     assert function["TracingConfig"] == {"Mode": "Active"}
     assert function["LoggingConfig"] == {"LogFormat": "JSON", "LogGroup": {"Ref": "FunctionsLogGroup"}}
     assert function["Timeout"] <= 300
