@@ -75,8 +75,10 @@ resilience-table: $(VENV)/.installed
 security: $(SECURITY_VENV)/.installed
 	BC_SKIP_MAPPING=TRUE $(SECURITY_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact
 
+# SAM's python builder needs `python3.X` of the template's runtime on PATH; pyenv's shims do not serve
+# unselected versions, so scripts/lambda_python.py prints the pyenv bin directory to put first.
 build: $(TOOLS_VENV)/.installed
-	SAM_CLI_TELEMETRY=0 $(SAM) build --config-env $(ENV)
+	PATH="$$($(PY) scripts/lambda_python.py)$$PATH" SAM_CLI_TELEMETRY=0 $(SAM) build --config-env $(ENV)
 
 package: build $(VENV)/.installed
 	$(PY) -m pipelines.bundle --out build/code

@@ -22,6 +22,7 @@ from run_input import (
     client_idempotency_key,
     dataset_from_event,
     derived_idempotency_key,
+    instance_type_problem,
     is_s3_object_created_event,
     job_name,
     parameters_digest,
@@ -53,6 +54,34 @@ def _positive_int(name: str, raw: Any) -> int:
     if value <= 0:
         raise InvalidInput(f"{name} must be positive")
     return value
+
+
+# The template parameter behind each instance-type default the ASL passes (PrepareRun's `defaults`).
+INSTANCE_TYPE_DEFAULTS = {
+    "training": ("trainingInstanceType", "TrainingInstanceType"),
+    "transform": ("transformInstanceType", "TransformInstanceType"),
+    "processing": ("processingInstanceType", "ProcessingInstanceType"),
+}
+FALLBACK_INSTANCE_TYPE = "ml.m5.large"
+
+
+def instance_types(request: TrainingRequest, defaults: dict[str, Any]) -> dict[str, str]:
+    """The run's instance type per job kind, each one SageMaker accepts for that kind.
+
+    The request's `instanceType` was checked with the body; the stack's defaults are checked here, so
+    a mistyped template parameter fails a run at its first step, not at the job after training.
+    """
+    chosen = {}
+    for kind, (key, parameter) in INSTANCE_TYPE_DEFAULTS.items():
+        value = defaults.get(key) or FALLBACK_INSTANCE_TYPE
+        if kind == "training" and request.instanceType:
+            value = request.instanceType
+        else:
+            problem = instance_type_problem(value, kind)
+            if problem:
+                raise InvalidInput(f"the stack's {parameter} parameter: {problem}")
+        chosen[key] = value
+    return chosen
 
 
 def read_request(execution_input: Any, settings: Settings) -> tuple[TrainingRequest, DatasetObject]:
@@ -205,6 +234,7 @@ def prepare_run(
         raise InvalidInput("PrepareRun needs execution.name (pass $$.Execution.Name)")
 
     request, dataset = read_request(payload.get("input"), settings)
+    run_instance_types = instance_types(request, defaults)
     dataset = describe_dataset(s3, dataset, settings)
     model_name = request.modelName or settings.default_model_name
     algorithm = request.algorithm or settings.default_algorithm
@@ -246,8 +276,7 @@ def prepare_run(
         "snapshotUri": str(snapshot),
         "scoreUri": score_uri,
         "scoreCompressionType": "Gzip" if score_uri.endswith(".gz") else "None",
-        "trainingInstanceType": request.instanceType or defaults.get("trainingInstanceType") or "ml.m5.large",
-        "transformInstanceType": defaults.get("transformInstanceType") or "ml.m5.large",
+        **run_instance_types,
         "hyperparameters": sagemaker_hyperparameters(
             request, algorithm, settings, defaults.get("region", "")
         ),

@@ -54,21 +54,44 @@ def _subject(text: str) -> str:
 def drift_summary(s3: Any, drift_uri: str) -> str:
     """One line about the drift report (docs: per-feature PSI and an overall flag) for the message.
 
-    The report is informational: a missing or unreadable one is said so, not a reason to fail a run
-    whose model and predictions are in place.
+    The report is informational: a missing, unreadable or malformed one is said so (and logged), not a
+    reason to fail a run whose model and predictions are in place. Only S3's answers and the report's
+    own shape are caught; anything else is a bug and fails the step into RecordFailure.
     """
     uri = parse_s3_uri(drift_uri)
     try:
         body = s3.get_object(Bucket=uri.bucket, Key=uri.key, Range=f"bytes=0-{DRIFT_REPORT_MAX - 1}")["Body"]
-        report = json.loads(body.read())
-        status = report["status"]
-        drifted = ", ".join(report.get("drifted_features") or []) or "none"
-        return (
-            f"Drift: {status} (max PSI {float(report.get('max_psi', 0.0)):.3f}; drifted features: {drifted})"
+        raw = body.read()
+    except s3.exceptions.ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code") or "unknown")
+        sentence = drift_read_error(code, drift_uri)
+        logger.warning(
+            "drift report unreadable", extra={"uri": drift_uri, "errorCode": code, "error": str(exc)}
         )
-    except Exception as exc:  # any failure here only degrades the message
-        logger.warning("drift report unreadable", extra={"uri": drift_uri, "error": repr(exc)})
-        return f"Drift: the report {drift_uri} could not be read ({type(exc).__name__})"
+        return f"Drift: {sentence}"
+    try:
+        report = json.loads(raw)
+        status = str(report["status"])
+        drifted = ", ".join(report.get("drifted_features") or []) or "none"
+        max_psi = float(report.get("max_psi", 0.0))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        logger.warning("drift report malformed", extra={"uri": drift_uri, "error": repr(exc)})
+        return f"Drift: the report {drift_uri} is not a drift report ({type(exc).__name__}: {exc})"
+    return f"Drift: {status} (max PSI {max_psi:.3f}; drifted features: {drifted})"
+
+
+def drift_read_error(code: str, drift_uri: str) -> str:
+    """What S3's error `code` on GetObject of the drift report means, as a sentence."""
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return f"the report {drift_uri} does not exist (NoSuchKey): the drift job wrote no report."
+    if code in ("AccessDenied", "403"):
+        # Without s3:ListBucket S3 answers a missing key with AccessDenied too, so both are named.
+        return (
+            f"reading the report {drift_uri} was refused (AccessDenied): the function's role lacks "
+            "s3:GetObject on it, or the object is missing (S3 does not tell which to a caller without "
+            "s3:ListBucket)."
+        )
+    return f"reading the report {drift_uri} failed with S3 error {code}."
 
 
 def record_success(

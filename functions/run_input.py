@@ -20,6 +20,8 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from errors import InvalidInput
@@ -31,7 +33,13 @@ TARGETS = ("readmitted_30d", "readmitted_any")
 # A model name is a registry key and the stem of SageMaker job names, so it uses their alphabet.
 MODEL_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 MODEL_NAME_MAX = 63
-INSTANCE_TYPE_PATTERN = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
+INSTANCE_TYPE_MAX = 32
+# The instance types each SageMaker operation accepts, generated from botocore's model
+# (scripts/instance_types.py): AWS refuses any other only when the job is created, after the run has
+# claimed its key and trained or waited through the back-off.
+INSTANCE_TYPES_PATH = Path(__file__).with_name("instance_types.json")
+INSTANCE_TYPE_KINDS = ("training", "transform", "processing")
+INSTANCE_TYPE_EXAMPLES = ("ml.m5.large", "ml.m5.xlarge", "ml.c5.xlarge", "ml.g4dn.xlarge")
 # Hyperparameters a caller may set; the SageMaker ones are the pipeline's to set, never the caller's.
 ALLOWED_HYPERPARAMETERS = frozenset(
     {"target", "seed", "validation_fraction", "n_estimators", "max_depth", "learning_rate", "max_iter"}
@@ -121,6 +129,37 @@ def _matching(
     return text
 
 
+@cache
+def allowed_instance_types(kind: str) -> tuple[str, ...]:
+    """The instance types SageMaker accepts for `kind` (training, transform or processing), in
+    botocore's order (by family, then size)."""
+    document = json.loads(INSTANCE_TYPES_PATH.read_text())
+    return tuple(document[kind]["values"])
+
+
+def instance_type_problem(value: Any, kind: str) -> str | None:
+    """Why `value` is not a `kind` instance type, with a few valid ones to pick from; None when it is."""
+    if not isinstance(value, str):
+        return "must be a string"
+    allowed = allowed_instance_types(kind)
+    if value in allowed:
+        return None
+    family = value.rsplit(".", 1)[0] + "."
+    nearby = [t for t in allowed if t.startswith(family)][:4] or [
+        t for t in INSTANCE_TYPE_EXAMPLES if t in allowed
+    ]
+    return f"{value!r} is not a SageMaker {kind} instance type ({len(allowed)} are, e.g. {', '.join(nearby)})"
+
+
+def _instance_type(value: Any, name: str, errors: list[dict[str, str]], kind: str) -> str | None:
+    text = _text(value, name, errors, max_length=INSTANCE_TYPE_MAX)
+    problem = None if text is None else instance_type_problem(text, kind)
+    if problem:
+        errors.append({"field": name, "message": problem})
+        return None
+    return text
+
+
 def _hyperparameters(value: Any, errors: list[dict[str, str]]) -> dict[str, str | int | float]:
     if not isinstance(value, dict):
         errors.append({"field": "hyperparameters", "message": "must be an object"})
@@ -170,7 +209,7 @@ def validate_training_request(body: Any) -> TrainingRequest:
                 value, name, errors, MODEL_NAME_PATTERN, "medication-adherence-model", MODEL_NAME_MAX
             )
         elif name == "instanceType":
-            checked[name] = _matching(value, name, errors, INSTANCE_TYPE_PATTERN, "ml.m5.large", 32)
+            checked[name] = _instance_type(value, name, errors, "training")
         elif name == "algorithm":
             if value not in ALGORITHMS:
                 errors.append({"field": name, "message": f"must be one of {', '.join(ALGORITHMS)}"})

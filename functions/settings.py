@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+JOB_NAME_PREFIX_MAX = 12  # the template's JobNamePrefix MaxLength
+
 
 class ConfigurationError(RuntimeError):
     """A required environment variable is missing or malformed: a deployment bug, not a user error."""
@@ -79,8 +81,9 @@ def _delays(name: str, default: str) -> tuple[int, ...]:
 
 
 def _job_name_prefix(value: str) -> str:
-    # The state machine role may only touch SageMaker names starting with this prefix (template).
-    if not re.fullmatch(r"[a-z0-9](-*[a-z0-9]){0,11}", value):
+    # The state machine role may only touch SageMaker names starting with this prefix (template); the
+    # pattern alone accepts any number of hyphens, so the length is checked too (SageMaker's 63).
+    if len(value) > JOB_NAME_PREFIX_MAX or not re.fullmatch(r"[a-z0-9](-*[a-z0-9]){0,11}", value):
         raise ConfigurationError(
             f"JOB_NAME_PREFIX={value!r} must be 1-12 lower-case letters, digits, hyphens"
         )

@@ -19,7 +19,9 @@ PY="${PY:-.venv/bin/python}"
 export SAM_CLI_TELEMETRY="${SAM_CLI_TELEMETRY:-0}"
 
 echo "==> sam build (${ENV_NAME})"
-"$SAM" build --config-env "$ENV_NAME"
+# The builder needs python3.X of the template's Lambda runtime on PATH (scripts/lambda_python.py).
+LAMBDA_PYTHON_PATH="$("$PY" scripts/lambda_python.py)"
+PATH="${LAMBDA_PYTHON_PATH}${PATH}" "$SAM" build --config-env "$ENV_NAME"
 echo "==> sam deploy (${ENV_NAME})"
 "$SAM" deploy --config-env "$ENV_NAME" "$@"
 echo "==> code bundle"

@@ -150,7 +150,13 @@ def test_the_idempotency_key_header_names_the_execution(aws: Aws) -> None:
             {"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "instanceType": "m5.large"},
             None,
             "instanceType",
-            "(e.g. ml.m5.large)",
+            "'m5.large' is not a SageMaker training instance type",
+        ),
+        (
+            {"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "instanceType": "ml.m5.huge"},
+            None,
+            "instanceType",
+            "are, e.g. ml.m5.large, ml.m5.xlarge",
         ),
         (
             {"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "scoreUri": f"s3://{BUCKET}/runs/x/y.csv"},

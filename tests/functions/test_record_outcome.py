@@ -5,6 +5,10 @@ from __future__ import annotations
 import copy
 import json
 
+import boto3
+import pytest
+from botocore.stub import Stubber
+
 import record_outcome
 import register_model
 from conftest import TABLE, Aws, load_event
@@ -42,7 +46,7 @@ def test_success_marks_the_run_and_its_version_succeeded_with_uris(aws: Aws) -> 
     assert result["subject"] == "medication-adherence-model v1 approved: run succeeded"
     assert "Predictions: s3://" in result["message"] and "now the champion" in result["message"]
     assert len(result["subject"]) <= 100
-    assert "Drift: the report" in result["message"] and "could not be read (NoSuchKey)" in result["message"]
+    assert f"{run['driftOutputUri']}/drift_report.json does not exist (NoSuchKey)" in result["message"]
 
 
 def test_the_success_message_summarises_the_drift_report(aws: Aws) -> None:
@@ -213,3 +217,51 @@ def test_a_rollback_never_overwrites_a_newer_champion(aws: Aws) -> None:
     version = reg.get_version(MODEL, 2)
     assert version["promotion"] == "NOT_PROMOTED"
     assert "v3 replaced it before the rollback, so the champion was left as is" in version["promotion_reason"]
+
+
+DRIFT_URI = "s3://readmission-mlops-local/runs/r-1/drift/drift_report.json"
+
+
+def stubbed_s3_error(code: str, status: int) -> tuple[object, Stubber]:
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(s3)
+    stubber.add_client_error("get_object", service_error_code=code, http_status_code=status)
+    stubber.activate()
+    return s3, stubber
+
+
+def test_a_refused_drift_report_read_names_access_denied_and_the_object() -> None:
+    s3, stubber = stubbed_s3_error("AccessDenied", 403)
+
+    line = record_outcome.drift_summary(s3, DRIFT_URI)
+
+    stubber.assert_no_pending_responses()
+    assert line.startswith(f"Drift: reading the report {DRIFT_URI} was refused (AccessDenied)")
+    assert "s3:GetObject" in line
+
+
+def test_any_other_s3_error_on_the_drift_report_is_named_by_its_code() -> None:
+    s3, _ = stubbed_s3_error("SlowDown", 503)
+
+    assert record_outcome.drift_summary(s3, DRIFT_URI) == (
+        f"Drift: reading the report {DRIFT_URI} failed with S3 error SlowDown."
+    )
+
+
+def test_a_malformed_drift_report_is_said_to_be_one(aws: Aws) -> None:
+    aws.put("runs/r-1/drift/drift_report.json", b'{"max_psi": 0.1}')
+
+    line = record_outcome.drift_summary(aws.s3, DRIFT_URI)
+
+    assert line.startswith(f"Drift: the report {DRIFT_URI} is not a drift report (KeyError")
+
+
+def test_a_failure_that_is_not_an_s3_answer_is_not_hidden_in_the_message() -> None:
+    class Broken:
+        exceptions = boto3.client("s3", region_name="us-east-1").exceptions
+
+        def get_object(self, **kwargs: object) -> dict:
+            raise RuntimeError("bug in the caller")
+
+    with pytest.raises(RuntimeError, match="bug in the caller"):
+        record_outcome.drift_summary(Broken(), DRIFT_URI)

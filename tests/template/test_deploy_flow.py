@@ -204,6 +204,7 @@ def test_deploy_builds_deploys_then_bundles_and_publishes_for_the_chosen_environ
     result, calls = _run_deploy(tmp_path, "prod", "--no-execute-changeset")
     assert result.returncode == 0, result.stderr
     assert calls == [
+        "python scripts/lambda_python.py",  # the PATH prefix giving sam build the runtime's Python
         "sam build --config-env prod",
         "sam deploy --config-env prod --no-execute-changeset",
         "python -m pipelines.bundle --out build/code",
@@ -214,4 +215,8 @@ def test_deploy_builds_deploys_then_bundles_and_publishes_for_the_chosen_environ
 def test_a_failed_stack_deploy_publishes_no_code(tmp_path):
     result, calls = _run_deploy(tmp_path, "dev", fail_on="deploy")
     assert result.returncode != 0
-    assert calls == ["sam build --config-env dev", "sam deploy --config-env dev"]
+    assert calls == [
+        "python scripts/lambda_python.py",
+        "sam build --config-env dev",
+        "sam deploy --config-env dev",
+    ]

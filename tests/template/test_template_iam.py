@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import json
 import re
 from typing import Any
 
@@ -30,6 +31,13 @@ from .template_checks import (
     wildcard_action_findings,
     wildcard_resource_findings,
 )
+
+
+def parameter_accepts(parameter: dict[str, Any], value: str) -> bool:
+    """Whether CloudFormation accepts `value` for a String parameter: pattern and length bounds."""
+    return re.fullmatch(parameter.get("AllowedPattern", ".*"), value) is not None and int(
+        parameter.get("MinLength", 0)
+    ) <= len(value) <= int(parameter.get("MaxLength", 4096))
 
 
 def _with_statement(cfn: dict[str, Any], role: str, statement: dict[str, Any]) -> dict[str, Any]:
@@ -203,6 +211,19 @@ def test_evaluate_model_only_reads_run_artifacts(cfn):
     assert role_allowed_actions(cfn, "EvaluateModelFunctionRole") == {"s3:GetObject"}
 
 
+def test_record_outcome_may_read_the_drift_report_it_summarises_and_nothing_else_in_s3(cfn):
+    """The success message reads runs/<id>/drift/drift_report.json: without s3:GetObject on it every
+    notification on AWS would say the report could not be read (moto checks no IAM locally)."""
+    (statement,) = role_statements_for(cfn, "RecordOutcomeFunctionRole", "s3:GetObject")
+    resources = [resource_text(r) for r in as_list(statement["Resource"])]
+    assert resources == ["${ArtifactBucket.Arn}/runs/*"]
+    event = json.loads((REPO / "events" / "record_outcome_succeeded.json").read_text())
+    drift_key = event["run"]["driftOutputUri"].split("/", 3)[3] + "/drift_report.json"
+    assert fnmatch.fnmatchcase(f"${{ArtifactBucket.Arn}}/{drift_key}", resources[0]), drift_key
+    s3_actions = {a for a in role_allowed_actions(cfn, "RecordOutcomeFunctionRole") if a.startswith("s3:")}
+    assert s3_actions == {"s3:GetObject"}
+
+
 def test_validate_dataset_cannot_write_anything(cfn):
     actions = role_allowed_actions(cfn, "ValidateDatasetFunctionRole")
     assert actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"}
@@ -273,13 +294,59 @@ def test_the_functions_accept_exactly_the_job_name_prefixes_the_template_accepts
 
     monkeypatch.setenv("REGISTRY_TABLE", "registry")
     monkeypatch.setenv("BUCKET", "bucket")
-    pattern = cfn["Parameters"]["JobNamePrefix"]["AllowedPattern"]
-    for value in ("readmission", "readmit-prod", "a", "a1-b2", "Readmission", "-x", "x-", "a" * 13, "a_b"):
+    parameter = cfn["Parameters"]["JobNamePrefix"]
+    long_hyphens = "a" + "-" * 11 + "b"  # 13 characters the pattern alone accepts
+    for value in (
+        "readmission",
+        "readmit-prod",
+        "a",
+        "a1-b2",
+        "Readmission",
+        "-x",
+        "x-",
+        "a" * 13,
+        "a_b",
+        long_hyphens,
+        long_hyphens[1:],
+    ):
         monkeypatch.setenv("JOB_NAME_PREFIX", value)
         settings.load_settings.cache_clear()
         try:
             functions_accept = settings.load_settings().job_name_prefix == value
         except settings.ConfigurationError:
             functions_accept = False
-        assert functions_accept is (re.fullmatch(pattern, value) is not None), value
+        assert functions_accept is parameter_accepts(parameter, value), value
     settings.load_settings.cache_clear()
+
+
+def longest_attempt(asl: dict[str, Any], loop_choice: str) -> int:
+    """The highest attempt number a job loop's Choice lets through (`NumericLessThan n` + 1 = n)."""
+    (bound,) = asl["States"][loop_choice]["Choices"]
+    return int(bound["NumericLessThan"])
+
+
+def test_the_longest_prefix_the_template_accepts_keeps_every_name_the_asl_builds_within_63(
+    cfn, asl, run_input
+):
+    parameter = cfn["Parameters"]["JobNamePrefix"]
+    longest = "a" + "-" * (int(parameter["MaxLength"]) - 2) + "b"  # hyphens: the pattern's worst case
+    assert parameter_accepts(parameter, longest)
+    model_name = "M" * run_input.MODEL_NAME_MAX
+    loops = {
+        "train": "TrainModelCanRetry",
+        "xform": "BatchTransformCanRetry",
+        "drift": "MonitorDriftCanRetry",
+    }
+    for kind in ("train", "model", "xform", "drift"):
+        base = run_input.job_name(longest, model_name, kind, "x" * 80, "2026-11-26T04:00:00.000Z")
+        # States.Format('{}-{}', $.run.jobs.<kind>, $.attempts.<kind>); the model name has no attempt.
+        name = f"{base}-{longest_attempt(asl, loops[kind])}" if kind in loops else base
+        assert len(name) <= 63 and re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name), (len(name), name)
+
+
+def test_one_character_more_than_the_longest_prefix_is_refused_by_the_parameter(cfn):
+    parameter = cfn["Parameters"]["JobNamePrefix"]
+    too_long = "a" + "-" * (int(parameter["MaxLength"]) - 1) + "b"
+
+    assert re.fullmatch(parameter["AllowedPattern"], too_long)  # the pattern alone would take it
+    assert not parameter_accepts(parameter, too_long)

@@ -4,6 +4,8 @@ DefinitionSubstitutions contract between template.yaml, the ASL and docs/archite
 
 from __future__ import annotations
 
+import copy
+import datetime
 import json
 import os
 import subprocess
@@ -13,6 +15,8 @@ from typing import Any
 
 import pytest
 from cfnlint.api import lint
+from cfnlint.data import AdditionalSpecs
+from cfnlint.helpers import load_resource
 
 from .template_checks import (
     ARCHITECTURE_PATH,
@@ -20,6 +24,7 @@ from .template_checks import (
     TEMPLATE_PATH,
     asl_substitution_names,
     documented_substitution_names,
+    resources_of_type,
     transform_template,
 )
 
@@ -179,3 +184,44 @@ def test_checkov_on_the_transformed_template_fails_only_checks_skipped_on_the_sa
         )
     ]
     assert unexplained == []
+
+
+# ------------------------------------------------------------------ Lambda runtime lifecycle
+
+# A runtime AWS deprecates within this long of today must be moved off now: after deprecation no
+# security patches, then creating and updating functions on it is blocked (cfn-lint's E2531/W2531).
+RUNTIME_NOTICE = datetime.timedelta(days=365)
+
+
+def runtime_lifecycle_findings(cfn: dict[str, Any], today: datetime.date) -> list[str]:
+    """Functions whose runtime the pinned cfn-lint's lifecycle data deprecates within RUNTIME_NOTICE
+    of `today`, or does not know."""
+    lifecycle = load_resource(AdditionalSpecs, "LmbdRuntimeLifecycle.json")
+    findings = []
+    for name, function in sorted(resources_of_type(cfn, "AWS::Lambda::Function").items()):
+        runtime = function["Properties"].get("Runtime")
+        if runtime not in lifecycle:
+            findings.append(f"{name}: runtime {runtime} is not in cfn-lint's runtime lifecycle data")
+            continue
+        deprecated = datetime.date.fromisoformat(lifecycle[runtime]["deprecated"])
+        if deprecated - today < RUNTIME_NOTICE:
+            findings.append(
+                f"{name}: {runtime} is deprecated on {deprecated}, within a year of {today} "
+                f"(successor: {lifecycle[runtime]['successor']})"
+            )
+    return findings
+
+
+def test_no_function_runs_on_a_runtime_deprecated_within_a_year(cfn):
+    assert resources_of_type(cfn, "AWS::Lambda::Function")
+    assert runtime_lifecycle_findings(cfn, datetime.date.today()) == []
+
+
+def test_a_runtime_deprecated_within_a_year_is_reported(sam_template):
+    seeded = copy.deepcopy(sam_template)
+    seeded["Globals"]["Function"]["Runtime"] = "python3.11"  # deprecated 2027-06-30 in cfn-lint's data
+    findings = runtime_lifecycle_findings(transform_template(seeded), datetime.date(2026, 12, 1))
+
+    assert len(findings) == 6
+    assert findings[0].startswith("ApiFunction: python3.11 is deprecated on 2027-06-30, within a year")
+    assert runtime_lifecycle_findings(transform_template(seeded), datetime.date(2026, 6, 1)) == []

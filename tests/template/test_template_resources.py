@@ -5,6 +5,7 @@ Modelled on aws-sam-translator's own tests: one input (template.yaml), assertion
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from .template_checks import (
     ARCHITECTURE_PATH,
+    REPO,
     documented_environment,
     documented_functions,
     load_template,
@@ -289,7 +291,7 @@ def test_functions_match_the_documented_logical_ids_and_handlers(resources):
 @pytest.mark.parametrize("logical_id", FUNCTION_IDS)
 def test_function_runtime_tracing_and_logging(resources, logical_id):
     function = resources[logical_id]["Properties"]
-    assert function["Runtime"] == "python3.11"
+    assert function["Runtime"] == "python3.13"
     assert function["TracingConfig"] == {"Mode": "Active"}
     assert function["LoggingConfig"] == {"LogFormat": "JSON", "LogGroup": {"Ref": "FunctionsLogGroup"}}
     assert function["Timeout"] <= 300
@@ -338,6 +340,21 @@ def test_parameters_carry_the_documented_defaults(cfn):
         "RandomForest",
         "LogisticRegression",
     }
+
+
+@pytest.mark.parametrize(
+    ("parameter", "kind"),
+    [
+        ("TrainingInstanceType", "training"),
+        ("TransformInstanceType", "transform"),
+        ("ProcessingInstanceType", "processing"),
+    ],
+)
+def test_instance_type_defaults_are_types_their_sagemaker_operation_accepts(cfn, parameter, kind):
+    """PrepareRun refuses a default outside the operation's enum (functions/instance_types.json); the
+    shipped defaults must not be refused."""
+    allowed = json.loads((REPO / "functions" / "instance_types.json").read_text())[kind]["values"]
+    assert cfn["Parameters"][parameter]["Default"] in allowed
 
 
 @pytest.mark.parametrize(
