@@ -106,11 +106,12 @@ from moto.stepfunctions.parser.asl.component.state.fail import state_fail  # noq
 from moto.stepfunctions.parser.asl.eval.environment import Environment  # noqa: E402
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails  # noqa: E402
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser  # noqa: E402
+from moto.stepfunctions.parser.asl.utils import boto_client  # noqa: E402
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker  # noqa: E402
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend  # noqa: E402
 from moto.stepfunctions.parser.utils import TMP_THREADS  # noqa: E402
 
-from emulator import service_models  # noqa: E402
+from emulator import iam, service_models  # noqa: E402
 from emulator.faults import ApiFault  # noqa: E402
 from emulator.lambdas import LocalLambda  # noqa: E402
 from emulator.sagemaker import LocalSageMaker, SageMakerApiError  # noqa: E402
@@ -142,6 +143,7 @@ class _Active:
 
     sagemaker: LocalSageMaker | None = None
     lambdas: LocalLambda | None = None
+    roles: iam.Roles | None = None
     owner: object | None = None
     lock = threading.Lock()
 
@@ -207,6 +209,7 @@ def _evaluation_entrypoint(self: Any) -> Any:
 
 
 _ORIGINAL_CLIENT_FOR = lambda_eval_utils.boto_client_for
+_ORIGINAL_BOTO_CLIENT_FOR = boto_client.boto_client_for
 _ORIGINAL_LAMBDA_ERROR = StateTaskServiceLambda._error_cause_from_client_error
 
 
@@ -286,6 +289,10 @@ def check_contract() -> None:
         StateTaskServiceLambda.__dict__.get("_error_cause_from_client_error"), staticmethod
     ) or (_params(_ORIGINAL_LAMBDA_ERROR) != ["client_error"]):
         problems.append("StateTaskServiceLambda._error_cause_from_client_error(client_error) changed")
+    for name in _INTEGRATION_MODULES:
+        module = importlib.import_module(name)
+        if getattr(module, "boto_client_for", None) not in (_ORIGINAL_BOTO_CLIENT_FOR, _integration_client):
+            problems.append(f"{name} no longer creates its clients with boto_client.boto_client_for")
     if problems:
         raise SeamError("moto's ASL interpreter changed under the local runtime: " + "; ".join(problems))
 
@@ -299,19 +306,63 @@ def _service_for(service_name: str) -> Any:
     return _ORIGINAL_SERVICE_FOR(service_name)
 
 
+def _state_machine_role() -> iam.Role | None:
+    return _Active.roles.for_state_machine() if _Active.roles is not None else None
+
+
+class _InvokingAs:
+    """The in-process Lambda, invoked as the state machine's role (lambda:InvokeFunction checked).
+
+    moto evaluates an execution on threads of its own (a program's worker thread, a state's timeout
+    thread), so the caller's role travels with the client, not with a thread."""
+
+    def __init__(self, lambdas: LocalLambda, role: iam.Role | None):
+        self._lambdas = lambdas
+        self._role = role
+
+    def invoke(self, **kwargs: Any) -> Any:
+        with iam.acting_as(self._role):
+            return self._lambdas.invoke(**kwargs)
+
+
 def _client_for(region: str, service: str, *args: Any, **kwargs: Any) -> Any:
     if service == "lambda" and _Active.lambdas is not None:
-        return _Active.lambdas
-    return _ORIGINAL_CLIENT_FOR(region, service, *args, **kwargs)
+        return _InvokingAs(_Active.lambdas, _state_machine_role())
+    return _integration_client(region, service, *args, **kwargs)
 
 
-def install(owner: object, sagemaker: LocalSageMaker, lambdas: LocalLambda) -> None:
+def _integration_client(region: str, service: str, *args: Any, **kwargs: Any) -> Any:
+    """A boto3 client of an optimized integration (sns:publish, dynamodb:putItem...), acting as the
+    state machine's role for every call it makes (see `emulator.enforcement`)."""
+    client = _ORIGINAL_BOTO_CLIENT_FOR(region, service, *args, **kwargs)
+    iam.bind_role(client, _state_machine_role())
+    return client
+
+
+# every moto module that imported boto_client_for by name gets the role-bound factory
+_INTEGRATION_MODULES = [
+    name
+    for name in (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns",
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb",
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sqs",
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_events",
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn",
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_unsupported",
+    )
+]
+
+
+def install(
+    owner: object, sagemaker: LocalSageMaker, lambdas: LocalLambda, roles: iam.Roles | None = None
+) -> None:
     """Route sagemaker and lambda tasks of every execution in this process to these objects."""
     check_contract()
     with _Active.lock:
         if _Active.owner is not None and _Active.owner is not owner:
             raise RuntimeError("another local runtime is active in this process; close it first")
-        _Active.owner, _Active.sagemaker, _Active.lambdas = owner, sagemaker, lambdas
+        _Active.owner, _Active.sagemaker, _Active.lambdas, _Active.roles = owner, sagemaker, lambdas, roles
         state_task_factory.state_task_service_for = _service_for
         lambda_eval_utils.boto_client_for = _client_for
         state_fail.CustomErrorName = _ReraisedErrorName
@@ -320,12 +371,14 @@ def install(owner: object, sagemaker: LocalSageMaker, lambdas: LocalLambda) -> N
         AmazonStateLanguageParser.parse = staticmethod(_parse)  # type: ignore[method-assign,assignment]
         ExecutionWorker._get_evaluation_entrypoint = _evaluation_entrypoint  # type: ignore[method-assign]
         StateTaskServiceLambda._error_cause_from_client_error = staticmethod(_lambda_error)  # type: ignore[method-assign]
+        for name in _INTEGRATION_MODULES:
+            importlib.import_module(name).boto_client_for = _integration_client  # type: ignore[attr-defined]
 
 
 def uninstall(owner: object) -> None:
     with _Active.lock:
         if _Active.owner is owner:
-            _Active.owner = _Active.sagemaker = _Active.lambdas = None
+            _Active.owner = _Active.sagemaker = _Active.lambdas = _Active.roles = None
             state_task_factory.state_task_service_for = _ORIGINAL_SERVICE_FOR
             lambda_eval_utils.boto_client_for = _ORIGINAL_CLIENT_FOR
             state_fail.CustomErrorName = _ORIGINAL_FAIL_ERROR_NAME
@@ -333,6 +386,8 @@ def uninstall(owner: object) -> None:
             AmazonStateLanguageParser.parse = staticmethod(_ORIGINAL_PARSE)  # type: ignore[method-assign]
             ExecutionWorker._get_evaluation_entrypoint = _ORIGINAL_ENTRYPOINT  # type: ignore[method-assign]
             StateTaskServiceLambda._error_cause_from_client_error = staticmethod(_ORIGINAL_LAMBDA_ERROR)  # type: ignore[method-assign]
+            for name in _INTEGRATION_MODULES:
+                importlib.import_module(name).boto_client_for = _ORIGINAL_BOTO_CLIENT_FOR  # type: ignore[attr-defined]
             _SpareParses.clear()
 
 
@@ -347,6 +402,39 @@ def clear_threads() -> None:
 # --------------------------------------------------------------------------------------------
 # arn:aws:states:::sagemaker:<action>[.sync]
 # --------------------------------------------------------------------------------------------
+_SYNC_RULES = {
+    "TrainingJob": "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+    "TransformJob": "StepFunctionsGetEventsForSageMakerTransformJobsRule",
+    "ProcessingJob": "StepFunctionsGetEventsForSageMakerProcessingJobsRule",
+}
+
+
+def _sagemaker_requests(
+    operation: str, params: dict[str, Any], sagemaker: LocalSageMaker, sync: bool
+) -> list[iam.Request]:
+    """What the state machine's role needs for one SageMaker task (Step Functions developer guide,
+    "IAM policies for Amazon SageMaker AI"): the Create* call on the job's ARN, iam:PassRole of the
+    role the job runs with, AddTags when tags are passed, and for .sync the Describe* polling, the
+    ListTags call and the managed EventBridge rule it waits on."""
+    kind = operation.removeprefix("Create")  # TrainingJob, TransformJob, ProcessingJob, Model
+    name = params.get(f"{kind}Name") or ""
+    arn = sagemaker.arn_of(kind, str(name))
+    requests = [iam.Request(f"sagemaker:{operation}", arn)]
+    passed = params.get("ExecutionRoleArn") if kind == "Model" else params.get("RoleArn")
+    if passed:
+        requests.append(
+            iam.Request("iam:PassRole", str(passed), (("iam:PassedToService", "sagemaker.amazonaws.com"),))
+        )
+    if params.get("Tags"):
+        requests.append(iam.Request("sagemaker:AddTags", arn))
+    if sync and kind in _SYNC_RULES:
+        requests.append(iam.Request(f"sagemaker:Describe{kind}", arn))
+        requests.append(iam.Request("sagemaker:ListTags", arn))
+        rule = f"arn:aws:events:{sagemaker.region}:{sagemaker.account}:rule/{_SYNC_RULES[kind]}"
+        requests.extend(iam.Request(f"events:{a}", rule) for a in ("PutTargets", "PutRule", "DescribeRule"))
+    return requests
+
+
 class LocalSageMakerTask(StateTaskServiceCallback):
     """Task state for SageMaker, backed by `LocalSageMaker`.
 
@@ -388,7 +476,16 @@ class LocalSageMakerTask(StateTaskServiceCallback):
         action = self.resource.api_action.lower()
         sagemaker = self._emulator()
         # what SageMaker's API refuses (enums, lengths, patterns, unknown fields) is refused here
-        service_models.check("sagemaker", _operation(self.resource.api_action), normalised_parameters)
+        operation = _operation(self.resource.api_action)
+        service_models.check("sagemaker", operation, normalised_parameters)
+        role = _state_machine_role()
+        if role is not None:  # the state machine's role must allow the call and the .sync polling
+            try:
+                iam.authorize(
+                    role, _sagemaker_requests(operation, normalised_parameters, sagemaker, self._is_sync())
+                )
+            except iam.AccessDenied as exc:
+                raise SageMakerApiError("AccessDeniedException", exc.message) from None
         call = {
             "createtrainingjob": sagemaker.create_training_job,
             "createtransformjob": sagemaker.create_transform_job,
@@ -403,6 +500,9 @@ class LocalSageMakerTask(StateTaskServiceCallback):
                 "ValidationException", f"Invalid request: {type(exc).__name__}: {exc}"
             ) from exc
         env.stack.append(result)
+
+    def _is_sync(self) -> bool:
+        return self.resource.condition == ResourceCondition.Sync
 
     def _build_sync_resolver(
         self, env: Environment, resource_runtime_part: Any, normalised_parameters: dict, *_: Any, **__: Any

@@ -24,6 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from emulator import iam
 from emulator.faults import Faults
 from emulator.template import ACCOUNT_ID, REGION, FunctionSpec, LocalStack
 
@@ -73,9 +74,14 @@ class LocalLambda:
     """Resolves a function name or ARN to the template's handler and calls it in this process."""
 
     def __init__(
-        self, stack: LocalStack, faults: Faults | None = None, log: Callable[[str], None] | None = None
+        self,
+        stack: LocalStack,
+        faults: Faults | None = None,
+        log: Callable[[str], None] | None = None,
+        roles: iam.Roles | None = None,
     ):
         self.stack = stack
+        self.roles = roles  # each handler runs as its function's role (None: unchecked, unit tests)
         self.faults = faults or Faults()
         self.log = log
         self.invocations: list[tuple[str, float]] = []  # (function name, seconds)
@@ -144,6 +150,14 @@ class LocalLambda:
             raise _client_error(
                 "ResourceNotFoundException", f"Function not found: {FunctionName}", 404, request_id
             )
+        caller = iam.current_role()  # the state machine's role when its lambda:invoke calls
+        function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{spec.name}"
+        if caller is not None:
+            qualified = FunctionName if FunctionName.startswith("arn:") else function_arn
+            try:
+                iam.authorize(caller, [iam.Request("lambda:InvokeFunction", qualified)])
+            except iam.AccessDenied as exc:
+                raise _client_error("AccessDeniedException", exc.message, 403, request_id) from None
         injected = self.faults.take_lambda_error(spec.logical_id, spec.name)
         if injected is not None and injected[0].startswith("Lambda."):
             code = injected[0].split(".", 1)[1]
@@ -164,7 +178,10 @@ class LocalLambda:
         try:
             if injected is not None:
                 raise _named_exception(injected[0], injected[1])
-            result = self._call_with_timeout(self.handler_for(spec), event, context, spec.timeout)
+            role = self.roles.for_function(spec.logical_id) if self.roles is not None else None
+            if self.roles is not None and role is None:
+                raise RuntimeError(f"{spec.logical_id} has no role in the transformed template")
+            result = self._call_with_timeout(self.handler_for(spec), event, context, spec.timeout, role)
             try:  # the Python runtime uses plain json: a Decimal is a marshal error there too
                 body = json.dumps(result).encode()
             except (TypeError, ValueError) as exc:
@@ -188,13 +205,19 @@ class LocalLambda:
 
     @staticmethod
     def _call_with_timeout(
-        handler: Callable[[Any, Any], Any], event: Any, context: LambdaContext, timeout: int
+        handler: Callable[[Any, Any], Any],
+        event: Any,
+        context: LambdaContext,
+        timeout: int,
+        role: iam.Role | None = None,
     ) -> Any:
-        """Enforce the function's Timeout as Lambda does (the handler thread cannot be killed)."""
+        """Enforce the function's Timeout as Lambda does (the handler thread cannot be killed);
+        the handler's AWS calls are made as its role."""
         outcome: dict[str, Any] = {}
 
         def target() -> None:
             try:
+                iam.act_as_for_this_thread(role)
                 outcome["result"] = handler(event, context)
             except BaseException as exc:  # re-raised in the caller's thread
                 outcome["error"] = exc

@@ -27,7 +27,7 @@ from typing import Any
 
 import boto3
 
-from emulator import interpreter
+from emulator import enforcement, iam, interpreter
 from emulator import s3 as local_s3
 from emulator.api import ApiGateway
 from emulator.faults import Faults
@@ -136,6 +136,10 @@ class LocalRuntime:
         self._mock.start()
         local_s3.install()
         self._s3_installed = True
+        # every call the functions, the state machine and the jobs make is checked against their roles
+        self.roles = iam.load_roles(self.root, self.stack.parameters, cache_dir=self.state.root / "iam")
+        enforcement.install()
+        self._enforcing = True
         environment = apply_environment(self.stack)
         self._environment = environment
         unknown = sorted(set(self.environment_overrides) - set(environment))
@@ -152,12 +156,13 @@ class LocalRuntime:
             account=ACCOUNT_ID,
             faults=self.faults,
             log_sink=self.progress.job_line,
+            roles=self.roles,
         )
         self.sagemaker.import_state(self.state.read_json("sagemaker.json", {}))
         from emulator.lambdas import LocalLambda
 
-        self.lambdas = LocalLambda(self.stack, self.faults, log=self.progress.note)
-        interpreter.install(self, self.sagemaker, self.lambdas)
+        self.lambdas = LocalLambda(self.stack, self.faults, log=self.progress.note, roles=self.roles)
+        interpreter.install(self, self.sagemaker, self.lambdas, self.roles)
         interpreter.clear_threads()
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         machine = self.stack.state_machine
@@ -192,6 +197,9 @@ class LocalRuntime:
             if hasattr(self, "lambdas"):
                 self.lambdas.close()
             interpreter.uninstall(self)
+            if getattr(self, "_enforcing", False):
+                enforcement.uninstall()
+                self._enforcing = False
             if getattr(self, "_s3_installed", False):
                 local_s3.uninstall()
                 self._s3_installed = False

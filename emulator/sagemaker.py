@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
+from emulator import iam
 from emulator.faults import Faults
 from emulator.objects import get_file, put_file
 
@@ -116,8 +118,10 @@ class LocalSageMaker:
         account: str = "123456789012",
         faults: Faults | None = None,
         log_sink: LogSink | None = None,
+        roles: iam.Roles | None = None,
     ):
         self.work_dir = Path(work_dir)
+        self.roles = roles  # a job reads and writes S3 as its RoleArn (None: unchecked, unit tests)
         self.region = region
         self.account = account
         self.faults = faults or Faults()
@@ -158,7 +162,11 @@ class LocalSageMaker:
         s3 = self._s3
         dest.mkdir(parents=True, exist_ok=True)
         written = []
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        try:
+            pages = list(s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix))
+        except ClientError as exc:
+            raise _JobInputError(f"ClientError: Data download failed: listing {uri}: {_said(exc)}") from exc
+        for page in pages:
             for obj in page.get("Contents", []):
                 key = obj["Key"]
                 if key.endswith("/"):
@@ -166,7 +174,12 @@ class LocalSageMaker:
                 rel = key[len(prefix) :].lstrip("/") if key != prefix else Path(key).name
                 target = dest / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
-                get_file(s3, bucket, key, target)
+                try:
+                    get_file(s3, bucket, key, target)
+                except ClientError as exc:
+                    raise _JobInputError(
+                        f"ClientError: Data download failed: s3://{bucket}/{key}: {_said(exc)}"
+                    ) from exc
                 written.append(target)
         if not written:
             raise _JobInputError(
@@ -181,6 +194,23 @@ class LocalSageMaker:
                 key = f"{prefix.rstrip('/')}/{path.relative_to(source).as_posix()}".lstrip("/")
                 put_file(self._s3, path, bucket, key)
 
+    def arn_of(self, kind: str, name: str) -> str:
+        """A SageMaker resource's ARN: the kind in kebab case, the name in lower case (as AWS writes it)."""
+        kebab = re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower()
+        return f"arn:aws:sagemaker:{self.region}:{self.account}:{kebab}/{name.lower()}"
+
+    # ---- the job's role ---------------------------------------------------------------------------
+    def _role_arn(self, job: Job) -> str | None:
+        if job.kind == "TransformJob":  # a transform job runs with its model's execution role
+            model = self.models.get(str(job.request.get("ModelName"))) or {}
+            return model.get("ExecutionRoleArn")
+        return job.request.get("RoleArn")
+
+    def _as_job_role(self, job: Job) -> contextlib.AbstractContextManager[None]:
+        if self.roles is None:
+            return contextlib.nullcontext()
+        return iam.acting_as(self.roles.for_arn(self._role_arn(job)))
+
     # ---- job bookkeeping ------------------------------------------------------------------------
     def _new_job(self, kind: str, name: Any, request: dict[str, Any]) -> Job:
         if not isinstance(name, str) or not JOB_NAME_PATTERN.match(name):
@@ -191,8 +221,7 @@ class LocalSageMaker:
                 f"{JOB_NAME_PATTERN.pattern} and have length less than or equal to 63",
             )
         self.faults.check_api(f"Create{kind}")
-        kebab = re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower()
-        arn = f"arn:aws:sagemaker:{self.region}:{self.account}:{kebab}/{name.lower()}"
+        arn = self.arn_of(kind, name)
         with self._lock:
             if name.lower() in {n.lower() for n in self.used_names[kind]}:
                 raise SageMakerApiError(
@@ -260,7 +289,8 @@ class LocalSageMaker:
     def create_training_job(self, request: dict[str, Any]) -> dict[str, Any]:
         job = self._new_job("TrainingJob", request.get("TrainingJobName"), request)
         try:
-            self._launch_training(job)
+            with self._as_job_role(job):
+                self._launch_training(job)
         except _JobInputError as exc:
             self._fail_now(job, str(exc))
         return {"TrainingJobArn": job.arn}
@@ -425,7 +455,8 @@ class LocalSageMaker:
             )
         job = self._new_job("TransformJob", request.get("TransformJobName"), request)
         try:
-            self._launch_transform(job, model)
+            with self._as_job_role(job):
+                self._launch_transform(job, model)
         except _JobInputError as exc:
             self._fail_now(job, str(exc))
         return {"TransformJobArn": job.arn}
@@ -506,7 +537,8 @@ class LocalSageMaker:
     def create_processing_job(self, request: dict[str, Any]) -> dict[str, Any]:
         job = self._new_job("ProcessingJob", request.get("ProcessingJobName"), request)
         try:
-            self._launch_processing(job)
+            with self._as_job_role(job):
+                self._launch_processing(job)
         except _JobInputError as exc:
             self._fail_now(job, str(exc))
         return {"ProcessingJobArn": job.arn}
@@ -609,7 +641,13 @@ class LocalSageMaker:
                 "TransformJob": self._finish_transform,
                 "ProcessingJob": self._finish_processing,
             }[job.kind]
-            job.describe = finish(job, rc)
+            try:
+                with self._as_job_role(job):
+                    job.describe = finish(job, rc)
+            except ClientError as exc:  # the outputs could not be uploaded (e.g. the role may not write)
+                self._fail_now(job, f"ClientError: Failed to upload the job's output: {_said(exc)}")
+                job.finished = time.monotonic()
+            assert job.describe is not None
             return job.describe
 
     def stop(self, arn: str, reason: str) -> None:
@@ -628,6 +666,11 @@ class LocalSageMaker:
 
 class _JobInputError(Exception):
     """The job cannot start (missing input or code): it fails with this reason, as on SageMaker."""
+
+
+def _said(exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    return f"{error.get('Code')}: {error.get('Message')}"
 
 
 def _tar_dir(source: Path, archive: Path) -> None:

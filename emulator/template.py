@@ -67,6 +67,51 @@ def load_yaml(text: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
+# The SAM transform, offline
+# --------------------------------------------------------------------------------------------
+PACKAGED_CODE_URI = "s3://readmission-packaging/functions.zip"
+PACKAGED_DEFINITION_URI = "s3://readmission-packaging/readmission_pipeline.asl.json"
+
+
+def packaged(template: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy with local CodeUri/DefinitionUri replaced by S3 URIs, as `sam package` leaves them
+    (the translator refuses local paths)."""
+    result = copy.deepcopy(dict(template))
+    function_globals = result.get("Globals", {}).get("Function", {})
+    if "CodeUri" in function_globals:
+        function_globals["CodeUri"] = PACKAGED_CODE_URI
+    for resource in result["Resources"].values():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Function" and "CodeUri" in properties:
+            properties["CodeUri"] = PACKAGED_CODE_URI
+        if resource["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in properties:
+            properties["DefinitionUri"] = PACKAGED_DEFINITION_URI
+    return result
+
+
+class _NoManagedPolicies:
+    """The translator's managed-policy loader, offline: no managed policy names are resolved."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def sam_transform(template: Mapping[str, Any], parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The CloudFormation the SAM transform produces from `template`, computed offline (policy
+    templates expanded, generated roles and permissions written out)."""
+    import logging
+    import os
+
+    from samtranslator.translator.transform import transform
+
+    logging.getLogger("samtranslator").setLevel(logging.ERROR)  # feature-toggle notices, not defects
+
+    # The translator asks boto3 for a region to fill AWS::Region/AWS::Partition; no call is made.
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    return transform(packaged(template), dict(parameters or {}), _NoManagedPolicies())
+
+
+# --------------------------------------------------------------------------------------------
 # The resolved view
 # --------------------------------------------------------------------------------------------
 @dataclass

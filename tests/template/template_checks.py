@@ -6,16 +6,15 @@ show both that the real template passes and that a seeded defect is caught.
 
 from __future__ import annotations
 
-import copy
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
+
+from emulator.template import sam_transform
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "template.yaml"
@@ -23,8 +22,6 @@ ASL_PATH = REPO / "statemachine" / "readmission_pipeline.asl.json"
 ARCHITECTURE_PATH = REPO / "docs" / "architecture.md"
 
 # What `sam package` would have uploaded; the translator refuses local paths.
-PACKAGED_CODE_URI = "s3://packaging-bucket/functions.zip"
-PACKAGED_DEFINITION_URI = "s3://packaging-bucket/readmission_pipeline.asl.json"
 
 # Actions AWS lets us grant only on `*` (no resource-level permissions), each with the reason. A `*`
 # resource for any other action is a finding.
@@ -125,33 +122,10 @@ def load_template(text: str | None = None) -> dict[str, Any]:
     return yaml_parse(TEMPLATE_PATH.read_text() if text is None else text)
 
 
-def packaged(template: dict[str, Any]) -> dict[str, Any]:
-    """A copy with local CodeUri/DefinitionUri replaced by S3 URIs, as `sam package` leaves them."""
-    result = copy.deepcopy(template)
-    function_globals = result.get("Globals", {}).get("Function", {})
-    if "CodeUri" in function_globals:
-        function_globals["CodeUri"] = PACKAGED_CODE_URI
-    for resource in result["Resources"].values():
-        properties = resource.get("Properties", {})
-        if resource["Type"] == "AWS::Serverless::Function" and "CodeUri" in properties:
-            properties["CodeUri"] = PACKAGED_CODE_URI
-        if resource["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in properties:
-            properties["DefinitionUri"] = PACKAGED_DEFINITION_URI
-    return result
-
-
-class _NoManagedPolicies:
-    """The translator's managed-policy loader, offline: no managed policy names are resolved."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
 def transform_template(template: dict[str, Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The CloudFormation the SAM transform produces from `template`, computed offline."""
-    # The translator asks boto3 for a region to fill AWS::Region/AWS::Partition; no call is made.
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    return transform(packaged(template), dict(parameters or {}), _NoManagedPolicies())
+    """The CloudFormation the SAM transform produces from `template`, computed offline (the same
+    transform the local runtime reads its roles from)."""
+    return sam_transform(template, parameters)
 
 
 def resources_of_type(cfn: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:

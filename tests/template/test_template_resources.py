@@ -295,7 +295,7 @@ def test_function_runtime_tracing_and_logging(resources, logical_id):
     assert function["TracingConfig"] == {"Mode": "Active"}
     assert function["LoggingConfig"] == {"LogFormat": "JSON", "LogGroup": {"Ref": "FunctionsLogGroup"}}
     assert function["Timeout"] <= 300
-    assert function["Code"] == {"S3Bucket": "packaging-bucket", "S3Key": "functions.zip"}
+    assert function["Code"] == {"S3Bucket": "readmission-packaging", "S3Key": "functions.zip"}
 
 
 @pytest.mark.parametrize("logical_id", FUNCTION_IDS)
