@@ -120,3 +120,42 @@ def test_throttled_training_gets_a_new_name_then_the_duplicate_is_ignored(
     assert duplicate["status"] == "SUCCEEDED"
     assert entered(duplicate) == ["PrepareRun", "DuplicateIgnored"]
     assert registry_items(runtime) == before
+
+
+QUOTA = (
+    "ResourceLimitExceeded",
+    "The account-level service limit 'ml.m5.large for training job usage' is 1 Instances, with current "
+    "utilization of 1 Instances and a request delta of 1 Instances.",
+)
+
+
+def test_an_instance_quota_is_retried_under_a_new_name_while_it_frees_up(
+    runtime: LocalRuntime, small_dataset: Path
+) -> None:
+    uri = runtime.put_file(small_dataset, runtime.datasets_prefix)
+    runtime.faults.sagemaker_error("CreateTrainingJob", *QUOTA, times=1)
+
+    record = runtime.run({"datasetUri": uri, "modelName": "quota-frees", "algorithm": "LogisticRegression"})
+
+    assert record["status"] == "SUCCEEDED", record["cause"]
+    errors = [e["taskFailedEventDetails"]["error"] for e in record["events"] if e["type"] == "TaskFailed"]
+    assert errors == ["SageMaker.ResourceLimitExceededException"]  # the name AWS reports, retried
+    assert entered(record).count("TrainModel") == 2
+    assert version_item(runtime, "quota-frees", 1)["training_job"].endswith("-2")
+
+
+def test_an_instance_quota_that_never_frees_up_ends_recorded_and_notified(
+    runtime: LocalRuntime, small_dataset: Path
+) -> None:
+    uri = runtime.put_file(small_dataset, runtime.datasets_prefix)
+    runtime.faults.sagemaker_error("CreateTrainingJob", *QUOTA, times=10)
+
+    record = runtime.run({"datasetUri": uri, "modelName": "quota-stuck", "algorithm": "LogisticRegression"})
+    runtime.faults.clear()
+
+    assert record["status"] == "FAILED"
+    assert entered(record).count("TrainModel") == 3  # bounded: three attempts, then the failure path
+    assert entered(record)[-3:] == ["RecordFailure", "NotifyFailure", "RunFailed"]
+    run = run_item(runtime, record["name"])
+    assert run["status"] == "FAILED" and run["stage"] == "TrainModel"
+    assert "ResourceLimitExceeded" in run["cause"]
