@@ -83,6 +83,40 @@ def test_a_gzip_over_8_mib_uploaded_to_the_bucket_trains(
     assert predictions(runtime, record) == 101_766
 
 
+def test_the_plain_uci_csv_starts_a_run_through_the_api(
+    runtime: LocalRuntime, uci_csv: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "diabetic_data_api.csv"
+    copy.write_bytes(uci_csv.read_bytes())
+    uri = runtime.put_file(copy, runtime.datasets_prefix)  # multipart, as `aws s3 cp` uploads it
+
+    response = runtime.api.request(
+        "POST",
+        "/training",
+        body=json.dumps({"datasetUri": uri}),
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status == 202, response.body
+    record = runtime.wait(response.json()["executionArn"])
+    assert record["status"] == "SUCCEEDED", record["cause"]
+    assert predictions(runtime, record) == 101_766
+
+
+def test_a_gzip_over_8_mib_starts_a_run_from_the_console(
+    runtime: LocalRuntime, uci_csv: Path, tmp_path: Path
+) -> None:
+    big_gzip = tmp_path / "diabetic_data_console.csv.gz"
+    with gzip.open(big_gzip, "wb", compresslevel=0) as out:
+        out.write(uci_csv.read_bytes())
+    uri = runtime.put_file(big_gzip, runtime.datasets_prefix)
+
+    record = runtime.run({"datasetUri": uri, "modelName": "medication-adherence-model"})
+
+    assert record["status"] == "SUCCEEDED", record["cause"]
+    assert predictions(runtime, record) == 101_766
+
+
 def awkward_file(folder: Path, start: int, rows: int = 3000) -> Path:
     """Rows of the UCI file with a UTF-8 BOM (Excel's "CSV UTF-8"), CRLF endings and an awkward name."""
     lines = gzip.decompress(DATASET.read_bytes()).split(b"\r\n")
