@@ -40,7 +40,7 @@ def _make_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -
             raise ClientError(
                 {
                     "Error": {"Code": "ValidationException", "Message": message},
-                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                    "ResponseMetadata": iam.response_metadata(400),
                 },
                 operation_name,
             )

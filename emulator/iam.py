@@ -360,9 +360,17 @@ def requests_for(service: str, operation: str, params: dict[str, Any]) -> list[R
 
 
 def denied_error(exc: AccessDenied, service: str, operation: str) -> ClientError:
-    """The error the service answers (S3 names its code AccessDenied, JSON services AccessDeniedException)."""
-    code = "AccessDenied" if service == "s3" else "AccessDeniedException"
+    """The error the service answers: S3 `AccessDenied`, SNS `AuthorizationError`, the JSON services
+    `AccessDeniedException`."""
+    code = {"s3": "AccessDenied", "sns": "AuthorizationError"}.get(service, "AccessDeniedException")
     return ClientError(
-        {"Error": {"Code": code, "Message": exc.message}, "ResponseMetadata": {"HTTPStatusCode": 403}},
+        {"Error": {"Code": code, "Message": exc.message}, "ResponseMetadata": response_metadata(403)},
         operation,
     )
+
+
+def response_metadata(status: int) -> dict[str, Any]:
+    """What botocore puts in an error response (callers such as moto's integrations read RequestId)."""
+    import uuid
+
+    return {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4()), "HTTPHeaders": {}, "RetryAttempts": 0}

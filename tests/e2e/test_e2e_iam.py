@@ -24,13 +24,18 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 def project_without(tmp: Path, resource: str, sid: str) -> Path:
-    """A copy of the project whose template lacks statement `sid` of `resource`'s policies."""
+    """A copy of the project whose template lacks statement `sid` (or the policy named `sid`) of
+    `resource`'s policies."""
     root = tmp / "project"
     for folder in ("functions", "pipelines", "statemachine"):
         shutil.copytree(PROJECT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     template = load_yaml((PROJECT / "template.yaml").read_text())
     props = template["Resources"][resource]["Properties"]
     removed = 0
+    named = [p for p in props.get("Policies") or [] if isinstance(p, dict) and p.get("PolicyName") == sid]
+    for policy in named:
+        props["Policies"].remove(policy)
+        removed += 1
     for policy in props.get("Policies") or []:
         document = policy.get("PolicyDocument") if "PolicyDocument" in policy else policy
         statements = document.get("Statement") if isinstance(document, dict) else None
@@ -100,3 +105,13 @@ def test_a_sagemaker_role_that_may_not_write_run_artifacts_fails_the_training_jo
     assert "TrainModel" in [s["state"] for s in record["states"]]
     cause = record["cause"] or ""
     assert "s3:PutObject" in cause and "SageMakerExecutionRole" in cause
+
+
+def test_the_state_machine_role_without_sns_publish_cannot_notify(tmp_path: Path, run_on: Any) -> None:
+    record = run_on(project_without(tmp_path, "StateMachineRole", "Notify"))
+
+    assert record["status"] == "FAILED"
+    causes = [
+        e["taskFailedEventDetails"].get("cause", "") for e in record["events"] if e["type"] == "TaskFailed"
+    ]
+    assert any("is not authorized to perform: sns:Publish" in c and "StateMachineRole" in c for c in causes)

@@ -104,3 +104,34 @@ def test_a_role_arn_not_in_the_template_is_allowed_nothing() -> None:
     roles = iam.Roles({}, {}, None)
     stranger = roles.for_arn("arn:aws:iam::123456789012:role/someone-else")
     assert not iam.is_allowed(stranger, Request("s3:GetObject", "arn:aws:s3:::b/k"))
+
+
+def test_a_call_made_as_a_role_is_validated_then_authorised_before_moto_answers() -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    from emulator import enforcement
+
+    reader = role(allow("dynamodb:GetItem", "arn:aws:dynamodb:us-east-1:123456789012:table/registry"))
+    with mock_aws():
+        enforcement.install()
+        try:
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            with iam.acting_as(reader):
+                with pytest.raises(ClientError) as invalid:  # DynamoDB's TableName is 1..1024 chars, ...
+                    client.get_item(TableName="x" * 1025, Key={"pk": {"S": "a"}})
+                with pytest.raises(ClientError) as denied:
+                    client.put_item(TableName="registry", Item={"pk": {"S": "a"}})
+            with pytest.raises(ClientError) as missing:  # the runtime itself: not checked, moto answers
+                client.get_item(TableName="registry", Key={"pk": {"S": "a"}})
+        finally:
+            enforcement.uninstall()
+
+    assert invalid.value.response["Error"]["Code"] == "ValidationException"
+    assert "at 'tableName'" in invalid.value.response["Error"]["Message"]
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:123456789012:table/registry" in str(
+        denied.value
+    )
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
