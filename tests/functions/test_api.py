@@ -206,6 +206,22 @@ def test_a_base64_body_is_decoded(aws: Aws) -> None:
     assert json.loads(response["body"])["errors"][0]["field"] == "datasetUri"
 
 
+@pytest.mark.parametrize(
+    ("raw", "message"), [("not base64!", "body is not valid base64"), ("//79", "invalid JSON")]
+)
+def test_a_base64_body_that_does_not_decode_is_a_400_on_the_body(aws: Aws, raw: str, message: str) -> None:
+    event = copy.deepcopy(load_event("api_post_training.json"))
+    event["body"] = raw
+    event["isBase64Encoded"] = True
+
+    response = api.handler(event, None)
+
+    assert response["statusCode"] == 400
+    [error] = json.loads(response["body"])["errors"]
+    assert error["field"] == "body" and message in error["message"]
+    assert aws.executions() == []
+
+
 def test_a_header_key_that_contradicts_the_body_key_is_refused(aws: Aws) -> None:
     body = {**seed_body(), "idempotencyKey": "one"}
 
