@@ -133,7 +133,7 @@ def test_the_idempotency_key_header_names_the_execution(aws: Aws) -> None:
             "outside the project's bucket",
         ),
         ({"datasetUri": f"s3://{BUCKET}/code/d.csv"}, None, "datasetUri", "is not under"),
-        ({"datasetUri": "/tmp/d.csv"}, None, "datasetUri", "is not an s3:// URI"),
+        ({"datasetUri": "/tmp/d.csv"}, None, "datasetUri", "must match ^s3://"),
         (
             {"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "modelName": "bad name!"},
             None,
