@@ -112,9 +112,9 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
         if version.get("champion"):
             summary["champion_version"] = _version(version.get("version"))
         if _version(version.get("version")) == summary["model_version"]:
-            summary["decision"] = {"APPROVED": "approved", "REJECTED": "rejected"}.get(
-                str(version.get("status"))
-            )
+            # the registry's status is the gate's decision in capitals (functions/decision.py)
+            status = version.get("status")
+            summary["decision"] = status.lower() if isinstance(status, str) else None
             metrics = version.get("metrics") or {}
             # the registry keeps metrics.json's blocks: "model" (this version) and "champion"
             summary["metrics"] = (
