@@ -169,7 +169,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from emulator.summary import models
+    from emulator.summary import model_line, models
 
     with _stdout_reserved() as out, _runtime(args, Progress(verbose_jobs=False)) as runtime:
         rows = models(runtime)
@@ -177,13 +177,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             out.write(json.dumps({"models": rows}, default=str) + "\n")
         else:
             for row in rows:
-                star = "*" if row["champion"] else " "
-                auc = (row.get("metrics") or {}).get("roc_auc")
-                print(
-                    f"{star} {row.get('model_name')} v{row.get('version')}  {row.get('status')}"
-                    f"  roc_auc={auc}",
-                    file=out,
-                )
+                print(model_line(row), file=out)
             if not rows:
                 print("no model versions registered", file=out)
     return 0

@@ -38,6 +38,29 @@ def models(runtime: LocalRuntime) -> list[dict[str, Any]]:
     return out
 
 
+SHOWN_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier")
+
+
+def model_metrics(metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """A version's own figures: the registry keeps metrics.json's blocks, "model" (this version) and
+    "champion" (the champion it was compared with); older records hold the figures flat."""
+    metrics = metrics or {}
+    return metrics["model"] if isinstance(metrics.get("model"), dict) else metrics
+
+
+def model_line(row: dict[str, Any]) -> str:
+    """One row of `models` as text: champion star, name, version, status and the version's figures."""
+    star = "*" if row.get("champion") else " "
+    figures = model_metrics(row.get("metrics"))
+    shown = "  ".join(f"{name}={_figure(figures[name])}" for name in SHOWN_METRICS if name in figures)
+    head = f"{star} {row.get('model_name')} v{row.get('version')}  {row.get('status')}"
+    return f"{head}  {shown or 'no metrics'}"
+
+
+def _figure(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
 def _version(value: Any) -> int | None:
     """Versions arrive as numbers or numeric strings depending on the route: compare them as ints."""
     try:
@@ -112,14 +135,11 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
         if version.get("champion"):
             summary["champion_version"] = _version(version.get("version"))
         if _version(version.get("version")) == summary["model_version"]:
-            summary["decision"] = {"APPROVED": "approved", "REJECTED": "rejected"}.get(
-                str(version.get("status"))
-            )
+            # the registry's status is the gate's decision in capitals (functions/decision.py)
+            status = version.get("status")
+            summary["decision"] = status.lower() if isinstance(status, str) else None
             metrics = version.get("metrics") or {}
-            # the registry keeps metrics.json's blocks: "model" (this version) and "champion"
-            summary["metrics"] = (
-                metrics.get("model", metrics) if isinstance(metrics.get("model"), dict) else metrics
-            )
+            summary["metrics"] = model_metrics(metrics)
             if isinstance(metrics.get("champion"), dict):
                 summary["champion_metrics"] = metrics["champion"]
             summary["decision_reasons"] = version.get("decision_reasons") or []

@@ -12,13 +12,13 @@ dataset object's ETag), so a retried request lands on the execution the first on
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from typing import Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 import aws_clients
 from errors import InvalidInput
@@ -43,60 +43,36 @@ metrics = Metrics()
 app = APIGatewayRestResolver()
 
 MAX_BODY_BYTES = 64 * 1024
-IDEMPOTENCY_HEADER = "idempotency-key"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_RETRIES_PER_KEY = 10  # executions started for one key after failures, before the key is refused
 
 
-class BadRequest(Exception):
-    """A 400 with field errors."""
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
-        self.errors = errors
+def body_problem(field: str, message: str) -> RequestErrors:
+    return RequestErrors([{"field": field, "message": message}])
 
 
-def _json(status: int, body: Any) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+def json_object_body(event: APIGatewayProxyEvent) -> dict[str, Any]:
+    """The request body (base64-decoded when API Gateway encoded it) as a JSON object.
 
-
-def read_body(raw: str | None, is_base64: bool) -> dict[str, Any]:
-    """The request body as a JSON object, or BadRequest saying what is wrong with it."""
-    if raw is None or raw == "":
-        raise BadRequest([{"field": "body", "message": "a JSON object body is required"}])
-    data = raw.encode("utf-8") if isinstance(raw, str) else raw
-    if is_base64:
-        try:
-            data = base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError):
-            raise BadRequest([{"field": "body", "message": "body is not valid base64"}]) from None
-    if len(data) > MAX_BODY_BYTES:
-        raise BadRequest(
-            [{"field": "body", "message": f"body is {len(data)} bytes; the limit is {MAX_BODY_BYTES}"}]
-        )
-    try:
-        body = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest([{"field": "body", "message": f"invalid JSON: {exc}"}]) from None
+    A body that is missing, over MAX_BODY_BYTES or not an object is a RequestErrors; one that is not
+    base64 or not JSON raises what Powertools raised, which the exception handlers below answer.
+    """
+    if not event.body:
+        raise body_problem("body", "a JSON object body is required")
+    size = len(event.decoded_body.encode("utf-8"))
+    if size > MAX_BODY_BYTES:
+        raise body_problem("body", f"body is {size} bytes; the limit is {MAX_BODY_BYTES}")
+    body = event.json_body
     if not isinstance(body, dict):
-        raise BadRequest([{"field": "body", "message": "must be a JSON object"}])
+        raise body_problem("body", "must be a JSON object")
     return body
-
-
-def _header(headers: dict[str, str] | None, name: str) -> str | None:
-    for key, value in (headers or {}).items():
-        if key.lower() == name:
-            return value
-    return None
 
 
 def validate_training_request(
     body: dict[str, Any], header_key: str | None, *, settings: Settings
 ) -> TrainingRequest:
-    """The body as a TrainingRequest whose URIs point inside the project; BadRequest otherwise."""
-    try:
-        request = validate_body(body)
-    except RequestErrors as exc:
-        raise BadRequest(exc.errors) from None
+    """The body as a TrainingRequest whose URIs point inside the project; RequestErrors otherwise."""
+    request = validate_body(body)
     errors = []
     try:
         check_dataset_location(parse_s3_uri(request.datasetUri), settings)
@@ -113,7 +89,7 @@ def validate_training_request(
         elif request.idempotencyKey and request.idempotencyKey != header_key:
             errors.append({"field": "idempotencyKey", "message": "differs from the Idempotency-Key header"})
     if errors:
-        raise BadRequest(errors)
+        raise RequestErrors(errors)
     if header_key is not None and not request.idempotencyKey:
         request = request.with_idempotency_key(header_key)
     return request
@@ -131,7 +107,7 @@ def start_training(
             head = s3.head_object(Bucket=dataset.bucket, Key=dataset.key)
         except s3.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                raise BadRequest([{"field": "datasetUri", "message": f"{dataset} does not exist"}]) from None
+                raise body_problem("datasetUri", f"{dataset} does not exist") from None
             raise
         content_id = head.get("VersionId") or head["ETag"]
         key = derived_idempotency_key(dataset, content_id, parameters_digest(request, settings))
@@ -160,14 +136,7 @@ def start_training(
                 "status": _existing_status(sfn, arn),
             }
         return 202, {"executionArn": started["executionArn"], "executionName": candidate, "status": "RUNNING"}
-    raise BadRequest(
-        [
-            {
-                "field": "idempotencyKey",
-                "message": f"{MAX_RETRIES_PER_KEY} runs with this key failed; use a new key",
-            }
-        ]
-    )
+    raise body_problem("idempotencyKey", f"{MAX_RETRIES_PER_KEY} runs with this key failed; use a new key")
 
 
 def _existing_status(sfn: Any, arn: str) -> str | None:
@@ -227,50 +196,70 @@ def _registry() -> Registry:
     return Registry(load_settings().registry_table, aws_clients.client("dynamodb"))
 
 
+@app.exception_handler(RequestErrors)
+def bad_request(exc: RequestErrors) -> Response:
+    metrics.add_metric(name="TrainingRequestsRejected", unit=MetricUnit.Count, value=1)
+    logger.info("training request rejected", extra={"errors": exc.errors})
+    return Response(
+        status_code=400,
+        content_type=content_types.APPLICATION_JSON,
+        body={"message": "invalid training request", "errors": exc.errors},
+    )
+
+
+@app.exception_handler(json.JSONDecodeError)
+def invalid_json(exc: json.JSONDecodeError) -> Response:
+    return bad_request(body_problem("body", f"invalid JSON: {exc}"))
+
+
+@app.exception_handler(UnicodeDecodeError)
+def not_utf8(exc: UnicodeDecodeError) -> Response:
+    return bad_request(body_problem("body", f"invalid JSON: {exc}"))
+
+
+@app.exception_handler(binascii.Error)
+def not_base64(exc: binascii.Error) -> Response:
+    return bad_request(body_problem("body", "body is not valid base64"))
+
+
 @app.post("/training")
-def post_training() -> Response:
+def post_training() -> tuple[dict[str, Any], int]:
     settings = load_settings()
     event = app.current_event
-    try:
-        body = read_body(event.body, bool(event.get("isBase64Encoded")))
-        request = validate_training_request(
-            body, _header(event.get("headers"), IDEMPOTENCY_HEADER), settings=settings
-        )
-        code, result = start_training(
-            request, settings=settings, s3=aws_clients.client("s3"), sfn=aws_clients.client("stepfunctions")
-        )
-    except BadRequest as exc:
-        metrics.add_metric(name="TrainingRequestsRejected", unit=MetricUnit.Count, value=1)
-        logger.info("training request rejected", extra={"errors": exc.errors})
-        return _json(400, {"message": "invalid training request", "errors": exc.errors})
+    request = validate_training_request(
+        json_object_body(event), event.headers.get(IDEMPOTENCY_HEADER), settings=settings
+    )
+    code, result = start_training(
+        request, settings=settings, s3=aws_clients.client("s3"), sfn=aws_clients.client("stepfunctions")
+    )
     metrics.add_metric(name="TrainingRequestsAccepted", unit=MetricUnit.Count, value=1)
-    return _json(code, result)
+    return result, code
 
 
 @app.get("/executions/<execution_id>")
-def get_execution(execution_id: str) -> Response:
+def get_execution(execution_id: str) -> dict[str, Any] | tuple[dict[str, Any], int]:
     settings = load_settings()
     found = describe_execution(
         execution_id, settings=settings, sfn=aws_clients.client("stepfunctions"), registry=_registry()
     )
     if found is None:
-        return _json(404, {"message": f"no execution {unquote(execution_id)}"})
-    return _json(200, found)
+        return {"message": f"no execution {unquote(execution_id)}"}, 404
+    return found
 
 
 @app.get("/models")
-def get_models() -> Response:
-    return _json(200, {"models": _registry().list_versions()})
+def get_models() -> dict[str, Any]:
+    return {"models": _registry().list_versions()}
 
 
 @app.get("/models/<name>/<version>")
-def get_model_version(name: str, version: str) -> Response:
+def get_model_version(name: str, version: str) -> dict[str, Any] | tuple[dict[str, Any], int]:
     if not version.isdigit():
-        return _json(404, {"message": f"no version {version!r} of {name}"})
+        return {"message": f"no version {version!r} of {name}"}, 404
     found = _registry().describe_version(unquote(name), int(version))
     if found is None:
-        return _json(404, {"message": f"no version {version} of {name}"})
-    return _json(200, found)
+        return {"message": f"no version {version} of {name}"}, 404
+    return found
 
 
 @instrument(logger, metrics)

@@ -16,6 +16,7 @@ import tarfile
 from typing import Any
 
 import aws_clients
+from decision import APPROVED, REJECTED
 from errors import InvalidModelArtifact
 from observability import Logger, Metrics, MetricUnit, instrument
 from s3uri import parse_s3_uri
@@ -24,8 +25,6 @@ from settings import Settings, load_settings
 logger = Logger()
 metrics = Metrics()
 
-APPROVED = "approved"
-REJECTED = "rejected"
 REPORTED_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "positive_rate", "threshold")
 
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from evaluate_model import APPROVED, decide
+from decision import APPROVED
+from evaluate_model import decide
 from registry import Champion, Registry
 
 MAX_ATTEMPTS = 5

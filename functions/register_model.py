@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import aws_clients
+from decision import APPROVED
 from observability import Logger, Metrics, instrument
 from registry import Registry
 from settings import load_settings
@@ -25,7 +26,7 @@ def register(event: dict[str, Any], *, registry: Registry) -> dict[str, Any]:
     registration = registry.register_version(
         run_id=run["runId"],
         model_name=run["modelName"],
-        approved=evaluation["decision"] == "approved",
+        approved=evaluation["decision"] == APPROVED,
         compared_champion_version=evaluation.get("comparedChampionVersion"),
         metrics={
             "model": evaluation["metrics"],

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from decision import APPROVED, REJECTED, version_status
 from errors import DuplicateRun
 
 RUN_RUNNING = "RUNNING"
 RUN_SUCCEEDED = "SUCCEEDED"
 RUN_FAILED = "FAILED"
-VERSION_APPROVED = "APPROVED"
-VERSION_REJECTED = "REJECTED"
+VERSION_APPROVED = version_status(APPROVED)
+VERSION_REJECTED = version_status(REJECTED)
 # Whether a version is, was or will be champion (docs/architecture.md, "Model registry").
 PROMOTION_CANDIDATE = "CANDIDATE"  # approved; becomes champion when its run succeeds
 PROMOTION_PROMOTED = "PROMOTED"  # its run succeeded and moved the pointer to it

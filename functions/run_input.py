@@ -8,9 +8,11 @@ Three triggers start the state machine (docs/architecture.md, "State machine inp
 to a default); `DatasetObject` is what both shapes say about the dataset. The API validates with the
 same function, so a body the API accepts is a body PrepareRun accepts.
 
-Validation is written out here rather than declared with pydantic: importing pydantic and building
-the models cost ~250 ms of every cold start of the two handlers that read bodies, over the budget
-of 300 ms per handler import, for nine fields.
+The body's contract is functions/input.schema.json (statemachine/input.schema.json links to it),
+checked with fastjsonschema, compiled once per process on first use (~5 ms; importing it ~15 ms, pydantic
+would cost ~250 ms of the 300 ms cold-start budget). Only what a schema cannot say stays in code: which
+bucket and prefixes a URI may point into (they are the stack's settings) and the messages that name
+the field and, for an instance type, a few valid ones.
 """
 
 from __future__ import annotations
@@ -19,34 +21,35 @@ import dataclasses
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
+
 from errors import InvalidInput
-from s3uri import S3Uri, parse_s3_uri
+from s3uri import S3Uri
 from settings import Settings
 
-ALGORITHMS = ("HistGradientBoosting", "RandomForest", "LogisticRegression")
-TARGETS = ("readmitted_30d", "readmitted_any")
+SCHEMA_PATH = Path(__file__).with_name("input.schema.json")
+REQUEST_SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())["oneOf"][0]
+_PROPERTIES = REQUEST_SCHEMA["properties"]
+ALGORITHMS = tuple(_PROPERTIES["algorithm"]["enum"])
+# Hyperparameters a caller may set; the SageMaker ones are the pipeline's to set, never the caller's.
+ALLOWED_HYPERPARAMETERS = frozenset(_PROPERTIES["hyperparameters"]["properties"])
+TARGETS = tuple(_PROPERTIES["hyperparameters"]["properties"]["target"]["enum"])
+REQUIRED_FIELDS = tuple(REQUEST_SCHEMA["required"])
 # A model name is a registry key and the stem of SageMaker job names, so it uses their alphabet.
-MODEL_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
-MODEL_NAME_MAX = 63
-INSTANCE_TYPE_MAX = 32
+MODEL_NAME_MAX = _PROPERTIES["modelName"]["maxLength"]
 # The instance types each SageMaker operation accepts, generated from botocore's model
-# (scripts/instance_types.py): AWS refuses any other only when the job is created, after the run has
-# claimed its key and trained or waited through the back-off.
+# (scripts/instance_types.py, which also writes the schema's instanceType enum): AWS refuses any
+# other only when the job is created, after the run has claimed its key and trained or waited
+# through the back-off.
 INSTANCE_TYPES_PATH = Path(__file__).with_name("instance_types.json")
 INSTANCE_TYPE_KINDS = ("training", "transform", "processing")
 INSTANCE_TYPE_EXAMPLES = ("ml.m5.large", "ml.m5.xlarge", "ml.c5.xlarge", "ml.g4dn.xlarge")
-# Hyperparameters a caller may set; the SageMaker ones are the pipeline's to set, never the caller's.
-ALLOWED_HYPERPARAMETERS = frozenset(
-    {"target", "seed", "validation_fraction", "n_estimators", "max_depth", "learning_rate", "max_iter"}
-)
-IDEMPOTENCY_KEY_MAX = 128
-URI_MAX = 1024
-HYPERPARAMETER_VALUE_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -91,44 +94,6 @@ class RequestErrors(ValueError):
         self.errors = errors
 
 
-def _text(
-    value: Any, name: str, errors: list[dict[str, str]], *, max_length: int, min_length: int = 1
-) -> str | None:
-    if not isinstance(value, str):
-        errors.append({"field": name, "message": "must be a string"})
-        return None
-    value = value.strip()
-    if not min_length <= len(value) <= max_length:
-        errors.append({"field": name, "message": f"must be {min_length} to {max_length} characters"})
-        return None
-    return value
-
-
-def _s3_object_uri(value: Any, name: str, errors: list[dict[str, str]]) -> str | None:
-    text = _text(value, name, errors, max_length=URI_MAX)
-    if text is None:
-        return None
-    try:
-        parse_s3_uri(text)
-    except ValueError as exc:
-        errors.append({"field": name, "message": str(exc)})
-        return None
-    if text.endswith("/"):
-        errors.append({"field": name, "message": "must name one object, not a prefix"})
-        return None
-    return text
-
-
-def _matching(
-    value: Any, name: str, errors: list[dict[str, str]], pattern: str, example: str, max_length: int
-) -> str | None:
-    text = _text(value, name, errors, max_length=max_length)
-    if text is not None and not re.fullmatch(pattern, text):
-        errors.append({"field": name, "message": f"must match {pattern} (e.g. {example})"})
-        return None
-    return text
-
-
 @cache
 def allowed_instance_types(kind: str) -> tuple[str, ...]:
     """The instance types SageMaker accepts for `kind` (training, transform or processing), in
@@ -151,76 +116,85 @@ def instance_type_problem(value: Any, kind: str) -> str | None:
     return f"{value!r} is not a SageMaker {kind} instance type ({len(allowed)} are, e.g. {', '.join(nearby)})"
 
 
-def _instance_type(value: Any, name: str, errors: list[dict[str, str]], kind: str) -> str | None:
-    text = _text(value, name, errors, max_length=INSTANCE_TYPE_MAX)
-    problem = None if text is None else instance_type_problem(text, kind)
-    if problem:
-        errors.append({"field": name, "message": problem})
-        return None
-    return text
-
-
-def _hyperparameters(value: Any, errors: list[dict[str, str]]) -> dict[str, str | int | float]:
-    if not isinstance(value, dict):
-        errors.append({"field": "hyperparameters", "message": "must be an object"})
-        return {}
-    unknown = sorted(set(value) - ALLOWED_HYPERPARAMETERS)
-    if unknown:
-        errors.append(
-            {
-                "field": "hyperparameters",
-                "message": f"unknown hyperparameters {unknown}; allowed: {sorted(ALLOWED_HYPERPARAMETERS)}",
-            }
-        )
-    for name, item in value.items():
-        if name in unknown:
-            continue
-        if (
-            isinstance(item, bool)
-            or not isinstance(item, (str, int, float))
-            or len(str(item)) > HYPERPARAMETER_VALUE_MAX
-        ):
-            errors.append(
-                {"field": f"hyperparameters.{name}", "message": "must be a number or a short string"}
-            )
-    target = value.get("target")
-    if target is not None and target not in TARGETS:
-        errors.append({"field": "hyperparameters.target", "message": f"must be one of {', '.join(TARGETS)}"})
-    return dict(value)
-
-
 def validate_training_request(body: Any) -> TrainingRequest:
-    """The body as a TrainingRequest, or RequestErrors listing every problem (not just the first)."""
+    """The body as a TrainingRequest, or RequestErrors listing every problem (not just the first).
+
+    A field whose value is null counts as absent.
+    """
     if not isinstance(body, dict):
         raise RequestErrors([{"field": "body", "message": "must be a JSON object"}])
-    errors: list[dict[str, str]] = [
-        {"field": str(name), "message": "unknown field"} for name in body if name not in FIELDS
-    ]
-    values = {k: v for k, v in body.items() if k in FIELDS and v is not None}
-    for name in REQUIRED_FIELDS:
-        if name not in values:
-            errors.append({"field": name, "message": "required field is missing"})
-    checked: dict[str, Any] = {}
-    for name, value in values.items():
-        if name in ("datasetUri", "scoreUri"):
-            checked[name] = _s3_object_uri(value, name, errors)
-        elif name == "modelName":
-            checked[name] = _matching(
-                value, name, errors, MODEL_NAME_PATTERN, "medication-adherence-model", MODEL_NAME_MAX
-            )
-        elif name == "instanceType":
-            checked[name] = _instance_type(value, name, errors, "training")
-        elif name == "algorithm":
-            if value not in ALGORITHMS:
-                errors.append({"field": name, "message": f"must be one of {', '.join(ALGORITHMS)}"})
-            checked[name] = value
-        elif name == "hyperparameters":
-            checked[name] = _hyperparameters(value, errors)
-        elif name == "idempotencyKey":
-            checked[name] = _text(value, name, errors, max_length=IDEMPOTENCY_KEY_MAX)
+    body = {name: value for name, value in body.items() if value is not None}
+    errors = schema_errors(body)
     if errors:
         raise RequestErrors(errors)
-    return TrainingRequest(**checked)
+    return TrainingRequest(**body)
+
+
+@cache
+def _validator(path: tuple[str, ...]) -> Callable[[Any], Any]:
+    return fastjsonschema.compile(_subschema(path))
+
+
+def _subschema(path: tuple[str, ...]) -> dict[str, Any]:
+    schema = REQUEST_SCHEMA
+    for name in path:
+        schema = schema["properties"][name]
+    return schema
+
+
+def schema_errors(value: Any, path: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """Every `{field, message}` by which `value` breaks the request schema at `path`.
+
+    fastjsonschema stops at the first error, so an object that fails is walked member by member
+    to name each unknown, missing and invalid one.
+    """
+    try:
+        _validator(path)(value)
+        return []
+    except fastjsonschema.JsonSchemaValueException as exc:
+        first = exc
+    schema = _subschema(path)
+    if not (isinstance(value, dict) and "properties" in schema):
+        return [{"field": ".".join(path) or "body", "message": _message(schema, value, first, path)}]
+    known = schema["properties"]
+    unknown = sorted(set(value) - set(known))
+    errors: list[dict[str, str]] = []
+    if unknown and not path:
+        errors += [{"field": name, "message": "unknown field"} for name in unknown]
+    elif unknown:
+        errors.append(
+            {"field": ".".join(path), "message": f"unknown {path[-1]} {unknown}; allowed: {sorted(known)}"}
+        )
+    for name in schema.get("required", ()):
+        if name not in value:
+            errors.append({"field": ".".join((*path, name)), "message": "required field is missing"})
+    for name in sorted(set(value) & set(known), key=list(known).index):
+        errors += schema_errors(value[name], (*path, name))
+    return errors or [{"field": ".".join(path) or "body", "message": first.message}]
+
+
+_TYPE_NAMES = {"string": "a string", "number": "a number", "integer": "an integer", "object": "an object"}
+
+
+def _message(
+    schema: dict[str, Any], value: Any, error: fastjsonschema.JsonSchemaValueException, path: tuple[str, ...]
+) -> str:
+    """What is wrong with one field's value, in words that say what to send instead."""
+    if path == ("instanceType",):
+        return instance_type_problem(value, "training") or error.message
+    if error.rule == "type":
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if set(types) == {"string", "number"}:
+            return f"must be a number or a string of at most {schema['maxLength']} characters"
+        return "must be " + " or ".join(_TYPE_NAMES.get(t, t) for t in types)
+    if error.rule == "enum":
+        return f"must be one of {', '.join(map(str, schema['enum']))}"
+    if error.rule in ("minLength", "maxLength"):
+        return f"must be {schema.get('minLength', 0)} to {schema['maxLength']} characters"
+    if error.rule == "pattern":
+        example = f" (e.g. {schema['examples'][0]})" if schema.get("examples") else ""
+        return f"must match {schema['pattern']}{example}"
+    return error.message
 
 
 def parse_training_request(body: Any) -> TrainingRequest:

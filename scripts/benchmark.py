@@ -1,9 +1,9 @@
-"""Performance figures on the full bundled dataset, printed as a table: bar / seed / ours / pass.
+"""Performance figures on the full bundled dataset, printed as a table: bar / reference / ours / pass.
 
 `make bench` runs it. Each measurement runs in a child process of its own, so peak memory is the
 child's true maximum resident size (os.wait4 rusage) and no import or cache is shared. Compared
 side by side, in the same run and on the same patient-grouped split:
-- the seed's configuration: one-hot of every categorical + RandomForest of 100 fully grown trees;
+- the reference configuration: one-hot of every categorical + RandomForest of 100 fully grown trees;
 - ours: the pipelines/ default (HistGradientBoosting with native categories).
 Training time covers read, prepare, fit, evaluate and save (the report's plots are excluded).
 Batch inference is timed from the raw CSV file to the written predictions file.
@@ -50,8 +50,8 @@ def child_train_ours(data: str, out: str, seed: int) -> dict[str, Any]:
     }
 
 
-def child_train_seed(data: str, out: str, seed: int) -> dict[str, Any]:
-    """The seed's configuration, on the same data reading, exclusions and patient split as ours."""
+def child_train_reference(data: str, out: str, seed: int) -> dict[str, Any]:
+    """The reference configuration, on the same data reading, exclusions and patient split as ours."""
     import joblib
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import RandomForestClassifier
@@ -149,15 +149,15 @@ def run_child(args: list[str]) -> dict[str, Any]:
     return result
 
 
-def row(name: str, bar: str, seed: str, ours: str, passed: bool | None) -> str:
+def row(name: str, bar: str, reference: str, ours: str, passed: bool | None) -> str:
     verdict = "-" if passed is None else ("PASS" if passed else "FAIL")
-    return f"| {name:<38} | {bar:>10} | {seed:>10} | {ours:>10} | {verdict:>4} |"
+    return f"| {name:<38} | {bar:>10} | {reference:>10} | {ours:>10} | {verdict:>4} |"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
-    parser.add_argument("--skip-seed", action="store_true", help="skip the (slow) seed configuration")
+    parser.add_argument("--skip-reference", action="store_true", help="skip the (slow) reference model")
     parser.add_argument("--skip-end-to-end", action="store_true", help="skip the local run (emulator/)")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
@@ -165,8 +165,8 @@ def main() -> int:
         kind, *rest = args.child
         if kind == "train-ours":
             result = child_train_ours(rest[0], rest[1], int(rest[2]))
-        elif kind == "train-seed":
-            result = child_train_seed(rest[0], rest[1], int(rest[2]))
+        elif kind == "train-reference":
+            result = child_train_reference(rest[0], rest[1], int(rest[2]))
         else:
             result = child_infer(rest[0], rest[1], rest[2], rest[3] == "drift", int(rest[4]))
         print(json.dumps(result, default=float))
@@ -180,9 +180,9 @@ def main() -> int:
         with gzip.open(DATASET, "rb") as source, open(csv, "wb") as target:
             shutil.copyfileobj(source, target)
         ours = run_child(["train-ours", str(DATASET), str(work / "ours"), str(args.seed)])
-        seed = None
-        if not args.skip_seed:
-            seed = run_child(["train-seed", str(DATASET), str(work / "seed"), str(args.seed)])
+        reference = None
+        if not args.skip_reference:
+            reference = run_child(["train-reference", str(DATASET), str(work / "reference"), str(args.seed)])
         infer = run_child(["infer", str(work / "ours"), str(csv), str(work / "pred"), "none", "3"])
         infer_drift = run_child(["infer", str(work / "ours"), str(csv), str(work / "pred2"), "drift", "3"])
 
@@ -190,40 +190,40 @@ def main() -> int:
         return "-" if value is None else pattern.format(value)
 
     lines = [
-        "| figure                                 |        bar |       seed |       ours | pass |",
+        "| figure                                 |        bar |  reference |       ours | pass |",
         "|----------------------------------------|------------|------------|------------|------|",
         row(
             "ROC AUC, 30-day, held-out patients",
             ">= 0.67",
-            fmt(seed and seed["roc_auc"], "{:.4f}"),
+            fmt(reference and reference["roc_auc"], "{:.4f}"),
             f"{ours['roc_auc']:.4f}",
             ours["roc_auc"] >= BARS["roc_auc"],
         ),
         row(
             "PR AUC (average precision)",
             "-",
-            fmt(seed and seed["pr_auc"], "{:.4f}"),
+            fmt(reference and reference["pr_auc"], "{:.4f}"),
             f"{ours['pr_auc']:.4f}",
             None,
         ),
         row(
             "training: read..save, s (no plots)",
             "<= 10",
-            fmt(seed and seed["train_seconds"], "{:.1f}"),
+            fmt(reference and reference["train_seconds"], "{:.1f}"),
             f"{ours['train_seconds']:.1f}",
             ours["train_seconds"] <= BARS["train_seconds"],
         ),
         row(
             "training: peak memory, MB (process)",
             "<= 1024",
-            fmt(seed and seed["peak_mb"], "{:.0f}"),
+            fmt(reference and reference["peak_mb"], "{:.0f}"),
             f"{ours['peak_mb']:.0f}",
             ours["peak_mb"] <= BARS["train_peak_mb"],
         ),
         row(
             "model file, MB",
             "<= 5",
-            fmt(seed and seed["model_mb"], "{:.1f}"),
+            fmt(reference and reference["model_mb"], "{:.1f}"),
             f"{ours['model_mb']:.2f}",
             ours["model_mb"] <= BARS["model_mb"],
         ),

@@ -16,6 +16,7 @@ from emulator.progress import Progress
 from emulator.runtime import LocalRuntime
 from emulator.sagemaker import SageMakerApiError
 from emulator.state import StateDir, StateLockedError
+from emulator.summary import model_line
 
 FIXTURE = Path(__file__).parent / "fixtures" / "project"
 PROJECT = Path(__file__).resolve().parents[2]
@@ -136,3 +137,25 @@ def test_the_exit_status_and_piped_output_survive_the_fast_exit(tmp_path: Path) 
     assert "no execution nope" in missing.stderr
     assert listed.returncode == 0
     assert json.loads(listed.stdout) == {"executions": []}
+
+
+def test_the_models_text_view_shows_the_figures_the_json_holds() -> None:
+    # a row as `models --json` prints it: GET /models keeps metrics.json's "model" and "champion" blocks
+    row = {
+        "model_name": "medication-adherence-model",
+        "version": 2,
+        "status": "APPROVED",
+        "champion": True,
+        "metrics": {
+            "model": {"roc_auc": 0.67123, "pr_auc": 0.2501, "log_loss": 0.3333, "brier": 0.1},
+            "champion": {"roc_auc": 0.61},
+        },
+    }
+
+    line = model_line(row)
+
+    assert line == (
+        "* medication-adherence-model v2  APPROVED  "
+        "roc_auc=0.6712  pr_auc=0.2501  log_loss=0.3333  brier=0.1000"
+    )
+    assert "None" not in model_line({**row, "champion": False, "metrics": {"model": {"roc_auc": 0.5}}})

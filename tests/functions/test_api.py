@@ -24,14 +24,14 @@ def post(body: Any, headers: dict[str, str] | None = None, *, raw: str | None = 
     return response["statusCode"], json.loads(response["body"])
 
 
-def seed_body() -> dict[str, Any]:
+def sample_body() -> dict[str, Any]:
     return json.loads(load_event("api_post_training.json")["body"])
 
 
-def test_the_seed_curl_example_starts_an_execution(aws: Aws) -> None:
+def test_the_sample_request_starts_an_execution(aws: Aws) -> None:
     aws.put("datasets/diabetic_data.csv", dataset_head(50))
 
-    status, body = post(seed_body())
+    status, body = post(sample_body())
 
     assert status == 202
     assert body["status"] == "RUNNING"
@@ -49,9 +49,9 @@ def test_the_seed_curl_example_starts_an_execution(aws: Aws) -> None:
 
 def test_the_same_request_again_returns_the_first_execution(aws: Aws) -> None:
     aws.put("datasets/diabetic_data.csv", dataset_head(50))
-    _, first = post(seed_body())
+    _, first = post(sample_body())
 
-    status, again = post(seed_body())
+    status, again = post(sample_body())
 
     assert status == 200
     assert again["executionArn"] == first["executionArn"]
@@ -81,10 +81,10 @@ def test_a_request_whose_run_failed_starts_a_new_execution_under_the_next_name(
     )["stateMachineArn"]
     monkeypatch.setenv("STATE_MACHINE_ARN", failing)
     settings.load_settings.cache_clear()
-    _, first = post(seed_body(), {"Idempotency-Key": "flaky"})
+    _, first = post(sample_body(), {"Idempotency-Key": "flaky"})
     assert wait_until_done(aws, first["executionArn"]) == "FAILED"
 
-    status, second = post(seed_body(), {"Idempotency-Key": "flaky"})
+    status, second = post(sample_body(), {"Idempotency-Key": "flaky"})
 
     assert status == 202 and second["executionName"] == f"{first['executionName']}-2"
     assert second["executionArn"] != first["executionArn"]
@@ -92,19 +92,19 @@ def test_a_request_whose_run_failed_starts_a_new_execution_under_the_next_name(
 
 def test_new_content_under_the_same_key_is_a_new_run(aws: Aws) -> None:
     aws.put("datasets/diabetic_data.csv", dataset_head(50))
-    _, first = post(seed_body())
+    _, first = post(sample_body())
     aws.put("datasets/diabetic_data.csv", dataset_head(60))
 
-    _, second = post(seed_body())
+    _, second = post(sample_body())
 
     assert second["executionArn"] != first["executionArn"]
     assert len(aws.executions()) == 2
 
 
 def test_the_idempotency_key_header_names_the_execution(aws: Aws) -> None:
-    _, first = post(seed_body(), {"Idempotency-Key": "abc-123"})
-    status, again = post(seed_body(), {"idempotency-key": "abc-123"})
-    _, other = post(seed_body(), {"Idempotency-Key": "abc-124"})
+    _, first = post(sample_body(), {"Idempotency-Key": "abc-123"})
+    status, again = post(sample_body(), {"idempotency-key": "abc-123"})
+    _, other = post(sample_body(), {"Idempotency-Key": "abc-124"})
 
     assert status == 200 and again["executionArn"] == first["executionArn"]
     assert other["executionArn"] != first["executionArn"]
@@ -133,7 +133,7 @@ def test_the_idempotency_key_header_names_the_execution(aws: Aws) -> None:
             "outside the project's bucket",
         ),
         ({"datasetUri": f"s3://{BUCKET}/code/d.csv"}, None, "datasetUri", "is not under"),
-        ({"datasetUri": "/tmp/d.csv"}, None, "datasetUri", "is not an s3:// URI"),
+        ({"datasetUri": "/tmp/d.csv"}, None, "datasetUri", "must match ^s3://"),
         (
             {"datasetUri": f"s3://{BUCKET}/datasets/d.csv", "modelName": "bad name!"},
             None,
@@ -206,8 +206,24 @@ def test_a_base64_body_is_decoded(aws: Aws) -> None:
     assert json.loads(response["body"])["errors"][0]["field"] == "datasetUri"
 
 
+@pytest.mark.parametrize(
+    ("raw", "message"), [("not base64!", "body is not valid base64"), ("//79", "invalid JSON")]
+)
+def test_a_base64_body_that_does_not_decode_is_a_400_on_the_body(aws: Aws, raw: str, message: str) -> None:
+    event = copy.deepcopy(load_event("api_post_training.json"))
+    event["body"] = raw
+    event["isBase64Encoded"] = True
+
+    response = api.handler(event, None)
+
+    assert response["statusCode"] == 400
+    [error] = json.loads(response["body"])["errors"]
+    assert error["field"] == "body" and message in error["message"]
+    assert aws.executions() == []
+
+
 def test_a_header_key_that_contradicts_the_body_key_is_refused(aws: Aws) -> None:
-    body = {**seed_body(), "idempotencyKey": "one"}
+    body = {**sample_body(), "idempotencyKey": "one"}
 
     status, response = post(body, {"Idempotency-Key": "two"})
 
@@ -215,7 +231,7 @@ def test_a_header_key_that_contradicts_the_body_key_is_refused(aws: Aws) -> None
 
 
 def test_get_execution_reports_status_and_current_state(aws: Aws) -> None:
-    _, started = post(seed_body(), {"Idempotency-Key": "abc"})
+    _, started = post(sample_body(), {"Idempotency-Key": "abc"})
     event = copy.deepcopy(load_event("api_get_execution.json"))
     event["path"] = f"/executions/{started['executionName']}"
     event["pathParameters"] = {"id": started["executionName"]}

@@ -37,6 +37,14 @@ def test_the_shipped_lists_are_the_pinned_botocores_enums() -> None:
     assert set(json.loads(run_input.INSTANCE_TYPES_PATH.read_text())) == set(run_input.INSTANCE_TYPE_KINDS)
 
 
+def test_the_input_schema_lists_the_training_instance_types_of_the_pinned_botocore() -> None:
+    """Fails after a botocore upgrade too: the same script rewrites the schema's instanceType enum."""
+    script = generator()
+    text = run_input.SCHEMA_PATH.read_text()
+
+    assert text == script.schema_with_instance_types(text, script.instance_types_document())
+
+
 def test_the_lists_differ_per_operation_so_each_field_uses_its_own() -> None:
     training = set(run_input.allowed_instance_types("training"))
     transform = set(run_input.allowed_instance_types("transform"))

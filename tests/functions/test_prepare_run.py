@@ -145,7 +145,7 @@ def test_a_key_whose_run_failed_can_be_claimed_again(aws: Aws) -> None:
     [
         ("s3://someone-elses-bucket/datasets/x.csv", "outside the project's bucket"),
         (f"s3://{BUCKET}/runs/other/input/x.csv", "is not under"),
-        (f"s3://{BUCKET}/datasets/x.parquet", "must be a .csv"),
+        (f"s3://{BUCKET}/datasets/x.parquet", "datasetUri: must match"),  # the schema's .csv(.gz) pattern
         ("https://example.com/x.csv", "datasetUri"),
     ],
 )

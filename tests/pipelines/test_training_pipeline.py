@@ -1,4 +1,4 @@
-"""TrainingPipeline: the seed's API, patient-grouped evaluation, exclusions, artifacts, champion."""
+"""TrainingPipeline: the Python API, patient-grouped evaluation, exclusions, artifacts, champion."""
 
 import io
 import os
@@ -61,7 +61,7 @@ def test_model_file_is_one_pipeline_that_scores_raw_rows_with_its_threshold(trai
     assert 0.0 < model.decision_threshold_ < 1.0
 
 
-def test_seed_configuration_random_forest_with_100_trees_works(slice_csv, tmp_path):
+def test_the_reference_configuration_random_forest_with_100_trees_works(slice_csv, tmp_path):
     result = TrainingPipeline({"algorithm": "RandomForest", "n_estimators": 100}).execute(
         str(slice_csv), str(tmp_path), make_report=False
     )

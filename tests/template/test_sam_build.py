@@ -114,6 +114,7 @@ def test_sam_build_packages_every_handler_with_powertools_built_for_arm64(built,
     for module in HANDLER_MODULES:
         assert (code / f"{module}.py").is_file(), module
     assert (code / "instance_types.json").is_file(), "run_input reads it at validation time"
+    assert (code / "input.schema.json").is_file(), "run_input validates bodies against it"
     assert (code / "aws_lambda_powertools").is_dir()
     # Compiled dependencies (wrapt, under the X-Ray SDK) must be the Linux arm64 builds for the runtime's
     # Python the functions run on, not this machine's x86_64 ones (nor a cached build for another Python).
