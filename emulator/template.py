@@ -34,33 +34,16 @@ class TemplateError(ValueError):
 # --------------------------------------------------------------------------------------------
 # YAML with CloudFormation short-form tags
 # --------------------------------------------------------------------------------------------
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns `!Ref x` into `{"Ref": "x"}` and `!Sub ...` into `{"Fn::Sub": ...}`."""
-
-
-def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "Condition":
-        return {"Condition": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        # `!GetAtt Res.Attr.Sub` splits at the first dot only
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_tag)
-
-
 def load_yaml(text: str) -> dict[str, Any]:
-    """Parse a CloudFormation/SAM YAML document, short-form tags included."""
-    doc = yaml.load(text, Loader=_CfnLoader)
+    """Parse a CloudFormation/SAM YAML document, short-form tags included (`!Ref x` becomes
+    `{"Ref": "x"}`, `!GetAtt R.Arn` `{"Fn::GetAtt": ["R", "Arn"]}`): the SAM translator's own
+    parser, the one `sam` and the template tests read the template with."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    try:
+        doc = yaml_parse(text)
+    except yaml.YAMLError as exc:
+        raise TemplateError(f"template.yaml is not valid YAML: {exc}") from exc
     if not isinstance(doc, dict):
         raise TemplateError("template.yaml is not a mapping")
     return doc
