@@ -35,7 +35,7 @@ from run_input import (
     parameters_digest,
 )
 from run_input import validate_training_request as validate_body
-from s3uri import parse_s3_uri
+from s3uri import is_missing_object, parse_s3_uri
 from settings import Settings, load_settings
 
 logger = Logger()
@@ -106,7 +106,7 @@ def start_training(
         try:
             head = s3.head_object(Bucket=dataset.bucket, Key=dataset.key)
         except s3.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if is_missing_object(exc):
                 raise body_problem("datasetUri", f"{dataset} does not exist") from None
             raise
         content_id = head.get("VersionId") or head["ETag"]

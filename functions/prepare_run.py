@@ -28,7 +28,7 @@ from run_input import (
     parameters_digest,
     parse_training_request,
 )
-from s3uri import S3Uri, parse_s3_uri
+from s3uri import S3Uri, is_missing_object, parse_s3_uri
 from settings import Settings, load_settings
 
 logger = Logger()
@@ -113,8 +113,7 @@ def describe_dataset(s3: Any, dataset: DatasetObject, settings: Settings) -> Dat
     try:
         head = s3.head_object(**kwargs)
     except s3.exceptions.ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
-        if code in ("404", "NoSuchKey", "NotFound"):
+        if is_missing_object(exc):
             raise InvalidInput(f"dataset {dataset.uri} does not exist") from None
         raise
     size = int(head["ContentLength"])

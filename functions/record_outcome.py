@@ -17,7 +17,7 @@ import aws_clients
 from observability import Logger, Metrics, MetricUnit, instrument
 from promotion import Promotion, promote_if_still_best
 from registry import VERSION_APPROVED, Registry
-from s3uri import parse_s3_uri
+from s3uri import is_missing_code, parse_s3_uri
 from settings import Settings, load_settings
 
 logger = Logger()
@@ -82,7 +82,7 @@ def drift_summary(s3: Any, drift_uri: str) -> str:
 
 def drift_read_error(code: str, drift_uri: str) -> str:
     """What S3's error `code` on GetObject of the drift report means, as a sentence."""
-    if code in ("NoSuchKey", "404", "NotFound"):
+    if is_missing_code(code):
         return f"the report {drift_uri} does not exist (NoSuchKey): the drift job wrote no report."
     if code in ("AccessDenied", "403"):
         # Without s3:ListBucket S3 answers a missing key with AccessDenied too, so both are named.

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+# What S3 answers for a key that is not there: NoSuchKey to GetObject; HeadObject has no body, so
+# botocore reports its bare status (404) or NotFound.
+_MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 @dataclass(frozen=True)
@@ -27,3 +32,14 @@ def parse_s3_uri(uri: str) -> S3Uri:
     if not bucket or not key:
         raise ValueError(f"{uri!r} must name a bucket and an object key")
     return S3Uri(bucket, key)
+
+
+def is_missing_object(error: Any) -> bool:
+    """Whether a botocore ClientError from GetObject/HeadObject says the object does not exist."""
+    response = getattr(error, "response", None) or {}
+    return is_missing_code((response.get("Error") or {}).get("Code"))
+
+
+def is_missing_code(code: str | None) -> bool:
+    """Whether an S3 error code means "no such object" (see `is_missing_object`)."""
+    return code in _MISSING_OBJECT_CODES

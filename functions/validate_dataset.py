@@ -19,7 +19,7 @@ from typing import Any
 import aws_clients
 from errors import InvalidDataset
 from observability import Logger, Metrics, MetricUnit, instrument
-from s3uri import S3Uri, parse_s3_uri
+from s3uri import S3Uri, is_missing_object, parse_s3_uri
 from settings import Settings, load_settings
 
 logger = Logger()
@@ -113,7 +113,7 @@ def read_sample(s3: Any, uri: S3Uri, settings: Settings) -> Sample:
     try:
         head = s3.head_object(Bucket=uri.bucket, Key=uri.key)
     except s3.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if is_missing_object(exc):
             raise InvalidDataset(f"{uri} does not exist") from None
         raise
     size = int(head["ContentLength"])
