@@ -111,97 +111,92 @@ def _show(value: Any) -> str:
 
 
 def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
+    """Append to `problems` every constraint of `shape` that `value` (at `path`) breaks."""
     if value is None:
         return
-    kind = shape.type_name
     where = f"at '{path}'" if path else "at the request"
     if isinstance(shape, StructureShape):
-        if not isinstance(value, dict):
+        _check_structure(shape, value, path, where, problems)
+    elif isinstance(shape, ListShape):
+        _check_list(shape, value, path, where, problems)
+    elif isinstance(shape, MapShape):
+        _check_map(shape, value, path, where, problems)
+    elif shape.type_name == "string":
+        _check_string(shape, value, where, problems)
+    elif shape.type_name in ("integer", "long", "float", "double"):
+        _check_number(shape, value, where, problems)
+    elif shape.type_name == "boolean" and not isinstance(value, bool):
+        problems.append(_broken(value, where, "Member must be a boolean"))
+
+
+def _broken(value: Any, where: str, constraint: str) -> str:
+    return f"Value '{_show(value)}' {where} failed to satisfy constraint: {constraint}"
+
+
+def _check_structure(shape: StructureShape, value: Any, path: str, where: str, problems: list[str]) -> None:
+    if not isinstance(value, dict):
+        problems.append(_broken(value, where, "Member must be an object"))
+        return
+    for name in shape.required_members:
+        if value.get(name) is None:
             problems.append(
-                f"Value '{_show(value)}' {where} failed to satisfy constraint: Member must be an object"
+                f"Value null at '{_path(path, name)}' failed to satisfy constraint: Member must not be null"
             )
-            return
-        for name in shape.required_members:
-            if value.get(name) is None:
-                problems.append(
-                    f"Value null at '{_path(path, name)}' failed to satisfy constraint: "
-                    "Member must not be null"
-                )
-        for name, member_value in value.items():
-            member = shape.members.get(name)
-            if member is None:
-                problems.append(f"'{_path(path, name)}' is not a member of {shape.name} (unknown field)")
-                continue
+    for name, member_value in value.items():
+        member = shape.members.get(name)
+        if member is None:
+            problems.append(f"'{_path(path, name)}' is not a member of {shape.name} (unknown field)")
+        else:
             _check(member, member_value, _path(path, name), problems)
+
+
+def _check_list(shape: ListShape, value: Any, path: str, where: str, problems: list[str]) -> None:
+    if not isinstance(value, (list, tuple)):
+        problems.append(_broken(value, where, "Member must be a list"))
         return
-    if isinstance(shape, ListShape):
-        if not isinstance(value, (list, tuple)):
-            problems.append(
-                f"Value '{_show(value)}' {where} failed to satisfy constraint: Member must be a list"
-            )
-            return
-        _length(shape, len(value), value, where, problems)
-        for index, item in enumerate(value, start=1):
-            _check(shape.member, item, f"{path}.{index}.member", problems)
+    _length(shape, len(value), value, where, problems)
+    for index, item in enumerate(value, start=1):
+        _check(shape.member, item, f"{path}.{index}.member", problems)
+
+
+def _check_map(shape: MapShape, value: Any, path: str, where: str, problems: list[str]) -> None:
+    if not isinstance(value, dict):
+        problems.append(_broken(value, where, "Member must be a map"))
         return
-    if isinstance(shape, MapShape):
-        if not isinstance(value, dict):
-            problems.append(
-                f"Value '{_show(value)}' {where} failed to satisfy constraint: Member must be a map"
-            )
-            return
-        _length(shape, len(value), value, where, problems)
-        for key, item in value.items():
-            _check(shape.key, key, f"{path}.key", problems)
-            _check(shape.value, item, f"{path}.{key}", problems)
+    _length(shape, len(value), value, where, problems)
+    for key, item in value.items():
+        _check(shape.key, key, f"{path}.key", problems)
+        _check(shape.value, item, f"{path}.{key}", problems)
+
+
+def _check_string(shape: Shape, value: Any, where: str, problems: list[str]) -> None:
+    if not isinstance(value, str):
+        problems.append(_broken(value, where, "Member must be a string"))
         return
-    if kind == "string":
-        if not isinstance(value, str):
-            problems.append(
-                f"Value '{_show(value)}' {where} failed to satisfy constraint: Member must be a string"
-            )
-            return
-        enum = shape.enum
-        if enum and value not in enum:
-            problems.append(
-                f"Value '{_show(value)}' {where} failed to satisfy constraint: "
-                f"Member must satisfy enum value set: [{', '.join(enum)}]"
-            )
-        _length(shape, len(value), value, where, problems)
-        pattern = shape.metadata.get("pattern")
-        compiled = _compiled(pattern) if pattern else None
-        if compiled is not None and not compiled.fullmatch(value):
-            problems.append(
-                f"Value '{_show(value)}' {where} failed to satisfy constraint: Member must satisfy regular "
-                f"expression pattern: {pattern}"
-            )
-        return
-    if kind in ("integer", "long", "float", "double"):
-        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not numeric or (kind in ("integer", "long") and not float(value).is_integer()):
-            problems.append(
-                f"Value '{_show(value)}' {where} failed to satisfy constraint: Member must be a number"
-            )
-            return
-        if isinstance(value, float) and not math.isfinite(value):
-            problems.append(f"Value '{value}' {where} failed to satisfy constraint: Member must be finite")
-            return
-        low, high = shape.metadata.get("min"), shape.metadata.get("max")
-        if low is not None and value < low:
-            problems.append(
-                f"Value '{value}' {where} failed to satisfy constraint: Member must have value greater than "
-                f"or equal to {low}"
-            )
-        if high is not None and value > high:
-            problems.append(
-                f"Value '{value}' {where} failed to satisfy constraint: Member must have value less than or "
-                f"equal to {high}"
-            )
-        return
-    if kind == "boolean" and not isinstance(value, bool):
+    if shape.enum and value not in shape.enum:
         problems.append(
-            f"Value '{_show(value)}' {where} failed to satisfy constraint: Member must be a boolean"
+            _broken(value, where, f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
         )
+    _length(shape, len(value), value, where, problems)
+    pattern = shape.metadata.get("pattern")
+    compiled = _compiled(pattern) if pattern else None
+    if compiled is not None and not compiled.fullmatch(value):
+        problems.append(_broken(value, where, f"Member must satisfy regular expression pattern: {pattern}"))
+
+
+def _check_number(shape: Shape, value: Any, where: str, problems: list[str]) -> None:
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not numeric or (shape.type_name in ("integer", "long") and not float(value).is_integer()):
+        problems.append(_broken(value, where, "Member must be a number"))
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        problems.append(_broken(value, where, "Member must be finite"))
+        return
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if low is not None and value < low:
+        problems.append(_broken(value, where, f"Member must have value greater than or equal to {low}"))
+    if high is not None and value > high:
+        problems.append(_broken(value, where, f"Member must have value less than or equal to {high}"))
 
 
 def _length(shape: Shape, size: int, value: Any, where: str, problems: list[str]) -> None:
