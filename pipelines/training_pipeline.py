@@ -17,6 +17,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import joblib
@@ -97,6 +98,27 @@ def versions() -> dict[str, str]:
     }
 
 
+@dataclass
+class _Split:
+    """The usable rows of one training run and their split by whole patients."""
+
+    frame: pd.DataFrame
+    y: np.ndarray
+    excluded: np.ndarray
+    train_mask: np.ndarray
+    validation_mask: np.ndarray
+    train_frame: pd.DataFrame  # frame[train_mask], taken once (each selection copies the rows)
+    validation_frame: pd.DataFrame
+
+
+@dataclass
+class _Evaluated:
+    metrics: dict[str, Any]
+    baseline: Any
+    threshold: float
+    validation_probability: np.ndarray
+
+
 class TrainingPipeline:
     """Train one model from a CSV file or directory. `config` keys: see DEFAULT_CONFIG plus the
     algorithm's own parameters (e.g. `n_estimators`, `max_depth`, `learning_rate`, `max_iter`)."""
@@ -149,9 +171,43 @@ class TrainingPipeline:
         make_report: bool = True,
         read_seconds: float = 0.0,
     ) -> TrainingResult:
-        """`execute` on a frame already read (and validated) by `pipelines.data.read_training_data`."""
+        """`execute` on a frame already read (and validated) by `pipelines.data.read_training_data`.
+
+        The steps, each timed: split whole patients, fit, evaluate (and score the champion on the
+        same held-out rows), save the artifacts atomically, and write the report."""
         timings: dict[str, float] = {"read": read_seconds}
         mark = time.perf_counter()
+        split = self._split(raw)
+        columns = informative_columns(split.train_frame, schema.FEATURE_COLUMNS)
+        model = build_pipeline(self.algorithm, self.params, self.seed, columns)
+        timings["prepare"] = time.perf_counter() - mark
+
+        with threadpool_limits(limits=container.num_threads()):
+            mark = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=UserWarning)
+                model.fit(split.train_frame, split.y[split.train_mask])
+            timings["fit"] = time.perf_counter() - mark
+
+            mark = time.perf_counter()
+            evaluated = self._evaluate(model, split, raw, columns, champion_path)
+        timings["evaluate"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        self._save(output_path, model, evaluated, columns, timings, mark)
+
+        report_dir = report_dir or os.path.join(output_path, "report")
+        if make_report:
+            mark = time.perf_counter()
+            self._report(report_dir, model, evaluated.metrics, split, evaluated.validation_probability)
+            timings["report"] = time.perf_counter() - mark
+        return TrainingResult(
+            "succeeded", evaluated.metrics, output_path, report_dir if make_report else None, timings
+        )
+
+    def _split(self, raw: pd.DataFrame) -> "_Split":
+        """The usable rows (death/hospice excluded), their target, and a split by whole patients;
+        refused when either side would hold a single outcome class."""
         excluded = excluded_rows(raw, self.target)
         frame = raw[~excluded].reset_index(drop=True)
         y = make_target(frame, self.target).to_numpy()
@@ -171,74 +227,86 @@ class TrainingPipeline:
                     f"the {side} patients have a single outcome class; "
                     "the dataset is too small or too uniform to evaluate",
                 )
-        train_frame, validation_frame = frame[train_mask], frame[validation_mask]
-        columns = informative_columns(train_frame, schema.FEATURE_COLUMNS)
-        model = build_pipeline(self.algorithm, self.params, self.seed, columns)
-        timings["prepare"] = time.perf_counter() - mark
+        return _Split(
+            frame, y, excluded, train_mask, validation_mask, frame[train_mask], frame[validation_mask]
+        )
 
-        with threadpool_limits(limits=container.num_threads()):
-            mark = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=UserWarning)
-                model.fit(train_frame, y[train_mask])
-            timings["fit"] = time.perf_counter() - mark
+    def _evaluate(
+        self, model: Any, split: "_Split", raw: pd.DataFrame, columns: Any, champion_path: Optional[str]
+    ) -> "_Evaluated":
+        """Threshold from the training rows, metrics on the held-out patients, the champion's scores
+        on the same rows, and the drift baseline."""
+        # The compiled trees give scikit-learn's probabilities exactly, several times faster.
+        scorer = PipelineScorer(model)
+        train_probability = scorer.positive_probability(split.train_frame)
+        threshold = (
+            self.fixed_threshold
+            if self.fixed_threshold is not None
+            else choose_threshold(split.y[split.train_mask], train_probability)
+        )
+        model.decision_threshold_ = threshold
+        validation_probability = scorer.positive_probability(split.validation_frame)
+        metrics = self._metrics(
+            split.frame, raw, split.y, split.excluded, split.train_mask, split.validation_mask, columns
+        )
+        metrics["model"] = evaluate(split.y[split.validation_mask], validation_probability, threshold)
+        metrics["champion"], champion_error = self._score_champion(
+            champion_path, split.validation_frame, split.y[split.validation_mask]
+        )
+        if champion_error:
+            metrics["champion_error"] = champion_error
+        baseline = compute_baseline(
+            model.named_steps["features"].transform(split.train_frame), train_probability
+        )
+        return _Evaluated(metrics, baseline, threshold, validation_probability)
 
-            mark = time.perf_counter()
-            # The compiled trees give scikit-learn's probabilities exactly, several times faster.
-            scorer = PipelineScorer(model)
-            train_probability = scorer.positive_probability(train_frame)
-            threshold = (
-                self.fixed_threshold
-                if self.fixed_threshold is not None
-                else choose_threshold(y[train_mask], train_probability)
-            )
-            model.decision_threshold_ = threshold
-            validation_probability = scorer.positive_probability(validation_frame)
-            metrics = self._metrics(frame, raw, y, excluded, train_mask, validation_mask, columns)
-            metrics["model"] = evaluate(y[validation_mask], validation_probability, threshold)
-            metrics["champion"], champion_error = self._score_champion(
-                champion_path, validation_frame, y[validation_mask]
-            )
-            if champion_error:
-                metrics["champion_error"] = champion_error
-            baseline = compute_baseline(
-                model.named_steps["features"].transform(train_frame), train_probability
-            )
-        timings["evaluate"] = time.perf_counter() - mark
-
-        mark = time.perf_counter()
+    def _save(
+        self,
+        output_path: str,
+        model: Any,
+        evaluated: "_Evaluated",
+        columns: Any,
+        timings: dict[str, float],
+        started: float,
+    ) -> None:
+        """Write every artifact into a staging folder, then move them in together (a failed save
+        leaves the previous artifacts, never half of them)."""
         os.makedirs(output_path, exist_ok=True)
         staging = tempfile.mkdtemp(prefix=".staging-", dir=output_path)
         try:
-            self._stage(staging, model, metrics, baseline, columns, threshold)
-            timings["save"] = time.perf_counter() - mark
-            metrics["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
+            self._stage(staging, model, evaluated.metrics, evaluated.baseline, columns, evaluated.threshold)
+            timings["save"] = time.perf_counter() - started
+            evaluated.metrics["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
             with open(os.path.join(staging, METRICS_FILE), "w") as handle:
-                json.dump(metrics, handle, indent=2, sort_keys=True)
+                json.dump(evaluated.metrics, handle, indent=2, sort_keys=True)
             _commit(staging, output_path)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-        report_dir = report_dir or os.path.join(output_path, "report")
-        if make_report:
-            from pipelines.report import write_report
+    def _report(
+        self,
+        report_dir: str,
+        model: Any,
+        metrics: dict[str, Any],
+        split: "_Split",
+        validation_probability: np.ndarray,
+    ) -> None:
+        """The plots and report.md; a failure here is a warning (the model is already saved)."""
+        from pipelines.report import write_report
 
-            mark = time.perf_counter()
-            try:
-                with threadpool_limits(limits=container.num_threads()):
-                    write_report(
-                        report_dir,
-                        model,
-                        metrics,
-                        validation_frame,
-                        y[validation_mask],
-                        validation_probability,
-                        self.seed,
-                    )
-            except Exception as exc:
-                print(f"WARNING: report not written: {exc}", file=sys.stderr)
-            timings["report"] = time.perf_counter() - mark
-        return TrainingResult("succeeded", metrics, output_path, report_dir if make_report else None, timings)
+        try:
+            with threadpool_limits(limits=container.num_threads()):
+                write_report(
+                    report_dir,
+                    model,
+                    metrics,
+                    split.validation_frame,
+                    split.y[split.validation_mask],
+                    validation_probability,
+                    self.seed,
+                )
+        except Exception as exc:
+            print(f"WARNING: report not written: {exc}", file=sys.stderr)
 
     def _metrics(
         self,
