@@ -35,7 +35,7 @@ logger = Logger()
 metrics = Metrics()
 
 DEFAULT_HYPERPARAMETERS = {"target": "readmitted_30d", "seed": "42", "validation_fraction": "0.2"}
-# The ASL's job-retry loop allows this many attempts per SageMaker job (its Choice states say 3).
+# Attempts per SageMaker job: the jobs' Retry in the ASL says MaxAttempts 2 (retries), i.e. 3 in all.
 MAX_JOB_ATTEMPTS = 3
 # One CopyObject copies at most 5 GiB; a larger snapshot is a multipart copy (UploadPartCopy ranges).
 COPY_OBJECT_MAX_BYTES = 5 * 1024**3
@@ -205,25 +205,24 @@ def input_data_config(snapshot_prefix: str, champion_artifact_uri: str | None) -
     return channels
 
 
-def retry_delays(settings: Settings) -> list[int]:
-    """Back-off per failed attempt, indexed by attempt number; padded so every index the ASL uses exists."""
-    delays = list(settings.job_retry_delays_seconds)
-    while len(delays) <= MAX_JOB_ATTEMPTS:
-        delays.append(delays[-1])
-    return delays
+def retry_delays(settings: Settings) -> list[float]:
+    """The waits between a SageMaker job's attempts, as the jobs' Retry makes them (without jitter):
+    IntervalSeconds, then times BackoffRate for each further attempt."""
+    interval, rate = settings.job_retry_interval_seconds, settings.job_retry_backoff_rate
+    return [interval * rate**n for n in range(MAX_JOB_ATTEMPTS - 1)]
 
 
-def longest_run_seconds(max_training: int, max_transform: int, delays: list[int]) -> int:
+def longest_run_seconds(max_training: int, max_transform: int, delays: list[float]) -> int:
     """An upper bound on one execution's duration: every job attempt timing out, every back-off, plus
     an hour for the Lambda steps and their retries. A claim older than this belongs to a dead run."""
     per_attempt = (max_training + TIMEOUT_MARGIN_SECONDS) + 2 * (max_transform + TIMEOUT_MARGIN_SECONDS)
-    return MAX_JOB_ATTEMPTS * per_attempt + 3 * sum(delays[: MAX_JOB_ATTEMPTS + 1]) + 3600
+    return int(MAX_JOB_ATTEMPTS * per_attempt + 3 * sum(delays) + 3600)
 
 
 def prepare_run(
     payload: dict[str, Any], *, settings: Settings, s3: Any, registry: Registry
 ) -> dict[str, Any]:
-    """The whole PrepareRun step; returns `{run, attempts}` (the state machine's data from here on)."""
+    """The whole PrepareRun step; returns `{run}` (the state machine's data from here on)."""
     execution = payload.get("execution") or {}
     defaults = payload.get("defaults") or {}
     run_id = execution.get("name")
@@ -297,10 +296,9 @@ def prepare_run(
             "maxTransformSeconds": max_transform,
             "transformTimeoutSeconds": max_transform + TIMEOUT_MARGIN_SECONDS,
             "maxJobAttempts": MAX_JOB_ATTEMPTS,
-            "jobRetryDelaysSeconds": delays,
         },
     }
-    return {"run": run, "attempts": {"train": 1, "xform": 1, "drift": 1, "backoffSeconds": 0}}
+    return {"run": run}
 
 
 @instrument(logger, metrics)

@@ -165,11 +165,21 @@ def record_success(
     }
 
 
+def failed_stage(failure: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """`(stage, caught error)` from RecordFailure's `failure`: `{<Stage>: {Error, Cause}}`, as every
+    Catch writes it (`ResultPath: $.failure.<Stage>`). The older `{stage, error}` shape is still read:
+    an execution started before a deploy runs its own definition against this code."""
+    if "stage" in failure or "error" in failure:
+        return str(failure.get("stage") or "unknown"), failure.get("error") or {}
+    if len(failure) == 1:
+        [(stage, caught)] = failure.items()
+        return str(stage), caught if isinstance(caught, dict) else {}
+    return ("unknown" if not failure else "+".join(sorted(failure))), {}
+
+
 def record_failure(event: dict[str, Any], *, registry: Registry) -> dict[str, Any]:
     run_id = event["runId"]
-    failure = event.get("failure") or {}
-    stage = failure.get("stage") or "unknown"
-    caught = failure.get("error") or {}
+    stage, caught = failed_stage(event.get("failure") or {})
     error = str(caught.get("Error") or "States.Runtime")
     cause = readable_cause(error, caught.get("Cause"))
     run = registry.record_run_failed(

@@ -33,7 +33,8 @@ class Settings:
     default_algorithm: str
     min_roc_auc: float
     max_auc_drop: float
-    job_retry_delays_seconds: tuple[int, ...]
+    job_retry_interval_seconds: int
+    job_retry_backoff_rate: float
     job_name_prefix: str
 
     @property
@@ -69,15 +70,12 @@ def _prefix(name: str, default: str) -> str:
     return _env(name, default).strip("/") + "/"
 
 
-def _delays(name: str, default: str) -> tuple[int, ...]:
-    raw = _env(name, default)
-    try:
-        delays = tuple(int(part) for part in raw.split(","))
-    except ValueError as exc:
-        raise ConfigurationError(f"{name}={raw!r} must be comma-separated whole seconds") from exc
-    if not delays or any(d < 0 for d in delays):
-        raise ConfigurationError(f"{name}={raw!r} must list non-negative seconds")
-    return delays
+def _at_least_one(name: str, default: str, kind: type[int] | type[float]) -> float:
+    # Step Functions refuses a Retry whose IntervalSeconds or BackoffRate is below 1.
+    value = _number(name, default, kind)
+    if value < 1:
+        raise ConfigurationError(f"{name}={value!r} must be at least 1")
+    return value
 
 
 def _job_name_prefix(value: str) -> str:
@@ -105,8 +103,9 @@ def load_settings() -> Settings:
         default_algorithm=_env("DEFAULT_ALGORITHM", "HistGradientBoosting"),
         min_roc_auc=float(_number("MIN_ROC_AUC", "0.60", float)),
         max_auc_drop=float(_number("MAX_AUC_DROP", "0.01", float)),
-        # Back-off before re-creating a SageMaker job after a throttling/service error, indexed by the
-        # attempt that failed (index 0 unused: attempts count from 1). Short in the local runtime.
-        job_retry_delays_seconds=_delays("JOB_RETRY_DELAYS_SECONDS", "0,30,120,300"),
+        # The SageMaker jobs' Retry (the template substitutes the same parameters into the ASL): the
+        # wait before attempt n+1 is interval * rate**(n-1). PrepareRun bounds a run's duration with it.
+        job_retry_interval_seconds=int(_at_least_one("JOB_RETRY_INTERVAL_SECONDS", "30", int)),
+        job_retry_backoff_rate=float(_at_least_one("JOB_RETRY_BACKOFF_RATE", "4", float)),
         job_name_prefix=_job_name_prefix(_env("JOB_NAME_PREFIX", "readmission")),
     )

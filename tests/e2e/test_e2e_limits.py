@@ -39,7 +39,7 @@ def test_training_over_max_runtime_is_stopped_and_the_run_fails(
 
     assert record["status"] == "FAILED"
     states = [s["state"] for s in record["states"]]
-    assert states[-4:] == ["TrainModelFailed", "RecordFailure", "NotifyFailure", "RunFailed"]
+    assert states[-4:] == ["TrainModel", "RecordFailure", "NotifyFailure", "RunFailed"]
     assert "States.Runtime" not in error_names(record["events"])
     failed = next(
         e

@@ -145,13 +145,14 @@ def test_training_failure_is_recorded_and_changes_no_model(
     record = runtime.run_upload(slices["third"])
 
     assert record["status"] == "FAILED"
-    assert visited(record)[-4:] == ["TrainModelFailed", "RecordFailure", "NotifyFailure", "RunFailed"]
+    assert visited(record)[-4:] == ["TrainModel", "RecordFailure", "NotifyFailure", "RunFailed"]
     assert "States.Runtime" not in error_names(record["events"])
     assert "injected out-of-memory" in record["cause"]
     assert models(runtime) == before
     assert keys_under(runtime.stack.bucket, f"runs/{record['name']}/model/") == []
     described = runtime.api.request("GET", f"/executions/{record['name']}").json()
     assert described["status"] == "FAILED" and described["run"]["status"] == "FAILED"
+    assert described["run"]["stage"] == "TrainModel"
 
 
 def test_evaluate_retry_then_transform_failure(runtime: LocalRuntime, slices: dict[str, Path]) -> None:
@@ -163,7 +164,8 @@ def test_evaluate_retry_then_transform_failure(runtime: LocalRuntime, slices: di
 
     assert record["status"] == "FAILED"
     names = visited(record)
-    assert names.count("EvaluateModel") == 1 and "BatchTransformFailed" in names
+    assert names.count("EvaluateModel") == 1  # retried within the state
+    assert names[-4:] == ["BatchTransform", "RecordFailure", "NotifyFailure", "RunFailed"]
     assert error_names(record["events"])[0] == "Lambda.ServiceException"  # retried, then succeeded
     assert "injected model server crash" in record["cause"]
     assert "States.Runtime" not in error_names(record["events"])

@@ -63,8 +63,7 @@ def test_failure_after_registration_flags_the_version_and_releases_the_claim(aws
     reg, run = registered_run(aws)
     event = copy.deepcopy(load_event("record_outcome_failed.json"))
     event["failure"] = {
-        "stage": "BatchTransform",
-        "error": {
+        "BatchTransform": {
             "Error": "States.TaskFailed",
             "Cause": json.dumps({"TransformJobName": "x", "FailureReason": "ClientError: bad input row 7"}),
         },
@@ -98,7 +97,7 @@ def test_a_failure_without_a_cause_still_yields_text_for_the_fail_state(aws: Aws
         "outcome": "FAILED",
         "runId": "r-x",
         "executionArn": "arn",
-        "failure": {"stage": "TrainModel", "error": {"Error": "States.Timeout"}},
+        "failure": {"TrainModel": {"Error": "States.Timeout"}},
     }
 
     result = record_outcome.handler(event, None)
@@ -106,6 +105,22 @@ def test_a_failure_without_a_cause_still_yields_text_for_the_fail_state(aws: Aws
     assert result["error"] == "States.Timeout"
     assert result["cause"] == "States.Timeout (no cause given)"
 
+
+
+def test_a_failure_in_the_shape_of_an_older_definition_is_still_recorded(aws: Aws) -> None:
+    # an execution started before a deploy keeps its definition, whose failure Pass states sent {stage, error}
+    reg = Registry(TABLE, aws.dynamodb)
+    event = {
+        "outcome": "FAILED",
+        "runId": "r-old",
+        "executionArn": "arn",
+        "failure": {"stage": "TrainModel", "error": {"Error": "States.Timeout", "Cause": "slow"}},
+    }
+
+    result = record_outcome.handler(event, None)
+
+    assert (result["stage"], result["error"], result["cause"]) == ("TrainModel", "States.Timeout", "slow")
+    assert reg.get_run("r-old")["stage"] == "TrainModel"
 
 # ---- the champion pointer: moved only by a run that succeeded ------------------------------------------
 MODEL = "medication-adherence-model"
@@ -136,7 +151,7 @@ def run_that_registered(reg: Registry, run_id: str, compared: int | None) -> tup
         "outcome": "FAILED",
         "runId": run_id,
         "executionArn": run["executionArn"],
-        "failure": {"stage": "BatchTransform", "error": {"Error": "States.TaskFailed", "Cause": "boom"}},
+        "failure": {"BatchTransform": {"Error": "States.TaskFailed", "Cause": "boom"}},
     }
     return success, failure
 
@@ -174,7 +189,7 @@ def test_a_run_that_fails_after_promoting_rolls_back_to_the_previous_champion(aw
     success, failure = run_that_registered(reg, "second", compared=1)
     record_outcome.handler(success, None)  # v2 promoted; then Notify fails
     assert reg.get_champion(MODEL).version == 2
-    failure["failure"] = {"stage": "Notify", "error": {"Error": "SNS.AmazonSNSException", "Cause": "down"}}
+    failure["failure"] = {"Notify": {"Error": "SNS.AmazonSNSException", "Cause": "down"}}
 
     result = record_outcome.handler(failure, None)
 
@@ -193,7 +208,7 @@ def test_rolling_back_the_first_champion_leaves_no_champion(aws: Aws) -> None:
     reg = Registry(TABLE, aws.dynamodb)
     success, failure = run_that_registered(reg, "first", compared=None)
     record_outcome.handler(success, None)
-    failure["failure"]["stage"] = "Notify"
+    failure["failure"] = {"Notify": failure["failure"]["BatchTransform"]}
 
     record_outcome.handler(failure, None)
 
@@ -209,7 +224,8 @@ def test_a_rollback_never_overwrites_a_newer_champion(aws: Aws) -> None:
     record_outcome.handler(second, None)  # v2 champion
     third, _ = run_that_registered(reg, "third", compared=2)
     record_outcome.handler(third, None)  # v3 replaced v2
-    second_failure["failure"]["stage"] = "Notify"  # v2's run fails afterwards
+    # v2's run fails afterwards
+    second_failure["failure"] = {"Notify": second_failure["failure"]["BatchTransform"]}
 
     record_outcome.handler(second_failure, None)
 

@@ -28,6 +28,16 @@ LAMBDA_SERVICE_ERRORS = {
     "Lambda.TooManyRequestsException",
 }
 FAILURE_PATH = {"RecordFailure", "NotifyFailure"}  # the recorder itself cannot loop back into itself
+JOB_RETRIED_ERRORS = {
+    "SageMaker.AmazonSageMakerException",
+    "SageMaker.ResourceLimitExceededException",
+    "SageMaker.ResourceInUseException",
+}
+# Numbers the template supplies (the jobs' Retry) are unquoted placeholders: the file is JSON once
+# substituted, as CloudFormation does. Offline checks put the smallest value Step Functions allows.
+NUMERIC_PLACEHOLDER = re.compile(r"(?<=: )\$\{(\w+)\}")
+NUMBERS_FOR_PARSING = {"JobRetryIntervalSeconds": "1", "JobRetryBackoffRate": "1.0"}
+JOB_KINDS = {"TrainModel": "train", "BatchTransform": "xform", "MonitorDrift": "drift"}
 SUBSTITUTIONS_FOR_PARSING = {
     "Partition": "aws",
     "Region": "us-east-1",
@@ -36,9 +46,13 @@ SUBSTITUTIONS_FOR_PARSING = {
 }
 
 
+def numbers_substituted(text: str) -> str:
+    return NUMERIC_PLACEHOLDER.sub(lambda m: NUMBERS_FOR_PARSING[m.group(1)], text)
+
+
 @pytest.fixture(scope="module")
 def asl() -> dict[str, Any]:
-    return json.loads(ASL_PATH.read_text())
+    return json.loads(numbers_substituted(ASL_PATH.read_text()))
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +67,7 @@ def documented_substitutions() -> set[str]:
 
 
 def substituted(text: str) -> str:
+    text = numbers_substituted(text)
     return re.sub(
         r"\$\{(\w+)\}",
         lambda m: SUBSTITUTIONS_FOR_PARSING.get(
@@ -62,9 +77,11 @@ def substituted(text: str) -> str:
     )
 
 
-def test_statelint_accepts_the_file() -> None:
+def test_statelint_accepts_the_file(tmp_path: Path) -> None:
     statelint = Path(sys.executable).parent / "statelint"
-    result = subprocess.run([str(statelint), str(ASL_PATH)], capture_output=True, text=True, check=False)
+    linted = tmp_path / ASL_PATH.name
+    linted.write_text(numbers_substituted(ASL_PATH.read_text()))
+    result = subprocess.run([str(statelint), str(linted)], capture_output=True, text=True, check=False)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == ""
@@ -86,12 +103,16 @@ def test_every_substitution_is_in_the_documented_list() -> None:
 
 
 def test_only_jsonpath_features_the_local_runtime_can_run(asl: dict[str, Any]) -> None:
+    # moto parses Assign (in a state or a Catch) but reads a variable ($name) only through JSONata,
+    # which it cannot evaluate: a variable would be written on both and readable on AWS only.
     text = ASL_PATH.read_text()
 
     assert asl.get("QueryLanguage", "JSONPath") == "JSONPath"
     assert "{%" not in text
     for name, state in asl["States"].items():
         assert not {"Assign", "Arguments", "Output", "QueryLanguage"} & set(state), name
+        for catcher in state.get("Catch", []):
+            assert not {"Assign", "Output"} & set(catcher), name
 
 
 def test_every_next_target_exists_and_every_state_is_reachable(
@@ -124,11 +145,6 @@ def leads_to_failure_recorder(states: dict[str, Any], start: str) -> bool:
             return True
         seen.add(name)
         state = states[name]
-        if state["Type"] == "Choice":
-            return all(
-                leads_to_failure_recorder(states, c["Next"]) or c["Next"].endswith("NextAttempt")
-                for c in state["Choices"]
-            ) and leads_to_failure_recorder(states, state["Default"])
         name = state.get("Next") if state["Type"] == "Pass" else None
     return False
 
@@ -140,15 +156,22 @@ def test_every_task_catches_everything_into_the_failure_recorder(states: dict[st
         catch_all = [c for c in state.get("Catch", []) if c["ErrorEquals"] == ["States.ALL"]]
         assert catch_all, f"{name} has no States.ALL catcher"
         assert state["Catch"][-1] is catch_all[0], f"{name}: States.ALL must be the last catcher"
-        assert catch_all[0]["ResultPath"] == "$.error"
-        assert leads_to_failure_recorder(states, catch_all[0]["Next"]), name
+        assert catch_all[0]["Next"] == "RecordFailure", f"{name}: a catcher goes straight to the recorder"
 
 
-def test_each_failure_pass_names_its_stage(states: dict[str, Any]) -> None:
-    for name, state in states.items():
-        if name.endswith("Failed") and state["Type"] == "Pass":
-            assert state["Parameters"]["stage"] == name.removesuffix("Failed")
-            assert state["ResultPath"] == "$.failure"
+def test_each_failure_is_recorded_under_the_name_of_its_stage(states: dict[str, Any]) -> None:
+    """One recorder, no Pass per stage: the catcher's ResultPath says which stage failed."""
+    into_recorder = {
+        name: [c for c in state.get("Catch", []) if c["Next"] == "RecordFailure"]
+        for name, state in states.items()
+        if name not in FAILURE_PATH
+    }
+    for name, catchers in into_recorder.items():
+        assert all(c["ResultPath"] == f"$.failure.{name}" for c in catchers), name
+    assert states["NoModelToScore"]["ResultPath"] == "$.failure.ChooseScoringModel"
+    assert states["RecordFailure"]["Parameters"]["Payload"]["failure.$"] == "$.failure"
+    passes = [n for n, s in states.items() if s["Type"] == "Pass" and s.get("Next") == "RecordFailure"]
+    assert passes == ["NoModelToScore"]
 
 
 def test_the_failure_path_records_then_notifies_then_fails_with_the_caught_error(
@@ -180,27 +203,26 @@ def test_lambda_tasks_retry_lambda_service_errors(states: dict[str, Any]) -> Non
             assert all(r["IntervalSeconds"] <= 2 for r in state["Retry"])
 
 
-def test_sync_jobs_never_retry_with_the_same_name_but_loop_with_an_attempt_number(
+def test_sync_jobs_retry_under_a_new_name_per_attempt_with_the_templates_back_off(
     states: dict[str, Any],
 ) -> None:
+    """A Retry evaluates Parameters again, and $$.State.RetryCount (0, 1, 2) numbers the attempt: a
+    fixed name would collide with the job the first attempt created (Data Science SDK #140)."""
+    text = ASL_PATH.read_text()
     sync = {n: s for n, s in states.items() if s.get("Resource", "").endswith(".sync")}
     assert set(sync) == {"TrainModel", "BatchTransform", "MonitorDrift"}
     for name, state in sync.items():
-        assert "Retry" not in state, f"{name}: a Retry re-sends the same job name (Data Science SDK #140)"
         assert "TimeoutSecondsPath" in state
         name_field = next(v for k, v in state["Parameters"].items() if k.endswith("JobName.$"))
-        assert name_field.startswith("States.Format('{}-{}'") and "$.attempts." in name_field
-        throttled = state["Catch"][0]
-        assert "SageMaker.AmazonSageMakerException" in throttled["ErrorEquals"]
-        can_retry = states[throttled["Next"]]
-        assert can_retry["Type"] == "Choice" and can_retry["Default"] == f"{name}Failed"
-        bound = can_retry["Choices"][0]
-        assert bound["NumericLessThan"] == 3
-        bump = states[bound["Next"]]
-        assert "States.MathAdd" in json.dumps(bump["Parameters"])
-        wait = states[bump["Next"]]
-        assert wait["Type"] == "Wait" and wait["Next"] == name
-        assert not any("States.TaskFailed" in c["ErrorEquals"] for c in state["Catch"][:-1])
+        attempt = "States.MathAdd($$.State.RetryCount, 1)"
+        assert name_field == f"States.Format('{{}}-{{}}', $.run.jobs.{JOB_KINDS[name]}, {attempt})"
+        (retrier,) = state["Retry"]
+        assert set(retrier["ErrorEquals"]) == JOB_RETRIED_ERRORS, name
+        assert retrier["MaxAttempts"] == 2, name  # three attempts in all
+        assert "JitterStrategy" not in retrier and "MaxDelaySeconds" not in retrier
+    # back-off from the template: IntervalSeconds, then times BackoffRate (numbers, so unquoted)
+    assert text.count('"IntervalSeconds": ${JobRetryIntervalSeconds},') == len(sync)
+    assert text.count('"BackoffRate": ${JobRetryBackoffRate}\n') == len(sync)
 
 
 def test_training_follows_the_container_contract(states: dict[str, Any]) -> None:
@@ -257,7 +279,7 @@ def test_names_built_by_the_asl_stay_within_sagemaker_limits_for_the_longest_mod
     base = job_name(prefix, "M" * MODEL_NAME_MAX, kind, "x" * 80, "2026-11-26T04:00:00.000Z")
 
     for attempt in (1, 2, 3):
-        name = f"{base}-{attempt}"  # States.Format('{}-{}', base, attempt)
+        name = f"{base}-{attempt}"  # States.Format('{}-{}', base, States.MathAdd($$.State.RetryCount, 1))
         assert len(name) <= 63 and SAGEMAKER_NAME.match(name), name
         assert len(name) - len(prefix) - 1 <= 50  # the contract's budget after the prefix
 

@@ -44,8 +44,8 @@ UNMODELED = {
 SERVICE_PREFIX = {"sagemaker": "SageMaker", "lambda": "Lambda"}
 LAMBDA_OPERATION = "Invoke"
 JOB_LOOPS = ("TrainModel", "BatchTransform", "MonitorDrift")
-# Worth a new attempt under a new name after the back-off: throttling/service errors, an instance quota
-# that other jobs may free, and a name collision (a redriven attempt re-sending its own name).
+# Worth a new attempt (under a new name: $$.State.RetryCount) after the back-off: throttling/service
+# errors, an instance quota that other jobs may free, and a name collision (an attempt re-sending a name).
 JOB_LOOP_ERRORS = {
     "SageMaker.AmazonSageMakerException",
     "SageMaker.ResourceLimitExceededException",
@@ -66,7 +66,8 @@ def service_models() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def states() -> dict[str, Any]:
-    return json.loads(ASL_PATH.read_text())["States"]
+    # A number from the template (the jobs' Retry) is an unquoted placeholder: JSON once substituted.
+    return json.loads(re.sub(r"(?<=: )\$\{\w+\}", "1", ASL_PATH.read_text()))["States"]
 
 
 def integration(state: dict[str, Any]) -> tuple[str, str] | None:
@@ -235,19 +236,21 @@ def test_the_modeled_sagemaker_errors_get_exception_appended(service_models):
 
 
 @pytest.mark.parametrize("name", JOB_LOOPS)
-def test_a_quota_or_throttling_error_starts_the_bounded_job_retry_loop(states, name):
+def test_a_quota_or_throttling_error_is_retried_a_bounded_number_of_times(states, name):
     """An instance quota (ResourceLimitExceeded) often frees up as other jobs end: it takes the same
-    back-off as throttling. The loop's Choice bounds the attempts, so a quota that never frees ends in
-    <Stage>Failed -> RecordFailure rather than waiting for ever."""
+    back-off as throttling. MaxAttempts bounds the attempts, so a quota that never frees ends in the
+    States.ALL catcher -> RecordFailure rather than waiting for ever."""
     state = states[name]
-    loop = state["Catch"][0]
+    (retrier,) = state["Retry"]
 
-    assert set(loop["ErrorEquals"]) == JOB_LOOP_ERRORS
-    can_retry = states[loop["Next"]]
-    assert can_retry["Default"] == f"{name}Failed"
-    assert [c["NumericLessThan"] for c in can_retry["Choices"]] == [3]
+    assert set(retrier["ErrorEquals"]) == JOB_LOOP_ERRORS
+    assert retrier["MaxAttempts"] == 2  # three attempts in all
+    assert [c["ErrorEquals"] for c in state["Catch"]] == [["States.ALL"]]
+    assert state["Catch"][0]["Next"] == "RecordFailure"
     # A missing model (ResourceNotFound) or the job failing (States.TaskFailed) is not retried.
-    assert all("SageMaker.ResourceNotFoundException" not in c["ErrorEquals"] for c in state["Catch"][:-1])
+    assert not {"SageMaker.ResourceNotFoundException", "States.TaskFailed", "States.ALL"} & set(
+        retrier["ErrorEquals"]
+    )
 
 
 def test_create_model_retries_throttling_in_place_and_fails_on_a_model_quota(states):

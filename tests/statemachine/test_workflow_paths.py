@@ -8,6 +8,7 @@ name, so the registry state one path leaves (a champion, a claimed key) cannot s
 from __future__ import annotations
 
 import gzip
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,12 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
-    # Back-off between SageMaker job attempts: seconds on AWS, nothing here (the Wait sleeps for real).
+    # Back-off between SageMaker job attempts: 30 s then 120 s on AWS, the minimum (1 s) here: the
+    # jobs' Retry sleeps for real.
     with LocalRuntime(
         ROOT,
         tmp_path_factory.mktemp("state"),
-        parameters={"JobRetryDelaysSeconds": "0,0,0,0"},
+        parameters={"JobRetryIntervalSeconds": "1", "JobRetryBackoffRate": "1"},
         progress=Progress(verbose_jobs=False),
     ) as rt:
         yield rt
@@ -47,6 +49,20 @@ def entered(record: dict[str, Any]) -> list[str]:
     return [
         e["stateEnteredEventDetails"]["name"] for e in record["events"] if "stateEnteredEventDetails" in e
     ]
+
+
+def training_jobs(record: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """(TrainingJobName sent, the error that attempt failed with or None) for each CreateTrainingJob
+    the TrainModel state scheduled, in order: a Retry stays in the state, the history shows each try."""
+    attempts: list[tuple[str, str | None]] = []
+    for event in record["events"]:
+        scheduled = event.get("taskScheduledEventDetails")
+        if scheduled and str(scheduled.get("resource", "")).startswith("createTrainingJob"):
+            attempts.append((json.loads(scheduled["parameters"])["TrainingJobName"], None))
+        failed = event.get("taskFailedEventDetails")
+        if failed and attempts and str(failed.get("resource", "")).startswith("createTrainingJob"):
+            attempts[-1] = (attempts[-1][0], failed["error"])
+    return attempts
 
 
 def registry_items(runtime: LocalRuntime) -> list[dict[str, Any]]:
@@ -85,7 +101,7 @@ def test_an_invalid_dataset_fails_at_validation_before_any_job(runtime: LocalRun
     assert record["error"] == "InvalidDataset"
     assert "has 0 data rows" in record["cause"]
     assert "TrainModel" not in entered(record)
-    assert entered(record)[-3:] == ["RecordFailure", "NotifyFailure", "RunFailed"]
+    assert entered(record)[-4:] == ["ValidateDataset", "RecordFailure", "NotifyFailure", "RunFailed"]
     assert run_item(runtime, record["name"])["stage"] == "ValidateDataset"
 
 
@@ -105,11 +121,13 @@ def test_throttled_training_gets_a_new_name_then_the_duplicate_is_ignored(
 
     assert record["status"] == "SUCCEEDED", record["cause"]
     states = entered(record)
-    assert states.count("TrainModel") == 2
-    assert "TrainModelNextAttempt" in states and "TrainModelBackoff" in states
+    assert states.count("TrainModel") == 1  # the Retry stays in the state
+    [(first, throttled), (second, passed)] = training_jobs(record)
+    assert (first[-2:], throttled) == ("-1", "SageMaker.AmazonSageMakerException")
+    assert (second, passed) == (first[:-2] + "-2", None)  # a new name for the new attempt
     assert states[-3:] == ["RecordOutcome", "Notify", "RunSucceeded"]
     version = version_item(runtime, "happy-path", 1)
-    assert version["training_job"].endswith("-2")
+    assert version["training_job"] == second
     assert (version["status"], version["run_status"]) == ("APPROVED", "SUCCEEDED")
     run = run_item(runtime, record["name"])
     assert run["status"] == "SUCCEEDED" and run["predictions_uri"].endswith("encounters_small.csv.out")
@@ -140,7 +158,7 @@ def test_an_instance_quota_is_retried_under_a_new_name_while_it_frees_up(
     assert record["status"] == "SUCCEEDED", record["cause"]
     errors = [e["taskFailedEventDetails"]["error"] for e in record["events"] if e["type"] == "TaskFailed"]
     assert errors == ["SageMaker.ResourceLimitExceededException"]  # the name AWS reports, retried
-    assert entered(record).count("TrainModel") == 2
+    assert [error for _, error in training_jobs(record)] == ["SageMaker.ResourceLimitExceededException", None]
     assert version_item(runtime, "quota-frees", 1)["training_job"].endswith("-2")
 
 
@@ -154,8 +172,10 @@ def test_an_instance_quota_that_never_frees_up_ends_recorded_and_notified(
     runtime.faults.clear()
 
     assert record["status"] == "FAILED"
-    assert entered(record).count("TrainModel") == 3  # bounded: three attempts, then the failure path
-    assert entered(record)[-3:] == ["RecordFailure", "NotifyFailure", "RunFailed"]
+    attempts = training_jobs(record)  # bounded: three attempts, then the failure path
+    assert [name[-2:] for name, _ in attempts] == ["-1", "-2", "-3"]
+    assert {error for _, error in attempts} == {"SageMaker.ResourceLimitExceededException"}
+    assert entered(record)[-4:] == ["TrainModel", "RecordFailure", "NotifyFailure", "RunFailed"]
     run = run_item(runtime, record["name"])
     assert run["status"] == "FAILED" and run["stage"] == "TrainModel"
     assert "ResourceLimitExceeded" in run["cause"]

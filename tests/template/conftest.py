@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -40,4 +41,5 @@ def asl_text() -> str:
 
 @pytest.fixture(scope="session")
 def asl(asl_text: str) -> dict[str, Any]:
-    return json.loads(asl_text)
+    # A number from the template (the jobs' Retry) is an unquoted placeholder: JSON once substituted.
+    return json.loads(re.sub(r"(?<=: )\$\{\w+\}", "1", asl_text))

@@ -319,10 +319,10 @@ def test_the_functions_accept_exactly_the_job_name_prefixes_the_template_accepts
     settings.load_settings.cache_clear()
 
 
-def longest_attempt(asl: dict[str, Any], loop_choice: str) -> int:
-    """The highest attempt number a job loop's Choice lets through (`NumericLessThan n` + 1 = n)."""
-    (bound,) = asl["States"][loop_choice]["Choices"]
-    return int(bound["NumericLessThan"])
+def longest_attempt(asl: dict[str, Any], job_state: str) -> int:
+    """The highest attempt number a job's Retry lets through (MaxAttempts retries after the first)."""
+    (retrier,) = asl["States"][job_state]["Retry"]
+    return 1 + int(retrier["MaxAttempts"])
 
 
 def test_the_longest_prefix_the_template_accepts_keeps_every_name_the_asl_builds_within_63(
@@ -333,13 +333,14 @@ def test_the_longest_prefix_the_template_accepts_keeps_every_name_the_asl_builds
     assert parameter_accepts(parameter, longest)
     model_name = "M" * run_input.MODEL_NAME_MAX
     loops = {
-        "train": "TrainModelCanRetry",
-        "xform": "BatchTransformCanRetry",
-        "drift": "MonitorDriftCanRetry",
+        "train": "TrainModel",
+        "xform": "BatchTransform",
+        "drift": "MonitorDrift",
     }
     for kind in ("train", "model", "xform", "drift"):
         base = run_input.job_name(longest, model_name, kind, "x" * 80, "2026-11-26T04:00:00.000Z")
-        # States.Format('{}-{}', $.run.jobs.<kind>, $.attempts.<kind>); the model name has no attempt.
+        # States.Format('{}-{}', $.run.jobs.<kind>, States.MathAdd($$.State.RetryCount, 1)); the model
+        # name has no attempt.
         name = f"{base}-{longest_attempt(asl, loops[kind])}" if kind in loops else base
         assert len(name) <= 63 and re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name), (len(name), name)
 
