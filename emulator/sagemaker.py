@@ -296,9 +296,10 @@ class LocalSageMaker:
         return {"TrainingJobArn": job.arn}
 
     def _launch_training(self, job: Job) -> None:
-        request = job.request
+        """Stage the code and channels into the job's /opt/ml, then start the program with the
+        script-mode environment and the hyperparameters as `--name value` arguments."""
         ml = job.root / "opt/ml"
-        raw_hps = {k: str(v) for k, v in (request.get("HyperParameters") or {}).items()}
+        raw_hps = {k: str(v) for k, v in (job.request.get("HyperParameters") or {}).items()}
         hps = {k: _decode_hyperparameter(v) for k, v in raw_hps.items()}
         user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
         program = hps.get("sagemaker_program")
@@ -309,37 +310,50 @@ class LocalSageMaker:
         self._extract_source(str(submit_dir), code)
         if not (code / str(program)).is_file():
             raise _JobInputError(f"ClientError: program {program} not found in {submit_dir}")
+        channels = self._stage_channels(job, ml)
+        self._write_input_config(job, ml, raw_hps)
+        env = self._training_environment(job, ml, str(program), str(submit_dir), channels, user_hps)
+        args = [a for k in sorted(user_hps) for a in (f"--{k}", _arg_value(user_hps[k]))]
+        self._start(job, [sys.executable, str(program), *args], env, cwd=code)
+
+    def _stage_channels(self, job: Job, ml: Path) -> list[str]:
+        """Each InputDataConfig channel downloaded to /opt/ml/input/data/<name> (File mode)."""
         channels = []
-        for channel in request.get("InputDataConfig") or []:
+        for channel in job.request.get("InputDataConfig") or []:
             name = channel["ChannelName"]
             self._download(channel["DataSource"]["S3DataSource"]["S3Uri"], ml / "input/data" / name)
             channels.append(name)
         for sub in ("model", "output/data", "input/config"):
             (ml / sub).mkdir(parents=True, exist_ok=True)
+        return channels
+
+    @staticmethod
+    def _write_input_config(job: Job, ml: Path, raw_hps: dict[str, str]) -> None:
+        """/opt/ml/input/config: hyperparameters, channel descriptions, one host."""
         config = ml / "input/config"
         (config / "hyperparameters.json").write_text(json.dumps(raw_hps))
-        (config / "inputdataconfig.json").write_text(
-            json.dumps(
-                {
-                    c["ChannelName"]: {k: v for k, v in c.items() if k != "DataSource"}
-                    for c in request.get("InputDataConfig") or []
-                }
-            )
-        )
+        channels = job.request.get("InputDataConfig") or []
+        described = {c["ChannelName"]: {k: v for k, v in c.items() if k != "DataSource"} for c in channels}
+        (config / "inputdataconfig.json").write_text(json.dumps(described))
         (config / "resourceconfig.json").write_text(
             json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]})
         )
-        env = {
+
+    def _training_environment(
+        self, job: Job, ml: Path, program: str, submit_dir: str, channels: list[str], user_hps: dict[str, Any]
+    ) -> dict[str, str]:
+        """The SM_* variables the training toolkit sets for a script-mode program."""
+        return {
             **self._base_env(),
             "SM_MODEL_DIR": str(ml / "model"),
             "SM_OUTPUT_DIR": str(ml / "output"),
             "SM_OUTPUT_DATA_DIR": str(ml / "output/data"),
             "SM_INPUT_DIR": str(ml / "input"),
-            "SM_INPUT_CONFIG_DIR": str(config),
+            "SM_INPUT_CONFIG_DIR": str(ml / "input/config"),
             "SM_INPUT_DATA_DIR": str(ml / "input/data"),
-            "SM_MODULE_DIR": str(submit_dir),
-            "SM_MODULE_NAME": str(program).removesuffix(".py"),
-            "SM_USER_ENTRY_POINT": str(program),
+            "SM_MODULE_DIR": submit_dir,
+            "SM_MODULE_NAME": program.removesuffix(".py"),
+            "SM_USER_ENTRY_POINT": program,
             "SM_CHANNELS": json.dumps(sorted(channels)),
             "SM_HPS": json.dumps(user_hps),
             "SM_USER_ARGS": json.dumps(
@@ -363,8 +377,6 @@ class LocalSageMaker:
             **{f"SM_CHANNEL_{c.upper()}": str(ml / "input/data" / c) for c in channels},
             **{f"SM_HP_{k.upper()}": _arg_value(v) for k, v in user_hps.items()},
         }
-        args = [a for k in sorted(user_hps) for a in (f"--{k}", _arg_value(user_hps[k]))]
-        self._start(job, [sys.executable, str(program), *args], env, cwd=code)
 
     def _finish_training(self, job: Job, rc: int) -> dict[str, Any]:
         request = job.request
