@@ -7,13 +7,14 @@ model artifacts to `SM_MODEL_DIR`, the report to `SM_OUTPUT_DATA_DIR`. Each metr
 to `$SM_OUTPUT_DIR/failure` (SageMaker's FailureReason) and the exit status is 1.
 """
 
+import argparse
 import json
 import os
 import sys
 import time
 import traceback
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 from pipelines import container
 from pipelines.data import read_training_data
@@ -33,6 +34,28 @@ def _decode(value: Any) -> Any:
     return value
 
 
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line as ConfigError (the job's FailureReason), not exit 2."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        raise ConfigError(f"bad arguments: {message}")
+
+
+def _parse_arguments(argv: Sequence[str]) -> dict[str, str]:
+    """`--name value` / `--name=value` pairs, as the training toolkit passes each hyperparameter.
+
+    The names are open-ended (a request may carry any hyperparameter; the estimator ignores those it
+    does not know), so the parser declares the names the command line holds."""
+    parser = _ArgumentParser(prog="train.py", allow_abbrev=False, add_help=False)
+    names = {token[2:].split("=", 1)[0] for token in argv if token.startswith("--") and len(token) > 2}
+    for name in sorted(names):
+        parser.add_argument(f"--{name}", dest=name.replace("-", "_"))
+    parsed, extra = parser.parse_known_args(list(argv))
+    if extra:
+        raise ConfigError(f"unexpected argument {extra[0]!r} (expected --name value)")
+    return {k: v for k, v in vars(parsed).items() if v is not None}
+
+
 def hyperparameters(argv: Sequence[str], environ: dict[str, str]) -> dict[str, Any]:
     """SM_HPS merged with `--name value` arguments; SageMaker's own `sagemaker_*` keys dropped."""
     merged: dict[str, Any] = {}
@@ -42,21 +65,7 @@ def hyperparameters(argv: Sequence[str], environ: dict[str, str]) -> dict[str, A
             merged.update({k: _decode(v) for k, v in json.loads(raw_hps).items()})
         except ValueError as exc:
             raise ConfigError(f"SM_HPS is not JSON: {exc}") from exc
-    args: list[str] = list(argv)
-    i = 0
-    while i < len(args):
-        if not args[i].startswith("--"):
-            raise ConfigError(f"unexpected argument {args[i]!r} (expected --name value)")
-        name = args[i][2:].replace("-", "_")
-        if "=" in name:
-            name, value = name.split("=", 1)
-            i += 1
-        else:
-            if i + 1 >= len(args):
-                raise ConfigError(f"argument --{name} has no value")
-            value = args[i + 1]
-            i += 2
-        merged[name] = _decode(value)
+    merged.update({name: _decode(value) for name, value in _parse_arguments(argv).items()})
     return {k: v for k, v in merged.items() if not k.startswith("sagemaker_")}
 
 

@@ -175,3 +175,32 @@ def test_unknown_algorithm_fails_the_job_with_its_reason(code_dir, tmp_path, raw
     result = run_training(code_dir, tmp_path, ["--algorithm", "XGBoost"])
     assert result.returncode != 0
     assert "unknown algorithm 'XGBoost'" in (tmp_path / "output" / "failure").read_text()
+
+
+def test_hyperparameters_merge_sm_hps_with_arguments_which_win() -> None:
+    from pipelines.train import hyperparameters
+
+    parsed = hyperparameters(
+        ["--seed", "3", "--max_iter=40", "--algorithm", '"RandomForest"', "--min_delta", "-5"],
+        {"SM_HPS": json.dumps({"seed": "1", "target": "readmitted_30d", "sagemaker_program": '"train.py"'})},
+    )
+
+    assert parsed == {
+        "seed": 3,
+        "target": "readmitted_30d",
+        "algorithm": "RandomForest",
+        "max_iter": 40,
+        "min_delta": -5,
+    }
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["stray"], "unexpected argument 'stray'"), (["--seed"], "argument --seed: expected one argument")],
+)
+def test_a_bad_command_line_is_a_config_error_not_an_exit(argv: list, message: str) -> None:
+    from pipelines.errors import ConfigError
+    from pipelines.train import hyperparameters
+
+    with pytest.raises(ConfigError, match=message):
+        hyperparameters(argv, {})
