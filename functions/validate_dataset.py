@@ -174,12 +174,30 @@ def check_table(
     which every row, or no row, is positive for that target cannot train and is refused here.
     """
     header, rows = _rows(sample, uri)
+    _check_columns(header, rows, uri, schema, purpose)
+    positive_values = set((schema.get("positive_target_values") or {}).get(training_target or "", []))
+    targets, positives = _check_rows(header, rows, uri, schema, purpose, positive_values)
+    if purpose == "training":
+        _check_classes(
+            uri, schema, rows, targets, positives, positive_values, sample.complete, training_target
+        )
+    return {
+        "uri": str(uri),
+        "columns": len(header),
+        "sampledRows": len(rows),
+        "sampleIsWholeFile": sample.complete,
+        "compressed": sample.compressed,
+    }
+
+
+def _check_columns(
+    header: list[str], rows: list[list[str]], uri: S3Uri, schema: dict[str, Any], purpose: str
+) -> None:
+    """The target (for training) and every required column are in the header; enough rows."""
     target = schema["target_column"]
-    id_column = schema["id_column"]
     if purpose == "training" and target not in header:
         raise InvalidDataset(f"{uri} has no target column '{target}' (header: {','.join(header[:8])}...)")
-    required = schema[f"required_{purpose}_columns"]
-    missing = [c for c in required if c not in header]
+    missing = [c for c in schema[f"required_{purpose}_columns"] if c not in header]
     if missing:
         raise InvalidDataset(f"{uri} lacks required {purpose} columns: {', '.join(missing)}")
     minimum = 2 if purpose == "training" else 1
@@ -188,13 +206,25 @@ def check_table(
             f"{uri} has {len(rows)} data row{'s' if len(rows) != 1 else ''}; "
             f"at least {minimum} needed for {purpose}"
         )
+
+
+def _check_rows(
+    header: list[str],
+    rows: list[list[str]],
+    uri: S3Uri,
+    schema: dict[str, Any],
+    purpose: str,
+    positive_values: set[str],
+) -> tuple[set[str], int]:
+    """Every row: its field count, numeric columns, a unique encounter id and (for training) a known
+    target value. Returns the target values seen and how many rows are positive."""
+    target, id_column = schema["target_column"], schema["id_column"]
     index = {name: i for i, name in enumerate(header)}
     marker = schema.get("missing_marker", "?")
     numeric = [c for c in schema["numeric_columns"] if c in index]
+    allowed_targets = set(schema["target_values"])
     seen_ids: dict[str, int] = {}
     targets: set[str] = set()
-    allowed_targets = set(schema["target_values"])
-    positive_values = set((schema.get("positive_target_values") or {}).get(training_target or "", []))
     positives = 0
     for n, row in enumerate(rows, start=2):  # n = line number (the header is line 1)
         if len(row) != len(header):
@@ -225,22 +255,31 @@ def check_table(
                 )
             targets.add(value)
             positives += value in positive_values
-    if purpose == "training" and len(rows) >= LARGE_SAMPLE_ROWS and len(targets) < 2:
+    return targets, positives
+
+
+def _check_classes(
+    uri: S3Uri,
+    schema: dict[str, Any],
+    rows: list[list[str]],
+    targets: set[str],
+    positives: int,
+    positive_values: set[str],
+    complete: bool,
+    training_target: str | None,
+) -> None:
+    """A training file must hold both outcomes: refused when a large sample has one target value, or
+    when the whole file has no (or only) positive rows for the run's target."""
+    target = schema["target_column"]
+    if len(rows) >= LARGE_SAMPLE_ROWS and len(targets) < 2:
         raise InvalidDataset(
             f"{uri} has a single class: all {len(rows)} sampled rows have {target}={next(iter(targets))!r}"
         )
-    if purpose == "training" and positive_values and sample.complete and positives in (0, len(rows)):
+    if positive_values and complete and positives in (0, len(rows)):
         raise InvalidDataset(
             f"{uri} has a single class for target {training_target}: {'all' if positives else 'none'} of "
             f"its {len(rows)} rows have {target} in {sorted(positive_values)}; training needs both outcomes"
         )
-    return {
-        "uri": str(uri),
-        "columns": len(header),
-        "sampledRows": len(rows),
-        "sampleIsWholeFile": sample.complete,
-        "compressed": sample.compressed,
-    }
 
 
 def validate_run_inputs(run: dict[str, Any], *, settings: Settings, s3: Any) -> dict[str, Any]:
