@@ -222,12 +222,14 @@ def longest_run_seconds(max_training: int, max_transform: int, delays: list[floa
 def prepare_run(
     payload: dict[str, Any], *, settings: Settings, s3: Any, registry: Registry
 ) -> dict[str, Any]:
-    """The whole PrepareRun step; returns `{run}` (the state machine's data from here on)."""
+    """The whole PrepareRun step; returns `{run}` (the state machine's data from here on).
+
+    Everything that can reject the input runs before the idempotency claim; the claim precedes any
+    write; the dataset is snapshotted last (see the module docstring)."""
     execution = payload.get("execution") or {}
     defaults = payload.get("defaults") or {}
     run_id = execution.get("name")
     execution_arn = execution.get("id", "")
-    start_time = execution.get("startTime", "")
     if not run_id:
         raise InvalidInput("PrepareRun needs execution.name (pass $$.Execution.Name)")
 
@@ -235,23 +237,16 @@ def prepare_run(
     run_instance_types = instance_types(request, defaults)
     dataset = describe_dataset(s3, dataset, settings)
     model_name = request.modelName or settings.default_model_name
-    algorithm = request.algorithm or settings.default_algorithm
-    snapshot = S3Uri(settings.bucket, f"runs/{run_id}/input/{dataset.uri.name}")
-    score_uri = request.scoreUri or str(snapshot)
-    if request.idempotencyKey:
-        key = client_idempotency_key(request.idempotencyKey)
-    else:
-        content_id = dataset.version_id or dataset.etag or ""
-        key = derived_idempotency_key(dataset.uri, content_id, parameters_digest(request, settings))
+    key = _idempotency_key(request, dataset, settings)
+    limits = _limits(defaults)
 
-    max_training = _positive_int("maxTrainingSeconds", defaults.get("maxTrainingSeconds", 3600))
-    max_transform = _positive_int("maxTransformSeconds", defaults.get("maxTransformSeconds", 3600))
-    delays = retry_delays(settings)
     registry.claim_idempotency_key(
         key,
         run_id,
         execution_arn,
-        running_for_at_most=longest_run_seconds(max_training, max_transform, delays),
+        running_for_at_most=longest_run_seconds(
+            limits["maxTrainingSeconds"], limits["maxTransformSeconds"], retry_delays(settings)
+        ),
     )
     registry.start_run(
         run_id=run_id,
@@ -260,13 +255,56 @@ def prepare_run(
         idempotency_key=key,
         dataset_uri=str(dataset.uri),
     )
+    snapshot = S3Uri(settings.bucket, f"runs/{run_id}/input/{dataset.uri.name}")
     snapshot_dataset(s3, dataset, snapshot)
     champion = registry.get_champion(model_name)
+    run = _describe_run(
+        run_id, execution, defaults, request, dataset, snapshot, key, champion, model_name, settings
+    )
+    return {"run": {**run, **run_instance_types, "limits": limits}}
 
+
+def _idempotency_key(request: TrainingRequest, dataset: DatasetObject, settings: Settings) -> str:
+    """The caller's key, or one derived from the dataset's URI, content and the run's parameters."""
+    if request.idempotencyKey:
+        return client_idempotency_key(request.idempotencyKey)
+    content_id = dataset.version_id or dataset.etag or ""
+    return derived_idempotency_key(dataset.uri, content_id, parameters_digest(request, settings))
+
+
+def _limits(defaults: dict[str, Any]) -> dict[str, int]:
+    """SageMaker's own MaxRuntimeInSeconds per job, and the state timeouts a margin above them."""
+    max_training = _positive_int("maxTrainingSeconds", defaults.get("maxTrainingSeconds", 3600))
+    max_transform = _positive_int("maxTransformSeconds", defaults.get("maxTransformSeconds", 3600))
+    return {
+        "maxTrainingSeconds": max_training,
+        "trainingTimeoutSeconds": max_training + TIMEOUT_MARGIN_SECONDS,
+        "maxTransformSeconds": max_transform,
+        "transformTimeoutSeconds": max_transform + TIMEOUT_MARGIN_SECONDS,
+        "maxJobAttempts": MAX_JOB_ATTEMPTS,
+    }
+
+
+def _describe_run(
+    run_id: str,
+    execution: dict[str, Any],
+    defaults: dict[str, Any],
+    request: TrainingRequest,
+    dataset: DatasetObject,
+    snapshot: S3Uri,
+    key: str,
+    champion: Any,
+    model_name: str,
+    settings: Settings,
+) -> dict[str, Any]:
+    """The run description the later states read: names, URIs, hyperparameters, channels, jobs."""
+    algorithm = request.algorithm or settings.default_algorithm
+    score_uri = request.scoreUri or str(snapshot)
     run_prefix = f"s3://{settings.bucket}/runs/{run_id}"
-    run = {
+    start_time = execution.get("startTime", "")
+    return {
         "runId": run_id,
-        "executionArn": execution_arn,
+        "executionArn": execution.get("id", ""),
         "modelName": model_name,
         "algorithm": algorithm,
         "datasetUri": str(dataset.uri),
@@ -274,7 +312,6 @@ def prepare_run(
         "snapshotUri": str(snapshot),
         "scoreUri": score_uri,
         "scoreCompressionType": "Gzip" if score_uri.endswith(".gz") else "None",
-        **run_instance_types,
         "hyperparameters": sagemaker_hyperparameters(
             request, algorithm, settings, defaults.get("region", "")
         ),
@@ -290,15 +327,7 @@ def prepare_run(
         "modelOutputUri": f"{run_prefix}/model",
         "predictionsOutputUri": f"{run_prefix}/predictions",
         "driftOutputUri": f"{run_prefix}/drift",
-        "limits": {
-            "maxTrainingSeconds": max_training,
-            "trainingTimeoutSeconds": max_training + TIMEOUT_MARGIN_SECONDS,
-            "maxTransformSeconds": max_transform,
-            "transformTimeoutSeconds": max_transform + TIMEOUT_MARGIN_SECONDS,
-            "maxJobAttempts": MAX_JOB_ATTEMPTS,
-        },
     }
-    return {"run": run}
 
 
 @instrument(logger, metrics)
