@@ -120,6 +120,29 @@ class Registration:
         }
 
 
+def _version_item(
+    model_name: str, version: int, *, approved: bool, created_at: str, **attributes: Any
+) -> dict[str, Any]:
+    """A new version item: gate status, a CANDIDATE (approved) or NOT_PROMOTED (rejected) promotion
+    state, its run still RUNNING, and the run's attributes (metrics, artifact, job, dataset...)."""
+    return {
+        "pk": _model_pk(model_name),
+        "sk": _version_sk(version),
+        "model_name": model_name,
+        "version": version,
+        "status": VERSION_APPROVED if approved else VERSION_REJECTED,
+        "run_status": RUN_RUNNING,
+        "promotion": PROMOTION_CANDIDATE if approved else PROMOTION_NOT_PROMOTED,
+        "promotion_reason": (
+            "approved by the gate; becomes champion when its run succeeds"
+            if approved
+            else "rejected by the gate"
+        ),
+        **attributes,
+        "created_at": created_at,
+    }
+
+
 class Registry:
     """Typed operations on the registry table; every write that must not race is conditional."""
 
@@ -382,36 +405,26 @@ class Registry:
         version = self.allocate_version(model_name)
         status = VERSION_APPROVED if approved else VERSION_REJECTED
         now = _now()
+        item = _version_item(
+            model_name,
+            version,
+            approved=approved,
+            created_at=now,
+            run_id=run_id,
+            compared_champion_version=compared_champion_version,
+            metrics=metrics,
+            artifact_uri=artifact_uri,
+            training_job=training_job,
+            dataset_uri=dataset_uri,
+            algorithm=algorithm,
+            decision_reasons=decision_reasons,
+        )
         self._client.transact_write_items(
             TransactItems=[
                 {
                     "Put": {
                         "TableName": self.table_name,
-                        "Item": self._item(
-                            {
-                                "pk": _model_pk(model_name),
-                                "sk": _version_sk(version),
-                                "model_name": model_name,
-                                "version": version,
-                                "status": status,
-                                "run_status": RUN_RUNNING,
-                                "promotion": PROMOTION_CANDIDATE if approved else PROMOTION_NOT_PROMOTED,
-                                "promotion_reason": (
-                                    "approved by the gate; becomes champion when its run succeeds"
-                                    if approved
-                                    else "rejected by the gate"
-                                ),
-                                "compared_champion_version": compared_champion_version,
-                                "metrics": metrics,
-                                "artifact_uri": artifact_uri,
-                                "training_job": training_job,
-                                "run_id": run_id,
-                                "dataset_uri": dataset_uri,
-                                "algorithm": algorithm,
-                                "decision_reasons": decision_reasons,
-                                "created_at": now,
-                            }
-                        ),
+                        "Item": self._item(item),
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 },
