@@ -22,8 +22,12 @@ call in a handler needs its line here, instead of passing unchecked.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -121,22 +125,91 @@ class Roles:
         return cls(roles, dict(data.get("functions") or {}), data.get("state_machine"))
 
 
-def load_roles(root: Path, parameters: dict[str, str], cache_dir: Path | None = None) -> Roles:
-    """The transformed template's roles, resolved with the local names (cached by template content:
-    the SAM translator takes about a second to import and run)."""
-    template_path = root / "template.yaml"
-    text = template_path.read_text()
+def _cache_file(root: Path, parameters: dict[str, str], cache_dir: Path) -> Path:
+    text = (root / "template.yaml").read_text()
     digest = hashlib.sha256((text + json.dumps(parameters, sort_keys=True)).encode()).hexdigest()[:16]
-    cached = cache_dir / f"roles-{digest}.json" if cache_dir is not None else None
+    return cache_dir / f"roles-{digest}.json"
+
+
+class PendingRoles:
+    """The roles, read when first asked for: the build process (`start_roles_build`) runs on the
+    other core through the runtime's start-up, and the first handler or job is what waits for it."""
+
+    def __init__(self, root: Path, parameters: dict[str, str], cache_dir: Path) -> None:
+        self._args = (root, dict(parameters), cache_dir)
+        self._build = start_roles_build(root, parameters, cache_dir)
+        self._roles: Roles | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Roles:
+        with self._lock:
+            if self._roles is None:
+                build, self._build = self._build, None
+                finish_roles_build(build)
+                root, parameters, cache_dir = self._args
+                self._roles = load_roles(root, parameters, cache_dir)
+            return self._roles
+
+    def close(self) -> None:
+        """Stop a build nobody waited for (a start-up that failed half-way)."""
+        if self._build is not None and self._build.poll() is None:
+            self._build.kill()
+            self._build.wait()
+
+    def for_function(self, logical_id: str) -> Role | None:
+        return self.get().for_function(logical_id)
+
+    def for_state_machine(self) -> Role | None:
+        return self.get().for_state_machine()
+
+    def for_arn(self, arn: str | None) -> Role:
+        return self.get().for_arn(arn)
+
+
+RoleSource = Roles | PendingRoles  # what the runtime's parts ask "which role?"
+
+
+def load_roles(root: Path, parameters: dict[str, str], cache_dir: Path | None = None) -> Roles:
+    """The transformed template's roles, resolved with the local names (cached by template content
+    and parameters: importing the SAM translator alone takes about half a second)."""
+    cached = _cache_file(root, parameters, cache_dir) if cache_dir is not None else None
     if cached is not None and cached.exists():
         return Roles.from_json(json.loads(cached.read_text()))
-    roles = _roles_from_template(load_yaml(text), parameters)
+    roles = _roles_from_template(load_yaml((root / "template.yaml").read_text()), parameters)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp")
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(roles.as_json()))
         tmp.replace(cached)
     return roles
+
+
+def start_roles_build(
+    root: Path, parameters: dict[str, str], cache_dir: Path
+) -> subprocess.Popen[str] | None:
+    """Build the roles cache in a process of its own (on the other core, while moto starts here);
+    None when it is cached already. `load_roles` with the same arguments then reads the cache."""
+    if _cache_file(root, parameters, cache_dir).exists():
+        return None
+    return subprocess.Popen(
+        [sys.executable, "-m", "emulator.iam", str(root), json.dumps(parameters), str(cache_dir)],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish_roles_build(build: subprocess.Popen[str] | None) -> None:
+    """Wait for `start_roles_build`'s process; its failure is the template's error, said as it said it."""
+    if build is None:
+        return
+    _, stderr = build.communicate()
+    if build.returncode != 0:
+        lines = [line for line in stderr.strip().splitlines() if line.strip()]
+        raise RuntimeError(
+            f"reading the template's IAM roles failed: {lines[-1] if lines else build.returncode}"
+        )
 
 
 def _roles_from_template(template: dict[str, Any], parameters: dict[str, str]) -> Roles:
@@ -182,16 +255,24 @@ def _role_reference(value: Any, roles: dict[str, Role], resolver: Resolver) -> s
 # --------------------------------------------------------------------------------------------
 def is_allowed(role: Role, request: Request) -> bool:
     """Identity-policy evaluation: an explicit Deny wins, else any Allow, else implicitly denied."""
-    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.iam.access_control import PermissionResult
 
     allowed = False
     context = dict(request.context) or None
     for document in role.policies:
-        result = IAMPolicy(document).is_action_permitted(request.action, request.resource, None, context)
+        result = _policy(document).is_action_permitted(request.action, request.resource, None, context)
         if result == PermissionResult.DENIED:
             return False
         allowed = allowed or result == PermissionResult.PERMITTED
     return allowed
+
+
+@functools.cache
+def _policy(document: str) -> Any:
+    """A policy document parsed once (moto's IAMPolicy parses its JSON when built)."""
+    from moto.iam.access_control import IAMPolicy
+
+    return IAMPolicy(document)
 
 
 def authorize(role: Role, requests: list[Request]) -> None:
@@ -374,3 +455,7 @@ def response_metadata(status: int) -> dict[str, Any]:
     import uuid
 
     return {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4()), "HTTPHeaders": {}, "RetryAttempts": 0}
+
+
+if __name__ == "__main__":  # python -m emulator.iam ROOT PARAMETERS_JSON CACHE_DIR (start_roles_build)
+    load_roles(Path(sys.argv[1]), json.loads(sys.argv[2]), Path(sys.argv[3]))

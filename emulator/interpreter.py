@@ -143,7 +143,7 @@ class _Active:
 
     sagemaker: LocalSageMaker | None = None
     lambdas: LocalLambda | None = None
-    roles: iam.Roles | None = None
+    roles: iam.RoleSource | None = None
     owner: object | None = None
     lock = threading.Lock()
 
@@ -355,7 +355,7 @@ _INTEGRATION_MODULES = [
 
 
 def install(
-    owner: object, sagemaker: LocalSageMaker, lambdas: LocalLambda, roles: iam.Roles | None = None
+    owner: object, sagemaker: LocalSageMaker, lambdas: LocalLambda, roles: iam.RoleSource | None = None
 ) -> None:
     """Route sagemaker and lambda tasks of every execution in this process to these objects."""
     check_contract()

@@ -78,7 +78,7 @@ class LocalLambda:
         stack: LocalStack,
         faults: Faults | None = None,
         log: Callable[[str], None] | None = None,
-        roles: iam.Roles | None = None,
+        roles: iam.RoleSource | None = None,
     ):
         self.stack = stack
         self.roles = roles  # each handler runs as its function's role (None: unchecked, unit tests)

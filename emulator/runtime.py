@@ -129,6 +129,7 @@ class LocalRuntime:
         from moto import mock_aws
 
         self.stack = load_stack(self.root, self.parameters, strict_parameters=self.strict_parameters)
+        self.roles = iam.PendingRoles(self.root, self.stack.parameters, self.state.root / "iam")
         self._saved_environ = dict(os.environ)  # restored at close: the functions' settings are ours only
         os.environ["AWS_DEFAULT_REGION"] = REGION
         _quiet_moto()
@@ -137,7 +138,6 @@ class LocalRuntime:
         local_s3.install()
         self._s3_installed = True
         # every call the functions, the state machine and the jobs make is checked against their roles
-        self.roles = iam.load_roles(self.root, self.stack.parameters, cache_dir=self.state.root / "iam")
         enforcement.install()
         self._enforcing = True
         environment = apply_environment(self.stack)
@@ -196,6 +196,8 @@ class LocalRuntime:
         finally:
             if hasattr(self, "lambdas"):
                 self.lambdas.close()
+            if hasattr(self, "roles"):
+                self.roles.close()
             interpreter.uninstall(self)
             if getattr(self, "_enforcing", False):
                 enforcement.uninstall()

@@ -118,7 +118,7 @@ class LocalSageMaker:
         account: str = "123456789012",
         faults: Faults | None = None,
         log_sink: LogSink | None = None,
-        roles: iam.Roles | None = None,
+        roles: iam.RoleSource | None = None,
     ):
         self.work_dir = Path(work_dir)
         self.roles = roles  # a job reads and writes S3 as its RoleArn (None: unchecked, unit tests)

@@ -52,7 +52,15 @@ class RequestInvalid(Exception):
 
 @functools.cache
 def service_model(service: str) -> ServiceModel:
-    return botocore.session.get_session().get_service_model(service)
+    """botocore's model of `service`, read through boto3's default session, whose loader the
+    clients share (a model another client loaded already is not parsed again)."""
+    import boto3
+
+    return (
+        boto3.DEFAULT_SESSION._session.get_service_model(service)
+        if boto3.DEFAULT_SESSION
+        else (botocore.session.get_session().get_service_model(service))
+    )
 
 
 @functools.cache
