@@ -91,6 +91,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (  # noqa: E402
     StatesErrorNameType,
 )
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl  # noqa: E402
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import (  # noqa: E402
     lambda_eval_utils,
     state_task_factory,
@@ -146,6 +147,24 @@ class _Active:
     roles: iam.RoleSource | None = None
     owner: object | None = None
     lock = threading.Lock()
+
+
+class _ScaledClock:
+    """`time` for moto's Retry evaluator, whose back-off is `time.sleep(IntervalSeconds * ...)`:
+    the waits of a Retry multiplied by `scale` (tests run the real ASL's 30 s / 120 s back-off as 0),
+    everything else the real `time`. The ASL keeps AWS's numbers; only the local clock is faster."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+
+    def sleep(self, seconds: float) -> None:
+        _REAL_TIME.sleep(max(0.0, seconds * self.scale))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_REAL_TIME, name)
+
+
+_REAL_TIME = retrier_decl.time
 
 
 class _ReraisedErrorName(ErrorName):
@@ -293,6 +312,10 @@ def check_contract() -> None:
         module = importlib.import_module(name)
         if getattr(module, "boto_client_for", None) not in (_ORIGINAL_BOTO_CLIENT_FOR, _integration_client):
             problems.append(f"{name} no longer creates its clients with boto_client.boto_client_for")
+    if retrier_decl.time is not _REAL_TIME and not isinstance(retrier_decl.time, _ScaledClock):
+        problems.append("retrier_decl.time is no longer the time module")
+    if "sleep" not in retrier_decl.RetrierDecl._eval_body.__code__.co_names:
+        problems.append("RetrierDecl._eval_body no longer waits with time.sleep")
     if problems:
         raise SeamError("moto's ASL interpreter changed under the local runtime: " + "; ".join(problems))
 
@@ -355,7 +378,11 @@ _INTEGRATION_MODULES = [
 
 
 def install(
-    owner: object, sagemaker: LocalSageMaker, lambdas: LocalLambda, roles: iam.RoleSource | None = None
+    owner: object,
+    sagemaker: LocalSageMaker,
+    lambdas: LocalLambda,
+    roles: iam.RoleSource | None = None,
+    retry_wait_scale: float = 1.0,
 ) -> None:
     """Route sagemaker and lambda tasks of every execution in this process to these objects."""
     check_contract()
@@ -371,6 +398,7 @@ def install(
         AmazonStateLanguageParser.parse = staticmethod(_parse)  # type: ignore[method-assign,assignment]
         ExecutionWorker._get_evaluation_entrypoint = _evaluation_entrypoint  # type: ignore[method-assign]
         StateTaskServiceLambda._error_cause_from_client_error = staticmethod(_lambda_error)  # type: ignore[method-assign]
+        retrier_decl.time = _ScaledClock(retry_wait_scale) if retry_wait_scale != 1.0 else _REAL_TIME  # type: ignore[assignment]
         for name in _INTEGRATION_MODULES:
             importlib.import_module(name).boto_client_for = _integration_client  # type: ignore[attr-defined]
 
@@ -386,6 +414,7 @@ def uninstall(owner: object) -> None:
             AmazonStateLanguageParser.parse = staticmethod(_ORIGINAL_PARSE)  # type: ignore[method-assign]
             ExecutionWorker._get_evaluation_entrypoint = _ORIGINAL_ENTRYPOINT  # type: ignore[method-assign]
             StateTaskServiceLambda._error_cause_from_client_error = staticmethod(_ORIGINAL_LAMBDA_ERROR)  # type: ignore[method-assign]
+            retrier_decl.time = _REAL_TIME  # type: ignore[assignment]
             for name in _INTEGRATION_MODULES:
                 importlib.import_module(name).boto_client_for = _ORIGINAL_BOTO_CLIENT_FOR  # type: ignore[attr-defined]
             _SpareParses.clear()

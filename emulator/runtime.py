@@ -83,11 +83,14 @@ class LocalRuntime:
         progress: Progress | None = None,
         lock_wait_seconds: float = 0.0,
         strict_parameters: bool = True,
+        retry_wait_scale: float = 1.0,
     ):
         self.root = Path(root).resolve()
         self.state = StateDir(Path(state_dir) if state_dir else DEFAULT_STATE_DIR, lock_wait_seconds)
         self.parameters = dict(parameters or {})
         self.strict_parameters = strict_parameters
+        # Retry back-off in the ASL is AWS's (30 s, 120 s); tests run it faster (0: no wait)
+        self.retry_wait_scale = float(retry_wait_scale)
         self.environment_overrides = dict(environment or {})
         self.progress = progress or Progress()
         self.faults = Faults()
@@ -162,7 +165,7 @@ class LocalRuntime:
         from emulator.lambdas import LocalLambda
 
         self.lambdas = LocalLambda(self.stack, self.faults, log=self.progress.note, roles=self.roles)
-        interpreter.install(self, self.sagemaker, self.lambdas, self.roles)
+        interpreter.install(self, self.sagemaker, self.lambdas, self.roles, self.retry_wait_scale)
         interpreter.clear_threads()
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         machine = self.stack.state_machine

@@ -37,6 +37,11 @@ metrics = Metrics()
 DEFAULT_HYPERPARAMETERS = {"target": "readmitted_30d", "seed": "42", "validation_fraction": "0.2"}
 # Attempts per SageMaker job: the jobs' Retry in the ASL says MaxAttempts 2 (retries), i.e. 3 in all.
 MAX_JOB_ATTEMPTS = 3
+# ... and its Retry waits IntervalSeconds, then BackoffRate times longer (30 s, then 120 s). The ASL
+# holds them as JSON numbers: CloudFormation substitutes DefinitionSubstitutions only inside strings
+# of a definition file. tests/statemachine keeps these equal to the ASL's.
+JOB_RETRY_INTERVAL_SECONDS = 30
+JOB_RETRY_BACKOFF_RATE = 4.0
 # One CopyObject copies at most 5 GiB; a larger snapshot is a multipart copy (UploadPartCopy ranges).
 COPY_OBJECT_MAX_BYTES = 5 * 1024**3
 # Part size of that multipart copy: S3 allows 10,000 parts of at most 5 GiB each.
@@ -205,11 +210,10 @@ def input_data_config(snapshot_prefix: str, champion_artifact_uri: str | None) -
     return channels
 
 
-def retry_delays(settings: Settings) -> list[float]:
+def retry_delays() -> list[float]:
     """The waits between a SageMaker job's attempts, as the jobs' Retry makes them (without jitter):
     IntervalSeconds, then times BackoffRate for each further attempt."""
-    interval, rate = settings.job_retry_interval_seconds, settings.job_retry_backoff_rate
-    return [interval * rate**n for n in range(MAX_JOB_ATTEMPTS - 1)]
+    return [JOB_RETRY_INTERVAL_SECONDS * JOB_RETRY_BACKOFF_RATE**n for n in range(MAX_JOB_ATTEMPTS - 1)]
 
 
 def longest_run_seconds(max_training: int, max_transform: int, delays: list[float]) -> int:
@@ -245,7 +249,7 @@ def prepare_run(
         run_id,
         execution_arn,
         running_for_at_most=longest_run_seconds(
-            limits["maxTrainingSeconds"], limits["maxTransformSeconds"], retry_delays(settings)
+            limits["maxTrainingSeconds"], limits["maxTransformSeconds"], retry_delays()
         ),
     )
     registry.start_run(

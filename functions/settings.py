@@ -33,8 +33,6 @@ class Settings:
     default_algorithm: str
     min_roc_auc: float
     max_auc_drop: float
-    job_retry_interval_seconds: int
-    job_retry_backoff_rate: float
     job_name_prefix: str
 
     @property
@@ -70,14 +68,6 @@ def _prefix(name: str, default: str) -> str:
     return _env(name, default).strip("/") + "/"
 
 
-def _at_least_one(name: str, default: str, kind: type[int] | type[float]) -> float:
-    # Step Functions refuses a Retry whose IntervalSeconds or BackoffRate is below 1.
-    value = _number(name, default, kind)
-    if value < 1:
-        raise ConfigurationError(f"{name}={value!r} must be at least 1")
-    return value
-
-
 def _job_name_prefix(value: str) -> str:
     # The state machine role may only touch SageMaker names starting with this prefix (template); the
     # pattern alone accepts any number of hyphens, so the length is checked too (SageMaker's 63).
@@ -103,9 +93,5 @@ def load_settings() -> Settings:
         default_algorithm=_env("DEFAULT_ALGORITHM", "HistGradientBoosting"),
         min_roc_auc=float(_number("MIN_ROC_AUC", "0.60", float)),
         max_auc_drop=float(_number("MAX_AUC_DROP", "0.01", float)),
-        # The SageMaker jobs' Retry (the template substitutes the same parameters into the ASL): the
-        # wait before attempt n+1 is interval * rate**(n-1). PrepareRun bounds a run's duration with it.
-        job_retry_interval_seconds=int(_at_least_one("JOB_RETRY_INTERVAL_SECONDS", "30", int)),
-        job_retry_backoff_rate=float(_at_least_one("JOB_RETRY_BACKOFF_RATE", "4", float)),
         job_name_prefix=_job_name_prefix(_env("JOB_NAME_PREFIX", "readmission")),
     )

@@ -57,7 +57,7 @@ def run_on(tmp_path: Path, slices: dict[str, Path]) -> Iterator[Any]:
         runtime = LocalRuntime(
             root,
             tmp_path / "state",
-            parameters={"JobRetryIntervalSeconds": "1", "JobRetryBackoffRate": "1"},
+            retry_wait_scale=0.0,
             progress=Progress(verbose_jobs=False),
         )
         runtimes.append(runtime.__enter__())

@@ -24,16 +24,12 @@ PLUGIN_NAME = "resilience-table"
 BASELINE_ROWS = 2000
 # The gate (MIN_ROC_AUC, MAX_AUC_DROP) is not what these scenarios test: every model passes it unless a
 # scenario says otherwise, so "approved" never depends on which slice a scenario trained on. The fastest
-# estimator keeps each training job to seconds.
-# The fastest estimator, a gate every model passes (tests that need a strict gate say so), and the
-# shortest back-off Step Functions allows between SageMaker job attempts (1 s, not growing: the
-# jobs' Retry sleeps for real here).
+# estimator keeps each training job to seconds; the jobs' Retry back-off (30 s, 120 s) runs without
+# its waits (`retry_wait_scale=0`).
 PARAMETERS = {
     "DefaultAlgorithm": "LogisticRegression",
     "MinRocAuc": "0.5",
     "MaxAucDrop": "1",
-    "JobRetryIntervalSeconds": "1",
-    "JobRetryBackoffRate": "1",
 }
 
 
@@ -65,6 +61,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
         tmp_path_factory.mktemp("resilience-state"),
         parameters=PARAMETERS,
         progress=Progress(verbose_jobs=False),
+        retry_wait_scale=0.0,
     ) as rt:
         yield rt
 

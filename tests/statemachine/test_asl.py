@@ -33,10 +33,6 @@ JOB_RETRIED_ERRORS = {
     "SageMaker.ResourceLimitExceededException",
     "SageMaker.ResourceInUseException",
 }
-# Numbers the template supplies (the jobs' Retry) are unquoted placeholders: the file is JSON once
-# substituted, as CloudFormation does. Offline checks put the smallest value Step Functions allows.
-NUMERIC_PLACEHOLDER = re.compile(r"(?<=: )\$\{(\w+)\}")
-NUMBERS_FOR_PARSING = {"JobRetryIntervalSeconds": "1", "JobRetryBackoffRate": "1.0"}
 JOB_KINDS = {"TrainModel": "train", "BatchTransform": "xform", "MonitorDrift": "drift"}
 SUBSTITUTIONS_FOR_PARSING = {
     "Partition": "aws",
@@ -46,13 +42,16 @@ SUBSTITUTIONS_FOR_PARSING = {
 }
 
 
-def numbers_substituted(text: str) -> str:
-    return NUMERIC_PLACEHOLDER.sub(lambda m: NUMBERS_FOR_PARSING[m.group(1)], text)
-
-
 @pytest.fixture(scope="module")
 def asl() -> dict[str, Any]:
-    return json.loads(numbers_substituted(ASL_PATH.read_text()))
+    return json.loads(ASL_PATH.read_text())
+
+
+def test_the_definition_file_is_json_as_it_is_with_placeholders_only_inside_strings() -> None:
+    """CloudFormation reads a DefinitionS3Location file as JSON and substitutes only string values
+    ("only string-type values are supported for DefinitionSubstitutions"): an unquoted `${X}` where
+    a number belongs is a deploy that fails on AWS while every local run passes."""
+    json.loads(ASL_PATH.read_text())  # as it is: an unquoted placeholder would not parse
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +66,6 @@ def documented_substitutions() -> set[str]:
 
 
 def substituted(text: str) -> str:
-    text = numbers_substituted(text)
     return re.sub(
         r"\$\{(\w+)\}",
         lambda m: SUBSTITUTIONS_FOR_PARSING.get(
@@ -80,7 +78,7 @@ def substituted(text: str) -> str:
 def test_statelint_accepts_the_file(tmp_path: Path) -> None:
     statelint = Path(sys.executable).parent / "statelint"
     linted = tmp_path / ASL_PATH.name
-    linted.write_text(numbers_substituted(ASL_PATH.read_text()))
+    linted.write_text(ASL_PATH.read_text())
     result = subprocess.run([str(statelint), str(linted)], capture_output=True, text=True, check=False)
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -208,7 +206,6 @@ def test_sync_jobs_retry_under_a_new_name_per_attempt_with_the_templates_back_of
 ) -> None:
     """A Retry evaluates Parameters again, and $$.State.RetryCount (0, 1, 2) numbers the attempt: a
     fixed name would collide with the job the first attempt created (Data Science SDK #140)."""
-    text = ASL_PATH.read_text()
     sync = {n: s for n, s in states.items() if s.get("Resource", "").endswith(".sync")}
     assert set(sync) == {"TrainModel", "BatchTransform", "MonitorDrift"}
     for name, state in sync.items():
@@ -220,9 +217,14 @@ def test_sync_jobs_retry_under_a_new_name_per_attempt_with_the_templates_back_of
         assert set(retrier["ErrorEquals"]) == JOB_RETRIED_ERRORS, name
         assert retrier["MaxAttempts"] == 2, name  # three attempts in all
         assert "JitterStrategy" not in retrier and "MaxDelaySeconds" not in retrier
-    # back-off from the template: IntervalSeconds, then times BackoffRate (numbers, so unquoted)
-    assert text.count('"IntervalSeconds": ${JobRetryIntervalSeconds},') == len(sync)
-    assert text.count('"BackoffRate": ${JobRetryBackoffRate}\n') == len(sync)
+    # the back-off PrepareRun bounds a run's duration with (30 s, then 120 s)
+    import prepare_run
+
+    for name, state in sync.items():
+        (retrier,) = state["Retry"]
+        assert retrier["IntervalSeconds"] == prepare_run.JOB_RETRY_INTERVAL_SECONDS, name
+        assert retrier["BackoffRate"] == prepare_run.JOB_RETRY_BACKOFF_RATE, name
+        assert retrier["MaxAttempts"] + 1 == prepare_run.MAX_JOB_ATTEMPTS, name
 
 
 def test_training_follows_the_container_contract(states: dict[str, Any]) -> None:

@@ -39,7 +39,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
     with LocalRuntime(
         ROOT,
         tmp_path_factory.mktemp("state"),
-        parameters={"JobRetryIntervalSeconds": "1", "JobRetryBackoffRate": "1"},
+        retry_wait_scale=0.0,  # the ASL's 30 s / 120 s back-off, without the wait
         progress=Progress(verbose_jobs=False),
     ) as rt:
         yield rt

@@ -60,9 +60,6 @@ def _substituted(asl_text: str, substitutions: dict[str, Any]) -> str:
         "AccountId": "123456789012",
         "MaxTrainingSeconds": "3600",
         "MaxTransformSeconds": "3600",
-        # numbers in the jobs' Retry, unquoted in the ASL: the template's defaults
-        "JobRetryIntervalSeconds": "30",
-        "JobRetryBackoffRate": "4.0",
     }
     for name in substitutions:
         if name.endswith("Arn"):

@@ -307,8 +307,6 @@ def test_function_environment_holds_the_documented_variables(resources, logical_
     assert variables["REGISTRY_TABLE"] == {"Ref": "RegistryTable"}
     assert variables["BUCKET"] == {"Ref": "ArtifactBucket"}
     assert variables["JOB_NAME_PREFIX"] == {"Ref": "JobNamePrefix"}
-    assert variables["JOB_RETRY_INTERVAL_SECONDS"] == {"Ref": "JobRetryIntervalSeconds"}
-    assert variables["JOB_RETRY_BACKOFF_RATE"] == {"Ref": "JobRetryBackoffRate"}
 
 
 def test_only_the_api_function_knows_the_state_machine(resources):
