@@ -14,7 +14,7 @@ import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -51,8 +51,9 @@ def _compile(resource: str) -> re.Pattern[str]:
 @dataclass
 class ApiResponse:
     status: int
-    headers: dict[str, str]
+    headers: dict[str, str]  # one value per name (the last of several)
     body: str
+    multi_value_headers: dict[str, list[str]] = field(default_factory=dict)  # every value, as sent
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -132,13 +133,24 @@ class ApiGateway:
             return ApiResponse(
                 502, {"Content-Type": "application/json"}, json.dumps({"message": "Internal server error"})
             )
-        out_headers = {str(k): str(v) for k, v in (payload.get("headers") or {}).items()}
+        out_headers = _response_headers(payload)
         out_body = payload.get("body") or ""
         if payload.get("isBase64Encoded"):
             import base64
 
             out_body = base64.b64decode(out_body).decode("utf-8", "replace")
-        return ApiResponse(int(payload["statusCode"]), out_headers, out_body)
+        return ApiResponse(
+            int(payload["statusCode"]), {k: v[-1] for k, v in out_headers.items() if v}, out_body, out_headers
+        )
+
+
+def _response_headers(payload: dict[str, Any]) -> dict[str, list[str]]:
+    """A proxy response's `headers` and `multiValueHeaders` merged as API Gateway merges them: a name
+    in both keeps the multiValueHeaders values only."""
+    merged = {str(k): [str(v)] for k, v in (payload.get("headers") or {}).items()}
+    for key, values in (payload.get("multiValueHeaders") or {}).items():
+        merged[str(key)] = [str(v) for v in (values if isinstance(values, list) else [values])]
+    return merged
 
 
 def serve(runtime: LocalRuntime, host: str = "127.0.0.1", port: int = 3000) -> ThreadingHTTPServer:
@@ -154,9 +166,11 @@ def serve(runtime: LocalRuntime, host: str = "127.0.0.1", port: int = 3000) -> T
             response = gateway.request(self.command, self.path, body, dict(self.headers.items()))
             data = response.body.encode()
             self.send_response(response.status)
-            for key, value in response.headers.items():
+            every = response.multi_value_headers or {k: [v] for k, v in response.headers.items()}
+            for key, values in every.items():
                 if key.lower() != "content-length":
-                    self.send_header(key, value)
+                    for value in values:
+                        self.send_header(key, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -1,0 +1,132 @@
+"""The local API Gateway and its HTTP server on a stub function: every request gets a status and JSON.
+
+No moto here: the routed function is a stub that echoes the proxy event it was given, so these tests
+pin what API Gateway itself does (headers, bodies, unknown routes, malformed requests).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from emulator.api import ApiGateway, serve
+
+
+class StubLambdas:
+    """`LocalLambda.invoke` for one function: answers with `answer(event)`."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.answer = lambda event: {
+            "statusCode": 200,
+            "multiValueHeaders": {"Content-Type": ["application/json"]},
+            "body": json.dumps({"body": event["body"], "isBase64Encoded": event["isBase64Encoded"]}),
+        }
+
+    def invoke(self, FunctionName: str, Payload: bytes, **_: Any) -> dict[str, Any]:
+        event = json.loads(Payload)
+        self.events.append(event)
+        return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(self.answer(event)).encode())}
+
+
+def _stack() -> Any:
+    events = {
+        "Post": {"Type": "Api", "Properties": {"Path": "/echo", "Method": "post"}},
+        "Get": {"Type": "Api", "Properties": {"Path": "/echo/{id}", "Method": "get"}},
+    }
+    return SimpleNamespace(functions={"Echo": SimpleNamespace(logical_id="Echo", events=events)})
+
+
+@pytest.fixture
+def lambdas() -> StubLambdas:
+    return StubLambdas()
+
+
+@pytest.fixture
+def gateway(lambdas: StubLambdas) -> ApiGateway:
+    return ApiGateway(_stack(), lambdas)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def server(gateway: ApiGateway) -> Iterator[tuple[str, int]]:
+    sfn = SimpleNamespace(list_executions=lambda **_: {"executions": []})
+    runtime = SimpleNamespace(
+        api=gateway,
+        progress=SimpleNamespace(note=lambda text: None),
+        sfn=sfn,
+        state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:x",
+        is_recorded=lambda name: True,
+        record_finished=lambda: [],
+        save=lambda: None,
+    )
+    httpd = serve(runtime, port=0)  # type: ignore[arg-type]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield "127.0.0.1", httpd.server_address[1]
+    finally:
+        httpd.shutdown()
+        httpd.stopped.set()  # type: ignore[attr-defined]
+        httpd.server_close()
+
+
+def exchange(
+    address: tuple[str, int], raw: bytes, timeout: float = 10.0
+) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes, read one response until the server closes or Content-Length is met."""
+    with socket.create_connection(address, timeout=timeout) as conn:
+        conn.sendall(raw)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            assert chunk, f"connection closed without a response: {data!r}"
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        if not raw.startswith(b"HEAD "):
+            while len(body) < length:
+                chunk = conn.recv(65536)
+                assert chunk, "connection closed in the middle of the body"
+                body += chunk
+        return status, headers, body
+
+
+def request(method: str, path: str, body: bytes = b"", extra: str = "") -> bytes:
+    length = f"Content-Length: {len(body)}\r\n" if body or method == "POST" else ""
+    return f"{method} {path} HTTP/1.1\r\nHost: x\r\n{length}{extra}Connection: close\r\n\r\n".encode() + body
+
+
+def test_handler_multi_value_headers_are_copied_as_api_gateway_does(
+    gateway: ApiGateway, lambdas: StubLambdas, server: tuple[str, int]
+) -> None:
+    lambdas.answer = lambda event: {
+        "statusCode": 201,
+        "headers": {"X-One": "single", "X-Both": "from-headers"},
+        "multiValueHeaders": {"Content-Type": ["application/json"], "X-Both": ["a", "b"]},
+        "body": "{}",
+    }
+
+    response = gateway.request("POST", "/echo", "{}")
+    status, headers, _ = exchange(server, request("POST", "/echo", b"{}"))
+
+    assert response.status == 201
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["X-One"] == "single"
+    # both given: multiValueHeaders win for that key (API Gateway's merge)
+    assert response.multi_value_headers["X-Both"] == ["a", "b"]
+    assert status == 201
+    assert headers["content-type"] == "application/json"
+    assert headers["x-one"] == "single"
