@@ -9,6 +9,7 @@ aws-sam-cli #2754).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -98,7 +99,7 @@ class ApiGateway:
             )
         route, path_parameters = matched
         query = parse_qs(split.query, keep_blank_values=True)
-        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        text, encoded = _event_body(body)
         headers = dict(headers or {})
         request_id = str(uuid.uuid4())
         event = {
@@ -124,7 +125,7 @@ class ApiGateway:
                 "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")},
             },
             "body": text or None,
-            "isBase64Encoded": False,
+            "isBase64Encoded": encoded,
         }
         response = self.lambdas.invoke(FunctionName=route.function, Payload=json.dumps(event).encode())
         payload = json.loads(response["Payload"].read() or b"null")
@@ -136,12 +137,21 @@ class ApiGateway:
         out_headers = _response_headers(payload)
         out_body = payload.get("body") or ""
         if payload.get("isBase64Encoded"):
-            import base64
-
             out_body = base64.b64decode(out_body).decode("utf-8", "replace")
         return ApiResponse(
             int(payload["statusCode"]), {k: v[-1] for k, v in out_headers.items() if v}, out_body, out_headers
         )
+
+
+def _event_body(body: str | bytes | None) -> tuple[str | None, bool]:
+    """The proxy event's `body` and `isBase64Encoded`: text as text; bytes that are not UTF-8 base64
+    encoded, as API Gateway passes a binary body (the function decides what it makes of it)."""
+    if not isinstance(body, bytes):
+        return body, False
+    try:
+        return body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return base64.b64encode(body).decode("ascii"), True
 
 
 def _response_headers(payload: dict[str, Any]) -> dict[str, list[str]]:

@@ -6,6 +6,7 @@ pin what API Gateway itself does (headers, bodies, unknown routes, malformed req
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import socket
@@ -130,3 +131,23 @@ def test_handler_multi_value_headers_are_copied_as_api_gateway_does(
     assert status == 201
     assert headers["content-type"] == "application/json"
     assert headers["x-one"] == "single"
+
+
+def test_a_body_that_is_not_utf8_reaches_the_function_base64_encoded(
+    gateway: ApiGateway, lambdas: StubLambdas, server: tuple[str, int]
+) -> None:
+    raw = b'{"datasetUri": "\xff\xfe"}'
+
+    status, headers, body = exchange(server, request("POST", "/echo", raw))
+    direct = gateway.request("POST", "/echo", raw)
+
+    assert status == 200 and headers["content-type"] == "application/json"
+    echoed = json.loads(body)
+    assert echoed["isBase64Encoded"] is True
+    assert base64.b64decode(echoed["body"]) == raw
+    assert direct.json() == echoed
+    # text stays text
+    assert gateway.request("POST", "/echo", '{"a": "é"}'.encode()).json() == {
+        "body": '{"a": "é"}',
+        "isBase64Encoded": False,
+    }
