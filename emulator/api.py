@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from emulator.runtime import LocalRuntime
 
 STAGE = "Prod"
+JSON = {"Content-Type": "application/json"}
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's REST payload limit (413 beyond)
+READ_SECONDS = 30.0  # a request body must arrive within this (a bounded read, never a hang)
 
 
 @dataclass
@@ -94,7 +97,7 @@ class ApiGateway:
         if matched is None:  # what API Gateway answers for an unknown route
             return ApiResponse(
                 403,
-                {"Content-Type": "application/json"},
+                dict(JSON),
                 json.dumps({"message": "Missing Authentication Token"}),
             )
         route, path_parameters = matched
@@ -131,9 +134,7 @@ class ApiGateway:
         payload = json.loads(response["Payload"].read() or b"null")
         if response.get("FunctionError") or not isinstance(payload, dict) or "statusCode" not in payload:
             # a proxy integration whose function fails or answers malformed is a 502 on API Gateway
-            return ApiResponse(
-                502, {"Content-Type": "application/json"}, json.dumps({"message": "Internal server error"})
-            )
+            return ApiResponse(502, dict(JSON), json.dumps({"message": "Internal server error"}))
         out_headers = _response_headers(payload)
         out_body = payload.get("body") or ""
         if payload.get("isBase64Encoded"):
@@ -163,17 +164,63 @@ def _response_headers(payload: dict[str, Any]) -> dict[str, list[str]]:
     return merged
 
 
-def serve(runtime: LocalRuntime, host: str = "127.0.0.1", port: int = 3000) -> ThreadingHTTPServer:
-    """Serve the API until interrupted. Executions it starts run (and are saved) in this process."""
+class _Refused(Exception):
+    """A request API Gateway answers itself, before any function runs."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _content_length(value: str | None) -> int:
+    """The Content-Length header as a byte count; _Refused when it is not one API Gateway accepts."""
+    if value is None:
+        return 0
+    if not value.strip().isdigit():  # "abc", "-1", "1e3", "+5": not a length
+        raise _Refused(400, f"invalid Content-Length {value!r}")
+    length = int(value)
+    if length > MAX_PAYLOAD_BYTES:
+        raise _Refused(413, f"request body of {length} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit")
+    return length
+
+
+def serve(
+    runtime: LocalRuntime, host: str = "127.0.0.1", port: int = 3000, read_timeout: float = READ_SECONDS
+) -> ThreadingHTTPServer:
+    """Serve the API until interrupted. Executions it starts run (and are saved) in this process.
+
+    Every request is answered with a status and a JSON body; a request body that does not arrive
+    within `read_timeout` seconds is answered 400 and the connection closed."""
     gateway = runtime.api
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = read_timeout  # each read of the socket, also an idle keep-alive connection's
 
         def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
-            response = gateway.request(self.command, self.path, body, dict(self.headers.items()))
+            try:
+                body = self._body()
+            except _Refused as refused:
+                self.close_connection = True  # what is left of the request cannot be trusted
+                self._send(ApiResponse(refused.status, dict(JSON), json.dumps({"message": str(refused)})))
+                return
+            self._send(gateway.request(self.command, self.path, body, dict(self.headers.items())))
+
+        def _body(self) -> bytes | None:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                raise _Refused(411, "a request body must be sent with a Content-Length")
+            length = _content_length(self.headers.get("Content-Length"))
+            if not length:
+                return None
+            try:
+                body = self.rfile.read(length)
+            except TimeoutError:
+                body = b""
+            if len(body) < length:
+                raise _Refused(400, f"request body shorter than its Content-Length ({length} bytes)")
+            return body
+
+        def _send(self, response: ApiResponse) -> None:
             data = response.body.encode()
             self.send_response(response.status)
             every = response.multi_value_headers or {k: [v] for k, v in response.headers.items()}
@@ -182,6 +229,8 @@ def serve(runtime: LocalRuntime, host: str = "127.0.0.1", port: int = 3000) -> T
                     for value in values:
                         self.send_header(key, value)
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(data)
 

@@ -67,7 +67,7 @@ def server(gateway: ApiGateway) -> Iterator[tuple[str, int]]:
         record_finished=lambda: [],
         save=lambda: None,
     )
-    httpd = serve(runtime, port=0)  # type: ignore[arg-type]
+    httpd = serve(runtime, port=0, read_timeout=1.0)  # type: ignore[arg-type]
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -151,3 +151,35 @@ def test_a_body_that_is_not_utf8_reaches_the_function_base64_encoded(
         "body": '{"a": "é"}',
         "isBase64Encoded": False,
     }
+
+
+@pytest.mark.parametrize(
+    ("length", "sent", "status"),
+    [
+        ("abc", b"{}", 400),
+        ("-1", b"{}", 400),
+        ("1e3", b"{}", 400),
+        ("10", b"{}", 400),  # longer than the body: answered when the read times out, not a hang
+        (str(11 * 1024 * 1024), b"{}", 413),  # over API Gateway's 10 MB payload limit
+    ],
+)
+def test_a_bad_content_length_is_answered_with_json_not_a_crash_or_a_hang(
+    server: tuple[str, int], lambdas: StubLambdas, length: str, sent: bytes, status: int
+) -> None:
+    raw = f"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode() + sent
+
+    answered, headers, body = exchange(server, raw, timeout=5.0)
+
+    assert answered == status
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["message"]
+    assert lambdas.events == []  # the function never saw it
+
+
+def test_a_chunked_body_is_refused_with_411(server: tuple[str, int]) -> None:
+    raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+
+    status, headers, body = exchange(server, raw)
+
+    assert status == 411 and headers["content-type"] == "application/json"
+    assert json.loads(body)["message"]
