@@ -195,6 +195,7 @@ def serve(
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        default_request_version = "HTTP/1.0"  # an unparseable request line still gets a status line
         timeout = read_timeout  # each read of the socket, also an idle keep-alive connection's
 
         def _handle(self) -> None:
@@ -232,9 +233,21 @@ def serve(
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":
+                self.wfile.write(data)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+        def __getattr__(self, name: str) -> Any:
+            # every method, HEAD, OPTIONS, TRACE and unknown ones too, goes to the gateway, which
+            # answers one no route takes as API Gateway does (403); http.server's answer is a 501 page
+            if name.startswith("do_"):
+                return self._handle
+            raise AttributeError(name)
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """http.server's own refusals (a bad request line, a header too long) in JSON, not HTML."""
+            self.close_connection = True
+            text = message or self.responses.get(code, ("error",))[0]
+            self._send(ApiResponse(code, dict(JSON), json.dumps({"message": text})))
 
         def log_message(self, format: str, *args: Any) -> None:
             runtime.progress.note(f"api {self.address_string()} {format % args}")

@@ -24,6 +24,9 @@ class StubLambdas:
     """`LocalLambda.invoke` for one function: answers with `answer(event)`."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.events: list[dict[str, Any]] = []
         self.answer = lambda event: {
             "statusCode": 200,
@@ -45,17 +48,23 @@ def _stack() -> Any:
     return SimpleNamespace(functions={"Echo": SimpleNamespace(logical_id="Echo", events=events)})
 
 
-@pytest.fixture
-def lambdas() -> StubLambdas:
+@pytest.fixture(scope="module")
+def stub() -> StubLambdas:
     return StubLambdas()
 
 
 @pytest.fixture
-def gateway(lambdas: StubLambdas) -> ApiGateway:
-    return ApiGateway(_stack(), lambdas)  # type: ignore[arg-type]
+def lambdas(stub: StubLambdas) -> StubLambdas:
+    stub.reset()
+    return stub
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def gateway(stub: StubLambdas) -> ApiGateway:
+    return ApiGateway(_stack(), stub)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
 def server(gateway: ApiGateway) -> Iterator[tuple[str, int]]:
     sfn = SimpleNamespace(list_executions=lambda **_: {"executions": []})
     runtime = SimpleNamespace(
@@ -182,4 +191,30 @@ def test_a_chunked_body_is_refused_with_411(server: tuple[str, int]) -> None:
     status, headers, body = exchange(server, raw)
 
     assert status == 411 and headers["content-type"] == "application/json"
+    assert json.loads(body)["message"]
+
+
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS", "TRACE", "CONNECT", "PROPFIND", "GET", "DELETE"])
+def test_an_unrouted_method_is_api_gateways_403_in_json(server: tuple[str, int], method: str) -> None:
+    status, headers, body = exchange(server, request(method, "/echo"))
+
+    assert status == 403
+    assert headers["content-type"] == "application/json"
+    if method != "HEAD":  # a HEAD answer has the headers of one, never a body
+        assert json.loads(body) == {"message": "Missing Authentication Token"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET /echo/1 HTTP/9.9\r\nHost: x\r\n\r\n",
+        b"GET /echo/1 HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n",
+    ],
+)
+def test_a_malformed_request_is_answered_in_json(server: tuple[str, int], raw: bytes) -> None:
+    status, headers, body = exchange(server, raw)
+
+    assert 400 <= status < 500 or status == 505
+    assert headers["content-type"] == "application/json"
     assert json.loads(body)["message"]
