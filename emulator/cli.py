@@ -14,7 +14,7 @@
 
 Every command takes --state-dir (default .local/). Progress goes to stderr; with --json stdout holds
 exactly one JSON document. Exit status 0 when the execution succeeded, 1 when it failed, 2 for a
-usage or input error.
+usage or input error, 141 (SIGPIPE's) without a word when stdout's reader went away (`| head -1`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import resource
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # moto is imported only by the commands that start a runtime 
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE
 
 
 @contextlib.contextmanager
@@ -260,13 +262,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reader_gone() -> int:
+    """`... | head -1`: the reader closed the pipe. End as a Unix tool ends on SIGPIPE, silently and
+    with 128 + SIGPIPE; stdout goes to /dev/null so the exit's own flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_PIPE_CLOSED
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from emulator.state import StateLockedError
     from emulator.template import TemplateError
 
     try:
-        return int(args.func(args))
+        try:
+            code = int(args.func(args))
+            sys.stdout.flush()  # a closed pipe is found here when the output fitted the buffer
+            return code
+        except BrokenPipeError:
+            return _reader_gone()
     except (StateLockedError, TemplateError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -159,3 +159,32 @@ def test_the_models_text_view_shows_the_figures_the_json_holds() -> None:
         "roc_auc=0.6712  pr_auc=0.2501  log_loss=0.3333  brier=0.1000"
     )
     assert "None" not in model_line({**row, "champion": False, "metrics": {"model": {"roc_auc": 0.5}}})
+
+
+def _recorded(state_dir: Path, count: int) -> list[str]:
+    """Execution records as a runtime saves them, without running anything."""
+    names = [f"run-{index:03d}" for index in range(count)]
+    for index, name in enumerate(names):
+        events = [{"id": 1, "type": "ExecutionStarted", "timestamp": f"2026-01-01T00:00:{index % 60:02d}"}]
+        record = {"name": name, "status": "SUCCEEDED", "startDate": f"2026-01-01T00:{index // 60:02d}:00"}
+        StateDir(state_dir).write_json(f"executions/{name}.json", {**record, "events": events * 50})
+    return names
+
+
+@pytest.mark.parametrize("command", [["executions"], ["history", "run-000"]])
+def test_a_reader_that_stops_early_ends_the_listing_quietly(tmp_path: Path, command: list[str]) -> None:
+    _recorded(tmp_path, 200)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    with subprocess.Popen(
+        [sys.executable, "-m", "emulator", *command, "--state-dir", str(tmp_path)],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    ) as process:
+        process.stdout.close()  # `| head -0`: the reader is gone before the first line
+        err = process.stderr.read().decode()
+        code = process.wait(timeout=60)
+
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert code == 141  # as a Unix tool killed by SIGPIPE: 128 + 13
