@@ -10,6 +10,8 @@
     executions              the recorded executions
     history NAME            one execution's events (JSON)
     models [--json]         the registry, through the API's GET /models
+        executions, history and models only read the saved state: they take no lock, so they work
+        while `api` or `run` holds the state dir, and create nothing.
     api [--port N]          the REST API on localhost (POST /training starts a local execution)
 
 Every command takes --state-dir (default .local/). Progress goes to stderr; with --json stdout holds
@@ -171,10 +173,21 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from emulator.summary import model_line, models
+    """Read-only: the registry as last saved, beside a runtime that may hold the state dir."""
+    from emulator.registry_view import registry_api
+    from emulator.summary import model_line, registry_rows
 
-    with _stdout_reserved() as out, _runtime(args, Progress(verbose_jobs=False)) as runtime:
-        rows = models(runtime)
+    state_dir = Path(args.state_dir)
+    with _stdout_reserved() as out:
+        rows = []
+        if (state_dir / "registry.json").exists():  # else nothing is registered (and nothing is created)
+            with registry_api(
+                Path(args.project),
+                state_dir,
+                parameters=_parse_overrides(args.parameter, "--parameter"),
+                environment=_parse_overrides(args.env, "--env"),
+            ) as api:
+                rows = registry_rows(api)
         if args.json:
             out.write(json.dumps({"models": rows}, default=str) + "\n")
         else:

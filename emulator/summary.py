@@ -18,6 +18,7 @@ import boto3
 from emulator.sagemaker import split_s3
 
 if TYPE_CHECKING:
+    from emulator.api import ApiGateway
     from emulator.runtime import LocalRuntime
 
 
@@ -27,7 +28,12 @@ def _snake(text: str) -> str:
 
 def models(runtime: LocalRuntime) -> list[dict[str, Any]]:
     """Every registered version via `GET /models`, keys in snake_case, `champion` as a boolean."""
-    response = runtime.api.request("GET", "/models")
+    return registry_rows(runtime.api)
+
+
+def registry_rows(api: ApiGateway) -> list[dict[str, Any]]:
+    """`models` through any local API (the runtime's, or `registry_view`'s over the saved registry)."""
+    response = api.request("GET", "/models")
     if response.status != 200:
         raise RuntimeError(f"GET /models answered {response.status}: {response.body}")
     out = []

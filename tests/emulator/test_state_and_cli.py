@@ -188,3 +188,76 @@ def test_a_reader_that_stops_early_ends_the_listing_quietly(tmp_path: Path, comm
 
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     assert code == 141  # as a Unix tool killed by SIGPIPE: 128 + 13
+
+
+def _registered(state_dir: Path, model: str = "medication-adherence-model") -> None:
+    """A registry.json as the runtime saves it: one model, version 1, champion."""
+    items = [
+        {
+            "pk": {"S": f"MODEL#{model}"},
+            "sk": {"S": "META"},
+            "model_name": {"S": model},
+            "champion_version": {"N": "1"},
+        },
+        {
+            "pk": {"S": f"MODEL#{model}"},
+            "sk": {"S": "VERSION#000001"},
+            "model_name": {"S": model},
+            "version": {"N": "1"},
+            "status": {"S": "APPROVED"},
+            "metrics": {"M": {"model": {"M": {"roc_auc": {"N": "0.71"}}}}},
+        },
+    ]
+    StateDir(state_dir).write_json("registry.json", items)
+
+
+def test_read_only_commands_work_while_a_runtime_holds_the_state_dir(tmp_path: Path) -> None:
+    [name] = _recorded(tmp_path, 1)
+    _registered(tmp_path)
+    with StateDir(tmp_path):  # as `api` holds it while it serves
+        listed = subprocess.run(
+            [sys.executable, "-m", "emulator", "executions", "--json", "--state-dir", str(tmp_path)],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        history = subprocess.run(
+            [sys.executable, "-m", "emulator", "history", name, "--state-dir", str(tmp_path)],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        models = subprocess.run(  # the real project's GET /models handler
+            [sys.executable, "-m", "emulator", "models", "--json", "--state-dir", str(tmp_path)],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+
+    assert listed.returncode == 0, listed.stderr
+    assert [e["name"] for e in json.loads(listed.stdout)["executions"]] == [name]
+    assert history.returncode == 0 and json.loads(history.stdout)["name"] == name
+    assert models.returncode == 0, models.stderr
+    [row] = json.loads(models.stdout)["models"]
+    assert (row["version"], row["status"], row["champion"]) == (1, "APPROVED", True)
+
+
+def test_read_only_commands_create_no_state_dir(tmp_path: Path) -> None:
+    missing = tmp_path / "never-used"
+    for command in (["executions"], ["models"], ["history", "x"]):
+        subprocess.run(
+            [sys.executable, "-m", "emulator", *command, "--state-dir", str(missing)],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+
+    assert not missing.exists()
