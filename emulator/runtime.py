@@ -91,6 +91,8 @@ class LocalRuntime:
         self.strict_parameters = strict_parameters
         self.environment_overrides = dict(environment or {})
         self.progress = progress or Progress()
+        if self.progress.trace_dir is None:  # handlers' tracebacks go to a file, not the terminal
+            self.progress.trace_dir = self.state.root / "logs"
         self.faults = Faults()
         self.stack: LocalStack
         self.sagemaker: LocalSageMaker

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from emulator.progress import readable_cause, traceback_log
 from emulator.sagemaker import split_s3
 
 if TYPE_CHECKING:
@@ -126,6 +127,9 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
     if status == "FAILED":
         summary["error"] = record.get("error")
         summary["cause"] = record.get("cause")
+    if runtime.progress.trace_dir is not None:
+        log = traceback_log(runtime.progress.trace_dir, name)
+        summary["traceback_log"] = str(log) if log.exists() else None
     described = runtime.api.request("GET", f"/executions/{name}")
     run = (described.json() or {}).get("run") if described.status == 200 else None
     run = run or {}
@@ -190,7 +194,10 @@ def render(summary: dict[str, Any]) -> str:
     """The readable summary `make demo` ends with."""
     lines = [f"Run {summary['execution']}: {summary['status']}"]
     if summary.get("error"):
-        lines.append(f"  error:      {summary['error']}: {str(summary.get('cause') or '')[:400]}")
+        cause, _trace = readable_cause(str(summary.get("cause") or ""), summary["error"])
+        lines.append(f"  error:      {summary['error']}: {cause[:400]}")
+    if summary.get("traceback_log"):
+        lines.append(f"  tracebacks: {summary['traceback_log']}")
     if summary.get("model_name"):
         lines.append(
             f"  model:      {summary['model_name']} version {summary['model_version']}"

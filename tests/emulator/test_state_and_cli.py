@@ -261,3 +261,22 @@ def test_read_only_commands_create_no_state_dir(tmp_path: Path) -> None:
         )
 
     assert not missing.exists()
+
+
+def test_a_handlers_traceback_goes_to_a_log_the_summary_names_not_the_terminal(tmp_path: Path) -> None:
+    execution_input = tmp_path / "input.json"
+    execution_input.write_text(json.dumps({"noDataset": True}))  # the fixture's Prepare raises
+
+    done = cli("start", "--input", str(execution_input), "--state-dir", str(tmp_path / "state"))
+
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and '"trace"' not in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stdout and '"trace"' not in done.stdout, done.stdout
+    assert "error:      InvalidDataset: datasetUri is required" in done.stdout  # still says what failed
+    [log_line] = [line for line in done.stdout.splitlines() if line.strip().startswith("tracebacks:")]
+    log = Path(log_line.split(":", 1)[1].strip())
+    assert log.parent == tmp_path / "state" / "logs"
+    text = log.read_text()
+    assert text.count("Traceback (most recent call last)") == 1  # once, though task and execution failed
+    assert "InvalidDataset: datasetUri is required" in text
+    assert str(log) in done.stderr  # the progress line names it too
