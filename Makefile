@@ -12,7 +12,7 @@ SAM := $(TOOLS_VENV)/bin/sam
 ENV ?= dev
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint test-compat bench build package deploy security clean resilience-table
+.PHONY: help demo test lint test-compat bench build package deploy security clean resilience-table fuzz-api
 
 help:
 	@echo "make demo         run the whole pipeline locally on the bundled dataset (no AWS account, no Docker)"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench        print the performance figures on the full dataset"
 	@echo "make security     checkov on template.yaml (skips must carry a reason)"
 	@echo "make resilience-table  run the resilience scenarios and write docs/resilience.md from their results"
+	@echo "make fuzz-api     fuzz the local API (FUZZ_EXAMPLES=2000 requests): no 5xx, no dropped connection, JSON only"
 	@echo "make build        sam build (ENV=dev|prod|default picks the samconfig.toml environment)"
 	@echo "make package      sam build + the SageMaker code bundle in build/code (offline)"
 	@echo "make deploy       sam build + sam deploy + upload the code bundle (needs AWS credentials)"
@@ -71,6 +72,9 @@ test-compat: $(COMPAT_VENV)/.installed
 # last is the one tests/functions imports from.
 resilience-table: $(VENV)/.installed
 	$(PY) -m pytest tests/resilience $$($(PY) -c "from tests.resilience.table import REFERENCED; print(' '.join(sorted(REFERENCED)))") -q --write-resilience-table
+
+fuzz-api: $(VENV)/.installed
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(PY) -m pytest tests/emulator/test_api_fuzz.py -q -p no:cacheprovider
 
 security: $(SECURITY_VENV)/.installed
 	BC_SKIP_MAPPING=TRUE $(SECURITY_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact

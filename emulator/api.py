@@ -9,12 +9,13 @@ aws-sam-cli #2754).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from emulator.runtime import LocalRuntime
 
 STAGE = "Prod"
+JSON = {"Content-Type": "application/json"}
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's REST payload limit (413 beyond)
+READ_SECONDS = 30.0  # a request body must arrive within this (a bounded read, never a hang)
 
 
 @dataclass
@@ -51,8 +55,9 @@ def _compile(resource: str) -> re.Pattern[str]:
 @dataclass
 class ApiResponse:
     status: int
-    headers: dict[str, str]
+    headers: dict[str, str]  # one value per name (the last of several)
     body: str
+    multi_value_headers: dict[str, list[str]] = field(default_factory=dict)  # every value, as sent
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -92,12 +97,12 @@ class ApiGateway:
         if matched is None:  # what API Gateway answers for an unknown route
             return ApiResponse(
                 403,
-                {"Content-Type": "application/json"},
+                dict(JSON),
                 json.dumps({"message": "Missing Authentication Token"}),
             )
         route, path_parameters = matched
         query = parse_qs(split.query, keep_blank_values=True)
-        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        text, encoded = _event_body(body)
         headers = dict(headers or {})
         request_id = str(uuid.uuid4())
         event = {
@@ -123,45 +128,126 @@ class ApiGateway:
                 "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")},
             },
             "body": text or None,
-            "isBase64Encoded": False,
+            "isBase64Encoded": encoded,
         }
         response = self.lambdas.invoke(FunctionName=route.function, Payload=json.dumps(event).encode())
         payload = json.loads(response["Payload"].read() or b"null")
         if response.get("FunctionError") or not isinstance(payload, dict) or "statusCode" not in payload:
             # a proxy integration whose function fails or answers malformed is a 502 on API Gateway
-            return ApiResponse(
-                502, {"Content-Type": "application/json"}, json.dumps({"message": "Internal server error"})
-            )
-        out_headers = {str(k): str(v) for k, v in (payload.get("headers") or {}).items()}
+            return ApiResponse(502, dict(JSON), json.dumps({"message": "Internal server error"}))
+        out_headers = _response_headers(payload)
         out_body = payload.get("body") or ""
         if payload.get("isBase64Encoded"):
-            import base64
-
             out_body = base64.b64decode(out_body).decode("utf-8", "replace")
-        return ApiResponse(int(payload["statusCode"]), out_headers, out_body)
+        return ApiResponse(
+            int(payload["statusCode"]), {k: v[-1] for k, v in out_headers.items() if v}, out_body, out_headers
+        )
 
 
-def serve(runtime: LocalRuntime, host: str = "127.0.0.1", port: int = 3000) -> ThreadingHTTPServer:
-    """Serve the API until interrupted. Executions it starts run (and are saved) in this process."""
+def _event_body(body: str | bytes | None) -> tuple[str | None, bool]:
+    """The proxy event's `body` and `isBase64Encoded`: text as text; bytes that are not UTF-8 base64
+    encoded, as API Gateway passes a binary body (the function decides what it makes of it)."""
+    if not isinstance(body, bytes):
+        return body, False
+    try:
+        return body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return base64.b64encode(body).decode("ascii"), True
+
+
+def _response_headers(payload: dict[str, Any]) -> dict[str, list[str]]:
+    """A proxy response's `headers` and `multiValueHeaders` merged as API Gateway merges them: a name
+    in both keeps the multiValueHeaders values only."""
+    merged = {str(k): [str(v)] for k, v in (payload.get("headers") or {}).items()}
+    for key, values in (payload.get("multiValueHeaders") or {}).items():
+        merged[str(key)] = [str(v) for v in (values if isinstance(values, list) else [values])]
+    return merged
+
+
+class _Refused(Exception):
+    """A request API Gateway answers itself, before any function runs."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _content_length(value: str | None) -> int:
+    """The Content-Length header as a byte count; _Refused when it is not one API Gateway accepts."""
+    if value is None:
+        return 0
+    if not value.strip().isdigit():  # "abc", "-1", "1e3", "+5": not a length
+        raise _Refused(400, f"invalid Content-Length {value!r}")
+    length = int(value)
+    if length > MAX_PAYLOAD_BYTES:
+        raise _Refused(413, f"request body of {length} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit")
+    return length
+
+
+def serve(
+    runtime: LocalRuntime, host: str = "127.0.0.1", port: int = 3000, read_timeout: float = READ_SECONDS
+) -> ThreadingHTTPServer:
+    """Serve the API until interrupted. Executions it starts run (and are saved) in this process.
+
+    Every request is answered with a status and a JSON body; a request body that does not arrive
+    within `read_timeout` seconds is answered 400 and the connection closed."""
     gateway = runtime.api
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        default_request_version = "HTTP/1.0"  # an unparseable request line still gets a status line
+        timeout = read_timeout  # each read of the socket, also an idle keep-alive connection's
 
         def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
-            response = gateway.request(self.command, self.path, body, dict(self.headers.items()))
+            try:
+                body = self._body()
+            except _Refused as refused:
+                self.close_connection = True  # what is left of the request cannot be trusted
+                self._send(ApiResponse(refused.status, dict(JSON), json.dumps({"message": str(refused)})))
+                return
+            self._send(gateway.request(self.command, self.path, body, dict(self.headers.items())))
+
+        def _body(self) -> bytes | None:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                raise _Refused(411, "a request body must be sent with a Content-Length")
+            length = _content_length(self.headers.get("Content-Length"))
+            if not length:
+                return None
+            try:
+                body = self.rfile.read(length)
+            except TimeoutError:
+                body = b""
+            if len(body) < length:
+                raise _Refused(400, f"request body shorter than its Content-Length ({length} bytes)")
+            return body
+
+        def _send(self, response: ApiResponse) -> None:
             data = response.body.encode()
             self.send_response(response.status)
-            for key, value in response.headers.items():
+            every = response.multi_value_headers or {k: [v] for k, v in response.headers.items()}
+            for key, values in every.items():
                 if key.lower() != "content-length":
-                    self.send_header(key, value)
+                    for value in values:
+                        self.send_header(key, value)
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":
+                self.wfile.write(data)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+        def __getattr__(self, name: str) -> Any:
+            # every method, HEAD, OPTIONS, TRACE and unknown ones too, goes to the gateway, which
+            # answers one no route takes as API Gateway does (403); http.server's answer is a 501 page
+            if name.startswith("do_"):
+                return self._handle
+            raise AttributeError(name)
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """http.server's own refusals (a bad request line, a header too long) in JSON, not HTML."""
+            self.close_connection = True
+            text = message or self.responses.get(code, ("error",))[0]
+            self._send(ApiResponse(code, dict(JSON), json.dumps({"message": text})))
 
         def log_message(self, format: str, *args: Any) -> None:
             runtime.progress.note(f"api {self.address_string()} {format % args}")

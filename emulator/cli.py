@@ -10,11 +10,13 @@
     executions              the recorded executions
     history NAME            one execution's events (JSON)
     models [--json]         the registry, through the API's GET /models
+        executions, history and models only read the saved state: they take no lock, so they work
+        while `api` or `run` holds the state dir, and create nothing.
     api [--port N]          the REST API on localhost (POST /training starts a local execution)
 
 Every command takes --state-dir (default .local/). Progress goes to stderr; with --json stdout holds
 exactly one JSON document. Exit status 0 when the execution succeeded, 1 when it failed, 2 for a
-usage or input error.
+usage or input error, 141 (SIGPIPE's) without a word when stdout's reader went away (`| head -1`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import contextlib
 import json
 import os
 import resource
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -38,6 +41,7 @@ if TYPE_CHECKING:  # moto is imported only by the commands that start a runtime 
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE
 
 
 @contextlib.contextmanager
@@ -169,10 +173,21 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from emulator.summary import model_line, models
+    """Read-only: the registry as last saved, beside a runtime that may hold the state dir."""
+    from emulator.registry_view import registry_api
+    from emulator.summary import model_line, registry_rows
 
-    with _stdout_reserved() as out, _runtime(args, Progress(verbose_jobs=False)) as runtime:
-        rows = models(runtime)
+    state_dir = Path(args.state_dir)
+    with _stdout_reserved() as out:
+        rows = []
+        if (state_dir / "registry.json").exists():  # else nothing is registered (and nothing is created)
+            with registry_api(
+                Path(args.project),
+                state_dir,
+                parameters=_parse_overrides(args.parameter, "--parameter"),
+                environment=_parse_overrides(args.env, "--env"),
+            ) as api:
+                rows = registry_rows(api)
         if args.json:
             out.write(json.dumps({"models": rows}, default=str) + "\n")
         else:
@@ -260,13 +275,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reader_gone() -> int:
+    """`... | head -1`: the reader closed the pipe. End as a Unix tool ends on SIGPIPE, silently and
+    with 128 + SIGPIPE; stdout goes to /dev/null so the exit's own flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_PIPE_CLOSED
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from emulator.state import StateLockedError
     from emulator.template import TemplateError
 
     try:
-        return int(args.func(args))
+        try:
+            code = int(args.func(args))
+            sys.stdout.flush()  # a closed pipe is found here when the output fitted the buffer
+            return code
+        except BrokenPipeError:
+            return _reader_gone()
     except (StateLockedError, TemplateError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -111,6 +111,7 @@ from moto.stepfunctions.parser.asl.utils import boto_client  # noqa: E402
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker  # noqa: E402
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend  # noqa: E402
 from moto.stepfunctions.parser.utils import TMP_THREADS  # noqa: E402
+from moto.stepfunctions.responses import StepFunctionResponse  # noqa: E402
 
 from emulator import iam, service_models  # noqa: E402
 from emulator.faults import ApiFault  # noqa: E402
@@ -228,6 +229,27 @@ def _evaluation_entrypoint(self: Any) -> Any:
 
 
 _ORIGINAL_CLIENT_FOR = lambda_eval_utils.boto_client_for
+_ORIGINAL_GET_HISTORY = StepFunctionResponse.get_execution_history
+
+
+def _get_execution_history(self: Any) -> Any:
+    """GetExecutionHistory honouring `reverseOrder` (moto ignores it: the newest event first, as
+    AWS answers; a reader of the current state, e.g. GET /executions/{id}, takes the first one)."""
+    answer = _ORIGINAL_GET_HISTORY(self)
+    if self._get_param("reverseOrder"):
+        result = dict(answer.result)
+        result["events"] = list(reversed(result["events"]))
+        answer = type(answer)(result)
+    return answer
+
+
+def _history_reads_reverse_order() -> bool:
+    """Whether moto's own GetExecutionHistory reads `reverseOrder` (then the seam must not reverse)."""
+    current = StepFunctionResponse.get_execution_history
+    original = _ORIGINAL_GET_HISTORY if current is _get_execution_history else current
+    return "reverseOrder" in original.__code__.co_consts
+
+
 _ORIGINAL_BOTO_CLIENT_FOR = boto_client.boto_client_for
 _ORIGINAL_LAMBDA_ERROR = StateTaskServiceLambda._error_cause_from_client_error
 
@@ -316,6 +338,12 @@ def check_contract() -> None:
         problems.append("retrier_decl.time is no longer the time module")
     if "sleep" not in retrier_decl.RetrierDecl._eval_body.__code__.co_names:
         problems.append("RetrierDecl._eval_body no longer waits with time.sleep")
+    if _history_reads_reverse_order():
+        problems.append(
+            "StepFunctionResponse.get_execution_history now reads reverseOrder: drop the reversal"
+        )
+    elif _params(_ORIGINAL_GET_HISTORY) != [] or "_get_param" not in _ORIGINAL_GET_HISTORY.__code__.co_names:
+        problems.append("StepFunctionResponse.get_execution_history no longer reads the request's parameters")
     if problems:
         raise SeamError("moto's ASL interpreter changed under the local runtime: " + "; ".join(problems))
 
@@ -399,6 +427,7 @@ def install(
         ExecutionWorker._get_evaluation_entrypoint = _evaluation_entrypoint  # type: ignore[method-assign]
         StateTaskServiceLambda._error_cause_from_client_error = staticmethod(_lambda_error)  # type: ignore[method-assign]
         retrier_decl.time = _ScaledClock(retry_wait_scale) if retry_wait_scale != 1.0 else _REAL_TIME  # type: ignore[assignment]
+        StepFunctionResponse.get_execution_history = _get_execution_history  # type: ignore[method-assign]
         for name in _INTEGRATION_MODULES:
             importlib.import_module(name).boto_client_for = _integration_client  # type: ignore[attr-defined]
 
@@ -415,6 +444,7 @@ def uninstall(owner: object) -> None:
             ExecutionWorker._get_evaluation_entrypoint = _ORIGINAL_ENTRYPOINT  # type: ignore[method-assign]
             StateTaskServiceLambda._error_cause_from_client_error = staticmethod(_ORIGINAL_LAMBDA_ERROR)  # type: ignore[method-assign]
             retrier_decl.time = _REAL_TIME  # type: ignore[assignment]
+            StepFunctionResponse.get_execution_history = _ORIGINAL_GET_HISTORY  # type: ignore[method-assign]
             for name in _INTEGRATION_MODULES:
                 importlib.import_module(name).boto_client_for = _ORIGINAL_BOTO_CLIENT_FOR  # type: ignore[attr-defined]
             _SpareParses.clear()

@@ -34,6 +34,7 @@ from emulator.faults import Faults
 from emulator.lambdas import apply_environment
 from emulator.objects import put_file
 from emulator.progress import Progress, state_timings
+from emulator.registry_view import table_request
 from emulator.sagemaker import LocalSageMaker
 from emulator.state import DEFAULT_STATE_DIR, PROJECT_ROOT, StateDir
 from emulator.template import ACCOUNT_ID, REGION, LocalStack, load_stack
@@ -93,6 +94,8 @@ class LocalRuntime:
         self.retry_wait_scale = float(retry_wait_scale)
         self.environment_overrides = dict(environment or {})
         self.progress = progress or Progress()
+        if self.progress.trace_dir is None:  # handlers' tracebacks go to a file, not the terminal
+            self.progress.trace_dir = self.state.root / "logs"
         self.faults = Faults()
         self.stack: LocalStack
         self.sagemaker: LocalSageMaker
@@ -222,19 +225,7 @@ class LocalRuntime:
         s3.create_bucket(Bucket=self.stack.bucket)
         if self.stack.bucket_versioning:  # event and HeadObject carry version ids, as on AWS
             s3.put_bucket_versioning(Bucket=self.stack.bucket, VersioningConfiguration={"Status": "Enabled"})
-        table = self.stack.table
-        kwargs: dict[str, Any] = {
-            "TableName": table.name,
-            "KeySchema": table.key_schema,
-            "AttributeDefinitions": table.attribute_definitions,
-            "BillingMode": "PAY_PER_REQUEST",
-        }
-        if table.global_secondary_indexes:
-            kwargs["GlobalSecondaryIndexes"] = [
-                {k: v for k, v in gsi.items() if k != "ProvisionedThroughput"}
-                for gsi in table.global_secondary_indexes
-            ]
-        boto3.client("dynamodb", region_name=REGION).create_table(**kwargs)
+        boto3.client("dynamodb", region_name=REGION).create_table(**table_request(self.stack.table))
         sns = boto3.client("sns", region_name=REGION)
         for arn in self.stack.topics.values():
             sns.create_topic(Name=arn.rsplit(":", 1)[1])

@@ -9,8 +9,9 @@ Layout:
     jobs/<job>/             the local jobs' working directories and logs
     bundle/<hash>/          the built code bundle, cached by the content hash of pipelines/
     artifacts/<run>/        files copied out for the user (predictions, reports)
+    logs/<execution>.traceback.log  its failed handlers' tracebacks (appended; the terminal shows one line)
 
-Everything is written with a temporary file + rename, so a crash never leaves half a file.
+Everything else is written with a temporary file + rename, so a crash never leaves half a file.
 """
 
 from __future__ import annotations

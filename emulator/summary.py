@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from emulator.progress import readable_cause, traceback_log
 from emulator.sagemaker import split_s3
 
 if TYPE_CHECKING:
+    from emulator.api import ApiGateway
     from emulator.runtime import LocalRuntime
 
 
@@ -27,7 +29,12 @@ def _snake(text: str) -> str:
 
 def models(runtime: LocalRuntime) -> list[dict[str, Any]]:
     """Every registered version via `GET /models`, keys in snake_case, `champion` as a boolean."""
-    response = runtime.api.request("GET", "/models")
+    return registry_rows(runtime.api)
+
+
+def registry_rows(api: ApiGateway) -> list[dict[str, Any]]:
+    """`models` through any local API (the runtime's, or `registry_view`'s over the saved registry)."""
+    response = api.request("GET", "/models")
     if response.status != 200:
         raise RuntimeError(f"GET /models answered {response.status}: {response.body}")
     out = []
@@ -120,6 +127,9 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
     if status == "FAILED":
         summary["error"] = record.get("error")
         summary["cause"] = record.get("cause")
+    if runtime.progress.trace_dir is not None:
+        log = traceback_log(runtime.progress.trace_dir, name)
+        summary["traceback_log"] = str(log) if log.exists() else None
     described = runtime.api.request("GET", f"/executions/{name}")
     run = (described.json() or {}).get("run") if described.status == 200 else None
     run = run or {}
@@ -184,7 +194,10 @@ def render(summary: dict[str, Any]) -> str:
     """The readable summary `make demo` ends with."""
     lines = [f"Run {summary['execution']}: {summary['status']}"]
     if summary.get("error"):
-        lines.append(f"  error:      {summary['error']}: {str(summary.get('cause') or '')[:400]}")
+        cause, _trace = readable_cause(str(summary.get("cause") or ""), summary["error"])
+        lines.append(f"  error:      {summary['error']}: {cause[:400]}")
+    if summary.get("traceback_log"):
+        lines.append(f"  tracebacks: {summary['traceback_log']}")
     if summary.get("model_name"):
         lines.append(
             f"  model:      {summary['model_name']} version {summary['model_version']}"

@@ -88,3 +88,12 @@ def test_the_validation_parse_is_handed_to_one_execution_only() -> None:
     assert interpreter.execution_thread(arn) is threading.current_thread()  # what waiters join
     assert second is not validated and type(second) is type(validated)  # parsed afresh
     assert AmazonStateLanguageParser.parse is interpreter._ORIGINAL_PARSE
+
+
+def test_a_moto_that_reads_reverse_order_itself_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    def get_execution_history(self):  # a future moto honouring the parameter: the seam must not reverse
+        return self._get_param("reverseOrder")
+
+    monkeypatch.setattr(interpreter.StepFunctionResponse, "get_execution_history", get_execution_history)
+    with pytest.raises(interpreter.SeamError, match="reverseOrder"):
+        interpreter.check_contract()

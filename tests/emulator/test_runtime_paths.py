@@ -269,3 +269,18 @@ def test_api_server_turns_http_requests_into_executions(runtime: LocalRuntime, d
         server.shutdown()
         server.stopped.set()
         server.server_close()
+
+
+def test_history_in_reverse_order_starts_with_the_newest_event(runtime: LocalRuntime, dataset: Path) -> None:
+    # GET /executions/{id} reads the current state from the first StateEntered of a reversed history
+    record = runtime.run(console_input(runtime, dataset))
+
+    forward = runtime.sfn.get_execution_history(executionArn=record["executionArn"], maxResults=1000)
+    backward = runtime.sfn.get_execution_history(
+        executionArn=record["executionArn"], maxResults=1000, reverseOrder=True
+    )
+
+    assert [e["id"] for e in backward["events"]] == [e["id"] for e in reversed(forward["events"])]
+    assert backward["events"][0]["type"] == "ExecutionSucceeded"
+    last_entered = next(e for e in backward["events"] if "stateEnteredEventDetails" in e)
+    assert last_entered["stateEnteredEventDetails"]["name"] == visited(record)[-1]

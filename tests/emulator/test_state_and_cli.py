@@ -159,3 +159,124 @@ def test_the_models_text_view_shows_the_figures_the_json_holds() -> None:
         "roc_auc=0.6712  pr_auc=0.2501  log_loss=0.3333  brier=0.1000"
     )
     assert "None" not in model_line({**row, "champion": False, "metrics": {"model": {"roc_auc": 0.5}}})
+
+
+def _recorded(state_dir: Path, count: int) -> list[str]:
+    """Execution records as a runtime saves them, without running anything."""
+    names = [f"run-{index:03d}" for index in range(count)]
+    for index, name in enumerate(names):
+        events = [{"id": 1, "type": "ExecutionStarted", "timestamp": f"2026-01-01T00:00:{index % 60:02d}"}]
+        record = {"name": name, "status": "SUCCEEDED", "startDate": f"2026-01-01T00:{index // 60:02d}:00"}
+        StateDir(state_dir).write_json(f"executions/{name}.json", {**record, "events": events * 50})
+    return names
+
+
+@pytest.mark.parametrize("command", [["executions"], ["history", "run-000"]])
+def test_a_reader_that_stops_early_ends_the_listing_quietly(tmp_path: Path, command: list[str]) -> None:
+    _recorded(tmp_path, 200)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    with subprocess.Popen(
+        [sys.executable, "-m", "emulator", *command, "--state-dir", str(tmp_path)],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    ) as process:
+        process.stdout.close()  # `| head -0`: the reader is gone before the first line
+        err = process.stderr.read().decode()
+        code = process.wait(timeout=60)
+
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert code == 141  # as a Unix tool killed by SIGPIPE: 128 + 13
+
+
+def _registered(state_dir: Path, model: str = "medication-adherence-model") -> None:
+    """A registry.json as the runtime saves it: one model, version 1, champion."""
+    items = [
+        {
+            "pk": {"S": f"MODEL#{model}"},
+            "sk": {"S": "META"},
+            "model_name": {"S": model},
+            "champion_version": {"N": "1"},
+        },
+        {
+            "pk": {"S": f"MODEL#{model}"},
+            "sk": {"S": "VERSION#000001"},
+            "model_name": {"S": model},
+            "version": {"N": "1"},
+            "status": {"S": "APPROVED"},
+            "metrics": {"M": {"model": {"M": {"roc_auc": {"N": "0.71"}}}}},
+        },
+    ]
+    StateDir(state_dir).write_json("registry.json", items)
+
+
+def test_read_only_commands_work_while_a_runtime_holds_the_state_dir(tmp_path: Path) -> None:
+    [name] = _recorded(tmp_path, 1)
+    _registered(tmp_path)
+    with StateDir(tmp_path):  # as `api` holds it while it serves
+        listed = subprocess.run(
+            [sys.executable, "-m", "emulator", "executions", "--json", "--state-dir", str(tmp_path)],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        history = subprocess.run(
+            [sys.executable, "-m", "emulator", "history", name, "--state-dir", str(tmp_path)],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        models = subprocess.run(  # the real project's GET /models handler
+            [sys.executable, "-m", "emulator", "models", "--json", "--state-dir", str(tmp_path)],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+
+    assert listed.returncode == 0, listed.stderr
+    assert [e["name"] for e in json.loads(listed.stdout)["executions"]] == [name]
+    assert history.returncode == 0 and json.loads(history.stdout)["name"] == name
+    assert models.returncode == 0, models.stderr
+    [row] = json.loads(models.stdout)["models"]
+    assert (row["version"], row["status"], row["champion"]) == (1, "APPROVED", True)
+
+
+def test_read_only_commands_create_no_state_dir(tmp_path: Path) -> None:
+    missing = tmp_path / "never-used"
+    for command in (["executions"], ["models"], ["history", "x"]):
+        subprocess.run(
+            [sys.executable, "-m", "emulator", *command, "--state-dir", str(missing)],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+
+    assert not missing.exists()
+
+
+def test_a_handlers_traceback_goes_to_a_log_the_summary_names_not_the_terminal(tmp_path: Path) -> None:
+    execution_input = tmp_path / "input.json"
+    execution_input.write_text(json.dumps({"noDataset": True}))  # the fixture's Prepare raises
+
+    done = cli("start", "--input", str(execution_input), "--state-dir", str(tmp_path / "state"))
+
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and '"trace"' not in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stdout and '"trace"' not in done.stdout, done.stdout
+    assert "error:      InvalidDataset: datasetUri is required" in done.stdout  # still says what failed
+    [log_line] = [line for line in done.stdout.splitlines() if line.strip().startswith("tracebacks:")]
+    log = Path(log_line.split(":", 1)[1].strip())
+    assert log.parent == tmp_path / "state" / "logs"
+    text = log.read_text()
+    assert text.count("Traceback (most recent call last)") == 1  # once, though task and execution failed
+    assert "InvalidDataset: datasetUri is required" in text
+    assert str(log) in done.stderr  # the progress line names it too
