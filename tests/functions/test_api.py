@@ -81,6 +81,7 @@ def test_a_request_whose_run_failed_starts_a_new_execution_under_the_next_name(
     )["stateMachineArn"]
     monkeypatch.setenv("STATE_MACHINE_ARN", failing)
     settings.load_settings.cache_clear()
+    aws.put("datasets/diabetic_data.csv", dataset_head(50))
     _, first = post(sample_body(), {"Idempotency-Key": "flaky"})
     assert wait_until_done(aws, first["executionArn"]) == "FAILED"
 
@@ -102,6 +103,7 @@ def test_new_content_under_the_same_key_is_a_new_run(aws: Aws) -> None:
 
 
 def test_the_idempotency_key_header_names_the_execution(aws: Aws) -> None:
+    aws.put("datasets/diabetic_data.csv", dataset_head(50))
     _, first = post(sample_body(), {"Idempotency-Key": "abc-123"})
     status, again = post(sample_body(), {"idempotency-key": "abc-123"})
     _, other = post(sample_body(), {"Idempotency-Key": "abc-124"})
@@ -174,6 +176,12 @@ def test_the_idempotency_key_header_names_the_execution(aws: Aws) -> None:
             "unknown hyperparameters ['sagemaker_program']",
         ),
         ({"datasetUri": f"s3://{BUCKET}/datasets/missing.csv"}, None, "datasetUri", "does not exist"),
+        (
+            {"datasetUri": f"s3://{BUCKET}/datasets/missing.csv", "idempotencyKey": "k"},
+            None,
+            "datasetUri",
+            "does not exist",
+        ),
     ],
 )
 def test_a_bad_request_is_a_400_with_the_field_named_and_starts_nothing(
@@ -273,6 +281,7 @@ def test_a_header_key_that_contradicts_the_body_key_is_refused(aws: Aws) -> None
 
 
 def test_get_execution_reports_status_and_current_state(aws: Aws) -> None:
+    aws.put("datasets/diabetic_data.csv", dataset_head(50))
     _, started = post(sample_body(), {"Idempotency-Key": "abc"})
     event = copy.deepcopy(load_event("api_get_execution.json"))
     event["path"] = f"/executions/{started['executionName']}"
