@@ -315,6 +315,14 @@ def test_the_input_schema_agrees_with_the_request_model() -> None:
     assert set(body_schema["properties"]["instanceType"]["enum"]) == set(allowed_instance_types("training"))
 
 
+def test_the_schema_offers_exactly_the_algorithms_the_pipelines_build() -> None:
+    from pipelines.estimators import ALGORITHMS
+
+    offered = json.loads(SCHEMA_PATH.read_text())["oneOf"][0]["properties"]["algorithm"]["enum"]
+
+    assert offered == list(ALGORITHMS)
+
+
 def test_the_schema_knows_exactly_the_hyperparameters_the_pipelines_read() -> None:
     from pipelines.estimators import _PARAMETER_TYPES
     from pipelines.training_pipeline import DEFAULT_CONFIG
