@@ -105,6 +105,31 @@ def test_an_invalid_dataset_fails_at_validation_before_any_job(runtime: LocalRun
     assert run_item(runtime, record["name"])["stage"] == "ValidateDataset"
 
 
+def state_output(record: dict[str, Any], state: str) -> Any:
+    [output] = [
+        e["stateExitedEventDetails"]["output"]
+        for e in record["events"]
+        if e.get("stateExitedEventDetails", {}).get("name") == state
+    ]
+    return json.loads(output)
+
+
+@pytest.mark.parametrize(
+    "execution_input", [["a"], "a string", 3, None], ids=["array", "string", "number", "null"]
+)
+def test_an_input_that_is_not_an_object_is_refused_recorded_and_notified(
+    runtime: LocalRuntime, execution_input: Any
+) -> None:
+    record = runtime.run(execution_input)
+
+    assert record["status"] == "FAILED"
+    assert (record["error"], record["cause"]) == ("InvalidInput", "the execution input must be a JSON object")
+    assert entered(record) == ["ReceiveInput", "PrepareRun", "RecordFailure", "NotifyFailure", "RunFailed"]
+    assert "notifyError" not in state_output(record, "NotifyFailure")
+    run = run_item(runtime, record["name"])
+    assert (run["status"], run["stage"], run["error"]) == ("FAILED", "PrepareRun", "InvalidInput")
+
+
 def test_throttled_training_gets_a_new_name_then_the_duplicate_is_ignored(
     runtime: LocalRuntime, small_dataset: Path
 ) -> None:
@@ -136,7 +161,7 @@ def test_throttled_training_gets_a_new_name_then_the_duplicate_is_ignored(
     duplicate = runtime.run(request)
 
     assert duplicate["status"] == "SUCCEEDED"
-    assert entered(duplicate) == ["PrepareRun", "DuplicateIgnored"]
+    assert entered(duplicate) == ["ReceiveInput", "PrepareRun", "DuplicateIgnored"]
     assert registry_items(runtime) == before
 
 
