@@ -130,6 +130,25 @@ def test_an_input_that_is_not_an_object_is_refused_recorded_and_notified(
     assert (run["status"], run["stage"], run["error"]) == ("FAILED", "PrepareRun", "InvalidInput")
 
 
+def test_the_readme_console_example_trains_on_the_local_runtime(
+    runtime: LocalRuntime, tmp_path: Path
+) -> None:
+    command = "python -m emulator start --input events/console_execution_input.json"
+    assert command in (ROOT / "README.md").read_text()
+    sample = json.loads((ROOT / "events" / "console_execution_input.json").read_text())
+    # `make demo` leaves datasets/diabetic_data.csv.gz in the bucket; a slice under that name keeps it short
+    upload = tmp_path / "diabetic_data.csv.gz"
+    with gzip.open(DATASET, "rt", newline="") as source, gzip.open(upload, "wt", newline="") as target:
+        target.write("".join(next(source) for _ in range(ROWS + 1)))
+    assert runtime.put_file(upload, runtime.datasets_prefix) == sample["datasetUri"]
+
+    record = runtime.run(sample)
+
+    assert record["status"] == "SUCCEEDED", record["cause"]
+    assert entered(record)[-3:] == ["RecordOutcome", "Notify", "RunSucceeded"]
+    assert run_item(runtime, record["name"])["model_name"] == sample["modelName"]
+
+
 def test_throttled_training_gets_a_new_name_then_the_duplicate_is_ignored(
     runtime: LocalRuntime, small_dataset: Path
 ) -> None:
