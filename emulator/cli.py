@@ -215,6 +215,13 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def request_algorithms() -> list[str]:
+    """The algorithms a training request may name: the input schema's enum, the one definition
+    (read as JSON: the CLI imports neither the functions nor the pipelines)."""
+    schema = json.loads((PROJECT_ROOT / "functions" / "input.schema.json").read_text())
+    return list(schema["oneOf"][0]["properties"]["algorithm"]["enum"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m emulator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -247,7 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dataset", required=True)
     run.add_argument("--score", help="a file to batch-score (default: the dataset itself)")
     run.add_argument("--model-name")
-    run.add_argument("--algorithm")
+    run.add_argument(
+        "--algorithm",
+        choices=request_algorithms(),
+        help="the estimator (default: the stack's DefaultAlgorithm)",
+    )
     run.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     run.set_defaults(func=cmd_run)
 

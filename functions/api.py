@@ -100,15 +100,17 @@ def start_training(
 ) -> tuple[int, dict[str, Any]]:
     """Start (or find) the execution for this request; returns (HTTP status, body)."""
     dataset = parse_s3_uri(request.datasetUri)
+    # Looked up with or without a key: a missing dataset is the caller's 400 either way, never a 202
+    # whose run fails at PrepareRun.
+    try:
+        head = s3.head_object(Bucket=dataset.bucket, Key=dataset.key)
+    except s3.exceptions.ClientError as exc:
+        if is_missing_object(exc):
+            raise body_problem("datasetUri", f"{dataset} does not exist") from None
+        raise
     if request.idempotencyKey:
         key = client_idempotency_key(request.idempotencyKey)
     else:
-        try:
-            head = s3.head_object(Bucket=dataset.bucket, Key=dataset.key)
-        except s3.exceptions.ClientError as exc:
-            if is_missing_object(exc):
-                raise body_problem("datasetUri", f"{dataset} does not exist") from None
-            raise
         content_id = head.get("VersionId") or head["ETag"]
         key = derived_idempotency_key(dataset, content_id, parameters_digest(request, settings))
     name = execution_name_for_key(key, request.modelName or settings.default_model_name)

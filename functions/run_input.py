@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,12 @@ _PROPERTIES = REQUEST_SCHEMA["properties"]
 ALGORITHMS = tuple(_PROPERTIES["algorithm"]["enum"])
 # Hyperparameters a caller may set; the SageMaker ones are the pipeline's to set, never the caller's.
 ALLOWED_HYPERPARAMETERS = frozenset(_PROPERTIES["hyperparameters"]["properties"])
+# Sent to the job as the whole numbers the pipelines parse them with (`int("200")`, never "200.0").
+INTEGER_HYPERPARAMETERS = frozenset(
+    name
+    for name, spec in _PROPERTIES["hyperparameters"]["properties"].items()
+    if spec.get("type") == "integer"
+)
 TARGETS = tuple(_PROPERTIES["hyperparameters"]["properties"]["target"]["enum"])
 REQUIRED_FIELDS = tuple(REQUEST_SCHEMA["required"])
 # A model name is a registry key and the stem of SageMaker job names, so it uses their alphabet.
@@ -124,10 +131,29 @@ def validate_training_request(body: Any) -> TrainingRequest:
     if not isinstance(body, dict):
         raise RequestErrors([{"field": "body", "message": "must be a JSON object"}])
     body = {name: value for name, value in body.items() if value is not None}
-    errors = schema_errors(body)
+    # Python's json reads NaN and Infinity, which JSON has not, and NaN passes every bound of a schema.
+    not_finite = non_finite_numbers(body)
+    named = {e["field"] for e in not_finite}
+    errors = not_finite + [e for e in schema_errors(body) if e["field"] not in named]
     if errors:
         raise RequestErrors(errors)
+    if "hyperparameters" in body:
+        body["hyperparameters"] = {
+            name: int(value) if name in INTEGER_HYPERPARAMETERS else value
+            for name, value in body["hyperparameters"].items()
+        }
     return TrainingRequest(**body)
+
+
+def non_finite_numbers(value: Any, path: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """A `{field, message}` for each NaN or infinite number in `value`, at any depth."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [{"field": ".".join(path) or "body", "message": f"must be a finite number, not {value}"}]
+    if isinstance(value, dict):
+        return [e for name, member in value.items() for e in non_finite_numbers(member, (*path, str(name)))]
+    if isinstance(value, list):
+        return [e for i, member in enumerate(value) for e in non_finite_numbers(member, (*path, str(i)))]
+    return []
 
 
 @cache
@@ -184,17 +210,25 @@ def _message(
         return instance_type_problem(value, "training") or error.message
     if error.rule == "type":
         types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        if set(types) == {"string", "number"}:
-            return f"must be a number or a string of at most {schema['maxLength']} characters"
-        return "must be " + " or ".join(_TYPE_NAMES.get(t, t) for t in types)
+        bounds = f" {_range(schema)}" if {"minimum", "exclusiveMinimum"} & set(schema) else ""
+        return "must be " + " or ".join(_TYPE_NAMES.get(t, t) for t in types) + bounds
     if error.rule == "enum":
         return f"must be one of {', '.join(map(str, schema['enum']))}"
+    if error.rule in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return f"must be {_TYPE_NAMES[schema['type']]} {_range(schema)}"
     if error.rule in ("minLength", "maxLength"):
         return f"must be {schema.get('minLength', 0)} to {schema['maxLength']} characters"
     if error.rule == "pattern":
         example = f" (e.g. {schema['examples'][0]})" if schema.get("examples") else ""
         return f"must match {schema['pattern']}{example}"
     return error.message
+
+
+def _range(schema: dict[str, Any]) -> str:
+    """A number schema's bounds in interval notation: `within [1, 1000]`, `within (0, 1]`."""
+    low = f"[{schema['minimum']}" if "minimum" in schema else f"({schema['exclusiveMinimum']}"
+    high = f"{schema['maximum']}]" if "maximum" in schema else f"{schema['exclusiveMaximum']})"
+    return f"within {low}, {high}"
 
 
 def parse_training_request(body: Any) -> TrainingRequest:

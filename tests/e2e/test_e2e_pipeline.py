@@ -23,6 +23,7 @@ from emulator.summary import models, summarize
 
 PROJECT = Path(__file__).resolve().parents[2]
 HAPPY_PATH = [
+    "ReceiveInput",
     "PrepareRun",
     "ValidateDataset",
     "TrainModel",
@@ -183,5 +184,5 @@ def test_duplicate_upload_event_does_not_train_twice(runtime: LocalRuntime, slic
 
     assert first["status"] == "SUCCEEDED", first["cause"]
     assert replay["status"] == "SUCCEEDED"
-    assert visited(replay) == ["PrepareRun", "DuplicateIgnored"]
+    assert visited(replay) == ["ReceiveInput", "PrepareRun", "DuplicateIgnored"]
     assert json.dumps(replay["events"]).count("TrainModel") == 0

@@ -128,6 +128,30 @@ def test_usage_errors_exit_two_and_say_why(tmp_path: Path, capfd: pytest.Capture
     assert code == 2 and "no execution nope" in err
 
 
+def test_an_unknown_algorithm_is_refused_before_anything_is_uploaded(
+    tmp_path: Path, dataset: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    state_dir = tmp_path / "state"
+
+    with pytest.raises(SystemExit) as exited:
+        cli_in_process(
+            capfd,
+            "run",
+            "--dataset",
+            str(dataset),
+            "--algorithm",
+            "RandomForrest",
+            "--state-dir",
+            str(state_dir),
+        )
+
+    err = capfd.readouterr().err
+    assert exited.value.code == 2
+    assert "invalid choice: 'RandomForrest'" in err
+    assert "'HistGradientBoosting', 'RandomForest', 'LogisticRegression'" in err
+    assert not state_dir.exists()
+
+
 def test_the_exit_status_and_piped_output_survive_the_fast_exit(tmp_path: Path) -> None:
     # python -m emulator skips the interpreter's teardown (os._exit): nothing may be lost by it
     missing = cli("history", "nope", "--state-dir", str(tmp_path))

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ROOT / "functions"
 EVENTS = ROOT / "events"
 DATASET = ROOT / "data" / "diabetic_data.csv.gz"
-BUCKET = "readmission-mlops-local"  # the literal bucket name every file in events/ uses
+BUCKET = "readmission-local-artifactbucket"  # the literal bucket name every file in events/ uses
 TABLE = "readmission-registry"
 REGION = "us-east-1"
 

@@ -81,6 +81,7 @@ def test_a_request_whose_run_failed_starts_a_new_execution_under_the_next_name(
     )["stateMachineArn"]
     monkeypatch.setenv("STATE_MACHINE_ARN", failing)
     settings.load_settings.cache_clear()
+    aws.put("datasets/diabetic_data.csv", dataset_head(50))
     _, first = post(sample_body(), {"Idempotency-Key": "flaky"})
     assert wait_until_done(aws, first["executionArn"]) == "FAILED"
 
@@ -102,6 +103,7 @@ def test_new_content_under_the_same_key_is_a_new_run(aws: Aws) -> None:
 
 
 def test_the_idempotency_key_header_names_the_execution(aws: Aws) -> None:
+    aws.put("datasets/diabetic_data.csv", dataset_head(50))
     _, first = post(sample_body(), {"Idempotency-Key": "abc-123"})
     status, again = post(sample_body(), {"idempotency-key": "abc-123"})
     _, other = post(sample_body(), {"Idempotency-Key": "abc-124"})
@@ -174,6 +176,12 @@ def test_the_idempotency_key_header_names_the_execution(aws: Aws) -> None:
             "unknown hyperparameters ['sagemaker_program']",
         ),
         ({"datasetUri": f"s3://{BUCKET}/datasets/missing.csv"}, None, "datasetUri", "does not exist"),
+        (
+            {"datasetUri": f"s3://{BUCKET}/datasets/missing.csv", "idempotencyKey": "k"},
+            None,
+            "datasetUri",
+            "does not exist",
+        ),
     ],
 )
 def test_a_bad_request_is_a_400_with_the_field_named_and_starts_nothing(
@@ -184,6 +192,48 @@ def test_a_bad_request_is_a_400_with_the_field_named_and_starts_nothing(
     assert status == 400
     assert any(e["field"] == field and message in e["message"] for e in response["errors"]), response
     assert aws.executions() == []
+
+
+@pytest.mark.parametrize(
+    ("raw_hyperparameters", "field", "message"),
+    [
+        ('{"max_iter": -5}', "hyperparameters.max_iter", "must be an integer within [1, 1000]"),
+        ('{"max_iter": "lots"}', "hyperparameters.max_iter", "must be an integer within [1, 1000]"),
+        ('{"max_iter": NaN}', "hyperparameters.max_iter", "must be a finite number"),
+        ('{"learning_rate": Infinity}', "hyperparameters.learning_rate", "must be a finite number"),
+        ('{"learning_rate": 0}', "hyperparameters.learning_rate", "within (0, 1]"),
+        ('{"validation_fraction": 0.99}', "hyperparameters.validation_fraction", "within [0.05, 0.5]"),
+        ('{"max_iter": 100000000}', "hyperparameters.max_iter", "within [1, 1000]"),
+        ('{"n_estimators": 100000}', "hyperparameters.n_estimators", "within [1, 500]"),
+        ('{"seed": -1}', "hyperparameters.seed", "within [0, 4294967295]"),
+        ('{"decision_threshold": 1}', "hyperparameters.decision_threshold", "within (0, 1)"),
+        ('{"early_stopping": false}', "hyperparameters", "unknown hyperparameters ['early_stopping']"),
+    ],
+)
+def test_a_hyperparameter_outside_its_type_or_range_is_a_400_naming_it(
+    aws: Aws, raw_hyperparameters: str, field: str, message: str
+) -> None:
+    aws.put("datasets/diabetic_data.csv", dataset_head(50))
+    dataset = f"s3://{BUCKET}/datasets/diabetic_data.csv"
+    raw = f'{{"datasetUri": "{dataset}", "hyperparameters": {raw_hyperparameters}}}'
+
+    status, response = post(None, raw=raw)
+
+    assert status == 400
+    assert any(e["field"] == field and message in e["message"] for e in response["errors"]), response
+    assert aws.executions() == []
+
+
+def test_hyperparameters_within_their_ranges_start_a_run_with_whole_numbers_sent_as_such(aws: Aws) -> None:
+    aws.put("datasets/diabetic_data.csv", dataset_head(50))
+    body = {**sample_body(), "hyperparameters": {"max_iter": 200.0, "learning_rate": 1, "seed": 0}}
+
+    status, started = post(body)
+
+    assert status == 202
+    sent = json.loads(aws.sfn.describe_execution(executionArn=started["executionArn"])["input"])
+    assert sent["hyperparameters"] == {"max_iter": 200, "learning_rate": 1, "seed": 0}
+    assert isinstance(sent["hyperparameters"]["max_iter"], int)
 
 
 def test_an_oversized_body_is_refused(aws: Aws) -> None:
@@ -231,6 +281,7 @@ def test_a_header_key_that_contradicts_the_body_key_is_refused(aws: Aws) -> None
 
 
 def test_get_execution_reports_status_and_current_state(aws: Aws) -> None:
+    aws.put("datasets/diabetic_data.csv", dataset_head(50))
     _, started = post(sample_body(), {"Idempotency-Key": "abc"})
     event = copy.deepcopy(load_event("api_get_execution.json"))
     event["path"] = f"/executions/{started['executionName']}"

@@ -196,6 +196,20 @@ def test_unknown_fields_and_algorithms_are_rejected_with_the_field_named(aws: Aw
     assert "algorithm" in str(caught.value) and "learningRate: unknown field" in str(caught.value)
 
 
+def test_a_console_hyperparameter_outside_its_range_is_invalid_input_naming_it(aws: Aws) -> None:
+    event = load_event("prepare_run_console_input.json")
+    event["input"]["hyperparameters"] = {"max_iter": -5, "validation_fraction": 0.99, "seed": float("nan")}
+
+    with pytest.raises(InvalidInput) as caught:
+        prepare_run.handler(event, None)
+
+    message = str(caught.value)
+    assert "hyperparameters.max_iter: must be an integer within [1, 1000]" in message
+    assert "hyperparameters.validation_fraction: must be a number within [0.05, 0.5]" in message
+    assert "hyperparameters.seed: must be a finite number" in message
+    assert "Contents" not in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/")
+
+
 def test_other_events_are_rejected(aws: Aws) -> None:
     event = load_event("prepare_run_s3_event.json")
     event["input"]["detail-type"] = "Object Deleted"

@@ -235,7 +235,7 @@ def test_a_rollback_never_overwrites_a_newer_champion(aws: Aws) -> None:
     assert "v3 replaced it before the rollback, so the champion was left as is" in version["promotion_reason"]
 
 
-DRIFT_URI = "s3://readmission-mlops-local/runs/r-1/drift/drift_report.json"
+DRIFT_URI = "s3://readmission-local-artifactbucket/runs/r-1/drift/drift_report.json"
 
 
 def stubbed_s3_error(code: str, status: int) -> tuple[object, Stubber]:

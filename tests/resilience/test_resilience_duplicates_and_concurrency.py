@@ -49,7 +49,7 @@ def test_the_same_upload_event_delivered_twice_trains_once(
 
     after = snapshot(runtime)
     assert replay["status"] == "SUCCEEDED"
-    assert entered(replay) == ["PrepareRun", "DuplicateIgnored"]
+    assert entered(replay) == ["ReceiveInput", "PrepareRun", "DuplicateIgnored"]
     assert len(scheduled_jobs(baseline["record"], TRAIN)) == 1 and scheduled_jobs(replay, TRAIN) == []
     assert len(runtime.sagemaker.jobs) == jobs_before  # one training job for the two executions
     delta = nothing_lost(before, after, run_ids=[replay["name"]])

@@ -317,6 +317,32 @@ def test_the_input_schema_agrees_with_the_request_model() -> None:
     assert set(body_schema["properties"]["instanceType"]["enum"]) == set(allowed_instance_types("training"))
 
 
+def test_the_schema_offers_exactly_the_algorithms_the_pipelines_build() -> None:
+    from pipelines.estimators import ALGORITHMS
+
+    offered = json.loads(SCHEMA_PATH.read_text())["oneOf"][0]["properties"]["algorithm"]["enum"]
+
+    assert offered == list(ALGORITHMS)
+
+
+def test_the_schema_knows_exactly_the_hyperparameters_the_pipelines_read() -> None:
+    from pipelines.estimators import _PARAMETER_TYPES
+    from pipelines.training_pipeline import DEFAULT_CONFIG
+
+    hyperparameters = json.loads(SCHEMA_PATH.read_text())["oneOf"][0]["properties"]["hyperparameters"]
+    algorithm_parameters = {name for params in _PARAMETER_TYPES.values() for name in params}
+    read = algorithm_parameters | (set(DEFAULT_CONFIG) - {"algorithm"})
+    types = {int: "integer", float: "number"}
+
+    assert set(hyperparameters["properties"]) == read
+    for params in _PARAMETER_TYPES.values():
+        for name, kind in params.items():
+            assert hyperparameters["properties"][name]["type"] == types[kind], name
+    for name, spec in hyperparameters["properties"].items():
+        assert "enum" in spec or {"minimum", "exclusiveMinimum"} & set(spec), f"{name} has no lower bound"
+        assert "enum" in spec or {"maximum", "exclusiveMaximum"} & set(spec), f"{name} has no upper bound"
+
+
 @pytest.mark.parametrize(
     ("state", "sample"),
     [

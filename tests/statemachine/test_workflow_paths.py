@@ -105,6 +105,50 @@ def test_an_invalid_dataset_fails_at_validation_before_any_job(runtime: LocalRun
     assert run_item(runtime, record["name"])["stage"] == "ValidateDataset"
 
 
+def state_output(record: dict[str, Any], state: str) -> Any:
+    [output] = [
+        e["stateExitedEventDetails"]["output"]
+        for e in record["events"]
+        if e.get("stateExitedEventDetails", {}).get("name") == state
+    ]
+    return json.loads(output)
+
+
+@pytest.mark.parametrize(
+    "execution_input", [["a"], "a string", 3, None], ids=["array", "string", "number", "null"]
+)
+def test_an_input_that_is_not_an_object_is_refused_recorded_and_notified(
+    runtime: LocalRuntime, execution_input: Any
+) -> None:
+    record = runtime.run(execution_input)
+
+    assert record["status"] == "FAILED"
+    assert (record["error"], record["cause"]) == ("InvalidInput", "the execution input must be a JSON object")
+    assert entered(record) == ["ReceiveInput", "PrepareRun", "RecordFailure", "NotifyFailure", "RunFailed"]
+    assert "notifyError" not in state_output(record, "NotifyFailure")
+    run = run_item(runtime, record["name"])
+    assert (run["status"], run["stage"], run["error"]) == ("FAILED", "PrepareRun", "InvalidInput")
+
+
+def test_the_readme_console_example_trains_on_the_local_runtime(
+    runtime: LocalRuntime, tmp_path: Path
+) -> None:
+    command = "python -m emulator start --input events/console_execution_input.json"
+    assert command in (ROOT / "README.md").read_text()
+    sample = json.loads((ROOT / "events" / "console_execution_input.json").read_text())
+    # `make demo` leaves datasets/diabetic_data.csv.gz in the bucket; a slice under that name keeps it short
+    upload = tmp_path / "diabetic_data.csv.gz"
+    with gzip.open(DATASET, "rt", newline="") as source, gzip.open(upload, "wt", newline="") as target:
+        target.write("".join(next(source) for _ in range(ROWS + 1)))
+    assert runtime.put_file(upload, runtime.datasets_prefix) == sample["datasetUri"]
+
+    record = runtime.run(sample)
+
+    assert record["status"] == "SUCCEEDED", record["cause"]
+    assert entered(record)[-3:] == ["RecordOutcome", "Notify", "RunSucceeded"]
+    assert run_item(runtime, record["name"])["model_name"] == sample["modelName"]
+
+
 def test_throttled_training_gets_a_new_name_then_the_duplicate_is_ignored(
     runtime: LocalRuntime, small_dataset: Path
 ) -> None:
@@ -136,7 +180,7 @@ def test_throttled_training_gets_a_new_name_then_the_duplicate_is_ignored(
     duplicate = runtime.run(request)
 
     assert duplicate["status"] == "SUCCEEDED"
-    assert entered(duplicate) == ["PrepareRun", "DuplicateIgnored"]
+    assert entered(duplicate) == ["ReceiveInput", "PrepareRun", "DuplicateIgnored"]
     assert registry_items(runtime) == before
 
 
