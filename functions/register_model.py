@@ -38,7 +38,27 @@ def register(event: dict[str, Any], *, registry: Registry) -> dict[str, Any]:
         algorithm=run["algorithm"],
         decision_reasons=list(evaluation.get("reasons") or []),
     )
-    return registration.as_json()
+    return {
+        **registration.as_json(),
+        "scoring": scoring_model(run, training, evaluation, registration.version),
+    }
+
+
+def scoring_model(
+    run: dict[str, Any], training: dict[str, Any], evaluation: dict[str, Any], version: int
+) -> dict[str, Any] | None:
+    """The model the batch transform scores with: this run's own when approved, else the champion's;
+    None when the model was rejected and there is no champion (the workflow then fails the run)."""
+    if evaluation["decision"] == APPROVED:
+        return {"source": "new model", "version": version, "modelArtifactUri": training["artifactUri"]}
+    champion = run.get("champion")
+    if champion:
+        return {
+            "source": "champion",
+            "version": champion["version"],
+            "modelArtifactUri": champion["artifactUri"],
+        }
+    return None
 
 
 @instrument(logger, metrics)

@@ -30,7 +30,6 @@ HAPPY_PATH = [
     "EvaluateModel",
     "RegisterModel",
     "ChooseScoringModel",
-    "ScoreWithNewModel",
     "CreateModel",
     "BatchTransform",
     "MonitorDrift",
@@ -123,7 +122,17 @@ def test_strict_threshold_rejects_and_scores_with_the_champion(
         )
 
     assert record["status"] == "SUCCEEDED", record["cause"]
-    assert "ScoreWithChampion" in visited(record) and "ScoreWithNewModel" not in visited(record)
+    registered = next(
+        json.loads(e["stateExitedEventDetails"]["output"])["registration"]
+        for e in record["events"]
+        if e.get("stateExitedEventDetails", {}).get("name") == "RegisterModel"
+    )
+    assert registered["scoring"] == {
+        "source": "champion",
+        "version": 1,
+        "modelArtifactUri": registered["scoring"]["modelArtifactUri"],
+    }
+    assert "CreateModel" in visited(record)
     summary = summarize(runtime, record)
     assert summary["decision"] == "rejected"
     assert summary["model_version"] == 2 and summary["champion_version"] == 1

@@ -261,16 +261,18 @@ def test_drift_follows_the_processing_contract(states: dict[str, Any]) -> None:
     assert params["ProcessingOutputConfig"]["Outputs"][0]["OutputName"] == "drift"
 
 
-def test_the_scoring_choice_covers_approved_champion_and_nothing(states: dict[str, Any]) -> None:
+def test_the_scoring_choice_scores_with_the_model_register_model_chose_or_fails(
+    states: dict[str, Any],
+) -> None:
     choice = states["ChooseScoringModel"]
 
-    assert choice["Choices"][0] == {
-        "Variable": "$.evaluation.decision",
-        "StringEquals": "approved",
-        "Next": "ScoreWithNewModel",
-    }
-    assert choice["Choices"][1]["IsNull"] is True and choice["Choices"][1]["Next"] == "NoModelToScore"
-    assert choice["Default"] == "ScoreWithChampion"
+    assert choice["Choices"] == [
+        {"Variable": "$.registration.scoring", "IsNull": True, "Next": "NoModelToScore"}
+    ]
+    assert choice["Default"] == "CreateModel"
+    assert states["RegisterModel"]["ResultSelector"]["scoring.$"] == "$.Payload.scoring"
+    create = states["CreateModel"]["Parameters"]["PrimaryContainer"]
+    assert create["ModelDataUrl.$"] == "$.registration.scoring.modelArtifactUri"
     assert states["NoModelToScore"]["Parameters"]["Error"] == "ModelRejected"
     assert leads_to_failure_recorder(states, "NoModelToScore")
 
