@@ -43,6 +43,9 @@ metrics = Metrics()
 app = APIGatewayRestResolver()
 
 MAX_BODY_BYTES = 64 * 1024
+# A request body is a flat object with one nested level (hyperparameters): deeper is not a request, and
+# thousands of levels exhaust the parser's recursion (a 502 instead of a 400).
+MAX_BODY_DEPTH = 16
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_RETRIES_PER_KEY = 10  # executions started for one key after failures, before the key is refused
 
@@ -62,10 +65,27 @@ def json_object_body(event: APIGatewayProxyEvent) -> dict[str, Any]:
     size = len(event.decoded_body.encode("utf-8"))
     if size > MAX_BODY_BYTES:
         raise body_problem("body", f"body is {size} bytes; the limit is {MAX_BODY_BYTES}")
-    body = event.json_body
+    try:
+        body = event.json_body
+    except RecursionError:
+        raise body_problem("body", f"nested deeper than {MAX_BODY_DEPTH} levels") from None
     if not isinstance(body, dict):
         raise body_problem("body", "must be a JSON object")
+    if _depth(body) > MAX_BODY_DEPTH:
+        raise body_problem("body", f"nested deeper than {MAX_BODY_DEPTH} levels")
     return body
+
+
+def _depth(value: Any) -> int:
+    """How deeply objects and arrays nest in a parsed JSON value (iterative: no recursion to exhaust)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, level)
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def validate_training_request(

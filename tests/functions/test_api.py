@@ -245,6 +245,17 @@ def test_an_oversized_body_is_refused(aws: Aws) -> None:
     assert aws.executions() == []
 
 
+@pytest.mark.parametrize("depth", [17, 5000])
+def test_a_body_nested_too_deeply_is_a_400_on_the_body(aws: Aws, depth: int) -> None:
+    raw = '{"datasetUri": ' + "[" * depth + "]" * depth + "}"
+
+    status, response = post(None, raw=raw)
+
+    assert status == 400
+    assert response["errors"] == [{"field": "body", "message": "nested deeper than 16 levels"}]
+    assert aws.executions() == []
+
+
 def test_a_base64_body_is_decoded(aws: Aws) -> None:
     event = copy.deepcopy(load_event("api_post_training.json"))
     event["body"] = base64.b64encode(json.dumps({"datasetUri": "nope"}).encode()).decode()
