@@ -116,6 +116,7 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
         "model_name": None,
         "model_version": None,
         "champion_version": None,
+        "scored_version": None,
         "metrics": {},
         "predictions": None,
         "drift": None,
@@ -135,6 +136,7 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
     run = run or {}
     summary["model_name"] = run.get("modelName")
     summary["model_version"] = _version(run.get("modelVersion"))
+    summary["scored_version"] = _version(run.get("scoredVersion"))
     try:
         versions = models(runtime) if summary["model_name"] else []
     except RuntimeError:  # a stack without GET /models: the run's facts stop at the execution
@@ -199,11 +201,14 @@ def render(summary: dict[str, Any]) -> str:
     if summary.get("traceback_log"):
         lines.append(f"  tracebacks: {summary['traceback_log']}")
     if summary.get("model_name"):
-        lines.append(
-            f"  model:      {summary['model_name']} version {summary['model_version']}"
-            f" -> {summary['decision']}"
-            f" (champion: version {summary['champion_version']})"
-        )
+        version = summary.get("model_version")
+        line = f"  model:      {summary['model_name']} "
+        line += f"version {version}" if version is not None else "(no version registered)"
+        if summary.get("decision"):
+            line += f" -> {summary['decision']}"
+        champion = summary.get("champion_version")
+        line += f" (champion: version {champion})" if champion is not None else " (no champion)"
+        lines.append(line)
     for reason in summary.get("decision_reasons") or []:
         lines.append(f"              {reason}")
     metrics = summary.get("metrics") or {}
@@ -217,7 +222,14 @@ def render(summary: dict[str, Any]) -> str:
     if summary.get("model_report"):
         lines.append(f"  report:     {summary['model_report']}")
     if summary.get("predictions"):
-        lines.append(f"  predictions:{' '}{summary['predictions']}")
+        scored = summary.get("scored_version")
+        if scored is None:
+            by = ""
+        elif scored == summary.get("model_version"):
+            by = f" (scored by this run's model, version {scored})"
+        else:
+            by = f" (scored by the champion, version {scored}: the report above is this run's rejected model)"
+        lines.append(f"  predictions:{' '}{summary['predictions']}{by}")
     if summary.get("drift") is not None:
         lines.append(f"  drift:      {json.dumps(summary['drift'])[:300]}")
     if summary.get("drift_report"):

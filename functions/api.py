@@ -206,6 +206,10 @@ def describe_execution(
             "stage": run.get("stage"),
             "modelName": run.get("model_name"),
             "modelVersion": run.get("model_version"),
+            # the version whose predictions the run wrote (the champion's when this one was rejected)
+            "scoredVersion": None
+            if run.get("scored_version") in (None, "none")
+            else run.get("scored_version"),
             "predictionsUri": run.get("predictions_uri"),
             "driftReportUri": run.get("drift_uri"),
         }
