@@ -60,7 +60,17 @@ def test_the_sample_event_registers_version_1_as_a_candidate_not_yet_champion(aw
 
     result = register_model.handler(event, None)
 
-    assert result == {"modelName": MODEL, "version": 1, "status": "APPROVED", "isChampion": False}
+    assert result == {
+        "modelName": MODEL,
+        "version": 1,
+        "status": "APPROVED",
+        "isChampion": False,
+        "scoring": {
+            "source": "new model",
+            "version": 1,
+            "modelArtifactUri": event["training"]["artifactUri"],
+        },
+    }
     version = registry(aws).get_version(MODEL, 1)
     assert version["metrics"]["model"]["roc_auc"] == pytest.approx(0.6712)
     assert version["run_status"] == "RUNNING" and version["promotion"] == "CANDIDATE"
