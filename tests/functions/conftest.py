@@ -59,6 +59,24 @@ def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / name).read_text())
 
 
+def start_run(
+    registry: Any, run: dict[str, Any], *, claim: bool = True, model_name: str | None = None
+) -> None:
+    """Put `run` (an event's `run` block) in the registry as PrepareRun leaves it: its idempotency key
+    claimed (unless `claim` is False) and its RUN item RUNNING."""
+    if claim:
+        registry.claim_idempotency_key(
+            run["idempotencyKey"], run["runId"], run["executionArn"], running_for_at_most=60
+        )
+    registry.start_run(
+        run_id=run["runId"],
+        execution_arn=run["executionArn"],
+        model_name=model_name or run["modelName"],
+        idempotency_key=run["idempotencyKey"],
+        dataset_uri=run["datasetUri"],
+    )
+
+
 def dataset_head(rows: int) -> bytes:
     """The first `rows` data rows of the bundled dataset (with its header), as LF-terminated CSV bytes.
 

@@ -11,7 +11,7 @@ import pytest
 import promotion
 import record_outcome
 import register_model
-from conftest import TABLE, Aws, load_event
+from conftest import TABLE, Aws, load_event, start_run
 from registry import Champion, Registry
 
 MODEL = "medication-adherence-model"
@@ -23,13 +23,7 @@ def approved_run(reg: Registry, run_id: str, roc_auc: float, compared: int | Non
     event = copy.deepcopy(load_event("record_outcome_succeeded.json"))
     run = event["run"]
     run.update(runId=run_id, idempotencyKey=f"k-{run_id}")
-    reg.start_run(
-        run_id=run_id,
-        execution_arn=run["executionArn"],
-        model_name=MODEL,
-        idempotency_key=run["idempotencyKey"],
-        dataset_uri=run["datasetUri"],
-    )
+    start_run(reg, run, claim=False, model_name=MODEL)
     register = copy.deepcopy(load_event("register_model.json"))
     register["run"] = run
     register["evaluation"].update(comparedChampionVersion=compared, metrics={"roc_auc": roc_auc})

@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 
 import record_outcome
 import register_model
-from conftest import TABLE, Aws, load_event
+from conftest import TABLE, Aws, load_event, start_run
 from registry import Registry
 
 
@@ -19,16 +19,7 @@ def registered_run(aws: Aws) -> tuple[Registry, dict]:
     reg = Registry(TABLE, aws.dynamodb)
     event = load_event("register_model.json")
     run = event["run"]
-    reg.claim_idempotency_key(
-        run["idempotencyKey"], run["runId"], run["executionArn"], running_for_at_most=60
-    )
-    reg.start_run(
-        run_id=run["runId"],
-        execution_arn=run["executionArn"],
-        model_name=run["modelName"],
-        idempotency_key=run["idempotencyKey"],
-        dataset_uri=run["datasetUri"],
-    )
+    start_run(reg, run)
     register_model.handler(event, None)
     return reg, run
 
@@ -106,7 +97,6 @@ def test_a_failure_without_a_cause_still_yields_text_for_the_fail_state(aws: Aws
     assert result["cause"] == "States.Timeout (no cause given)"
 
 
-
 def test_a_failure_in_the_shape_of_an_older_definition_is_still_recorded(aws: Aws) -> None:
     # an execution started before a deploy keeps its definition, whose failure Pass states sent {stage, error}
     reg = Registry(TABLE, aws.dynamodb)
@@ -122,6 +112,7 @@ def test_a_failure_in_the_shape_of_an_older_definition_is_still_recorded(aws: Aw
     assert (result["stage"], result["error"], result["cause"]) == ("TrainModel", "States.Timeout", "slow")
     assert reg.get_run("r-old")["stage"] == "TrainModel"
 
+
 # ---- the champion pointer: moved only by a run that succeeded ------------------------------------------
 MODEL = "medication-adherence-model"
 
@@ -131,14 +122,7 @@ def run_that_registered(reg: Registry, run_id: str, compared: int | None) -> tup
     success = copy.deepcopy(load_event("record_outcome_succeeded.json"))
     run = success["run"]
     run.update(runId=run_id, idempotencyKey=f"k-{run_id}")
-    reg.claim_idempotency_key(run["idempotencyKey"], run_id, run["executionArn"], running_for_at_most=60)
-    reg.start_run(
-        run_id=run_id,
-        execution_arn=run["executionArn"],
-        model_name=MODEL,
-        idempotency_key=run["idempotencyKey"],
-        dataset_uri=run["datasetUri"],
-    )
+    start_run(reg, run, model_name=MODEL)
     register = copy.deepcopy(load_event("register_model.json"))
     register["run"] = run
     register["evaluation"]["comparedChampionVersion"] = compared

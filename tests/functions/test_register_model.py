@@ -5,24 +5,14 @@ from __future__ import annotations
 import copy
 
 import register_model
-from conftest import Aws, load_event
+from conftest import Aws, load_event, start_run
 from registry import Registry
 
 
 def registered(aws: Aws, decision: str, champion: dict | None) -> dict:
     event = copy.deepcopy(load_event("register_model.json"))
     run = event["run"]
-    reg = Registry("readmission-registry", aws.dynamodb)
-    reg.claim_idempotency_key(
-        run["idempotencyKey"], run["runId"], run["executionArn"], running_for_at_most=60
-    )
-    reg.start_run(
-        run_id=run["runId"],
-        execution_arn=run["executionArn"],
-        model_name=run["modelName"],
-        idempotency_key=run["idempotencyKey"],
-        dataset_uri=run["datasetUri"],
-    )
+    start_run(Registry("readmission-registry", aws.dynamodb), run)
     event["evaluation"]["decision"] = decision
     run["champion"] = champion
     return register_model.handler(event, None)
