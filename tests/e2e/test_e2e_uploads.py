@@ -69,13 +69,30 @@ def test_the_plain_uci_csv_uploaded_to_the_bucket_trains_registers_and_scores(
     assert head["ETag"].endswith('-3"')  # it really was a multipart upload (3 parts of 8 MiB)
 
 
+def stored_gzip(uci_csv: Path, path: Path) -> Path:
+    """The UCI file in a gzip over 8 MiB (an archiver's "store" mode): a multipart upload."""
+    with gzip.open(path, "wb", compresslevel=0) as out:
+        out.write(uci_csv.read_bytes())
+    assert path.stat().st_size > 8 * MiB
+    return path
+
+
+def run_through_api(runtime: LocalRuntime, uri: str) -> dict[str, Any]:
+    """POST /training with the dataset URI, as a client of the REST API does; the finished record."""
+    response = runtime.api.request(
+        "POST",
+        "/training",
+        body=json.dumps({"datasetUri": uri}),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 202, response.body
+    return runtime.wait(response.json()["executionArn"])
+
+
 def test_a_gzip_over_8_mib_uploaded_to_the_bucket_trains(
     runtime: LocalRuntime, uci_csv: Path, tmp_path: Path
 ) -> None:
-    big_gzip = tmp_path / "diabetic_data_export.csv.gz"
-    with gzip.open(big_gzip, "wb", compresslevel=0) as out:  # as an archiver's "store" mode writes it
-        out.write(uci_csv.read_bytes())
-    assert big_gzip.stat().st_size > 8 * MiB
+    big_gzip = stored_gzip(uci_csv, tmp_path / "diabetic_data_export.csv.gz")
 
     record = runtime.run_upload(big_gzip)
 
@@ -90,15 +107,8 @@ def test_the_plain_uci_csv_starts_a_run_through_the_api(
     copy.write_bytes(uci_csv.read_bytes())
     uri = runtime.put_file(copy, runtime.datasets_prefix)  # multipart, as `aws s3 cp` uploads it
 
-    response = runtime.api.request(
-        "POST",
-        "/training",
-        body=json.dumps({"datasetUri": uri}),
-        headers={"Content-Type": "application/json"},
-    )
+    record = run_through_api(runtime, uri)
 
-    assert response.status == 202, response.body
-    record = runtime.wait(response.json()["executionArn"])
     assert record["status"] == "SUCCEEDED", record["cause"]
     assert predictions(runtime, record) == 101_766
 
@@ -106,9 +116,7 @@ def test_the_plain_uci_csv_starts_a_run_through_the_api(
 def test_a_gzip_over_8_mib_starts_a_run_from_the_console(
     runtime: LocalRuntime, uci_csv: Path, tmp_path: Path
 ) -> None:
-    big_gzip = tmp_path / "diabetic_data_console.csv.gz"
-    with gzip.open(big_gzip, "wb", compresslevel=0) as out:
-        out.write(uci_csv.read_bytes())
+    big_gzip = stored_gzip(uci_csv, tmp_path / "diabetic_data_console.csv.gz")
     uri = runtime.put_file(big_gzip, runtime.datasets_prefix)
 
     record = runtime.run({"datasetUri": uri, "modelName": "medication-adherence-model"})
@@ -143,15 +151,8 @@ def test_a_bom_crlf_file_with_spaces_and_plus_in_its_name_starts_a_run_on_upload
 def test_the_same_kind_of_file_starts_a_run_through_the_api(runtime: LocalRuntime, tmp_path: Path) -> None:
     uri = runtime.put_file(awkward_file(tmp_path / "api", start=30_000), runtime.datasets_prefix)
 
-    response = runtime.api.request(
-        "POST",
-        "/training",
-        body=json.dumps({"datasetUri": uri}),
-        headers={"Content-Type": "application/json"},
-    )
+    record = run_through_api(runtime, uri)
 
-    assert response.status == 202, response.body
-    record = runtime.wait(response.json()["executionArn"])
     assert record["status"] == "SUCCEEDED", record["cause"]
     assert predictions(runtime, record) == 3000
 
