@@ -391,18 +391,15 @@ def _integration_client(region: str, service: str, *args: Any, **kwargs: Any) ->
 
 
 # every moto module that imported boto_client_for by name gets the role-bound factory
-_INTEGRATION_MODULES = [
-    name
-    for name in (
-        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns",
-        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb",
-        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sqs",
-        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_events",
-        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn",
-        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
-        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_unsupported",
-    )
-]
+_INTEGRATION_MODULES = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sqs",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_events",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_unsupported",
+)
 
 
 def install(

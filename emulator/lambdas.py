@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from emulator import iam
 from emulator.faults import Faults
-from emulator.template import ACCOUNT_ID, REGION, FunctionSpec, LocalStack
+from emulator.template import REGION, FunctionSpec, LocalStack
 
 # Powertools reads these at import time: keep it offline and quiet about X-Ray.
 OFFLINE_ENVIRONMENT = {
@@ -151,9 +151,8 @@ class LocalLambda:
                 "ResourceNotFoundException", f"Function not found: {FunctionName}", 404, request_id
             )
         caller = iam.current_role()  # the state machine's role when its lambda:invoke calls
-        function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{spec.name}"
         if caller is not None:
-            qualified = FunctionName if FunctionName.startswith("arn:") else function_arn
+            qualified = FunctionName if FunctionName.startswith("arn:") else spec.arn
             try:
                 iam.authorize(caller, [iam.Request("lambda:InvokeFunction", qualified)])
             except iam.AccessDenied as exc:
@@ -167,7 +166,7 @@ class LocalLambda:
         context = LambdaContext(
             function_name=spec.name,
             function_version="$LATEST",
-            invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{spec.name}",
+            invoked_function_arn=spec.arn,
             memory_limit_in_mb=spec.memory_size,
             aws_request_id=request_id,
             log_group_name=f"/aws/lambda/{spec.name}",
