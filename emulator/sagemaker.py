@@ -513,10 +513,14 @@ class LocalSageMaker:
             "assemble_with": (request.get("TransformOutput") or {}).get("AssembleWith", "None"),
             "batch_strategy": request.get("BatchStrategy", "MultiRecord"),
             "max_payload_mb": float(request.get("MaxPayloadInMB", 6)),
+            # One serving process per instance, the files spread over them (serving.assign_files).
+            "instance_count": int((request.get("TransformResources") or {}).get("InstanceCount", 1)),
         }
         config_path = job.root / "serving.json"
         config_path.write_text(json.dumps(config))
-        env = {**self._base_env(), **environment, "SM_MODEL_DIR": str(model_dir)}
+        # The container sees the model's Environment and, over it, the transform job's own.
+        job_environment = {str(k): str(v) for k, v in (request.get("Environment") or {}).items()}
+        env = {**self._base_env(), **environment, **job_environment, "SM_MODEL_DIR": str(model_dir)}
         self._start(job, [sys.executable, str(SERVING_HOST), str(config_path)], env, cwd=code)
 
     def _finish_transform(self, job: Job, rc: int) -> dict[str, Any]:
@@ -530,6 +534,7 @@ class LocalSageMaker:
             "TransformInput": request.get("TransformInput", {}),
             "TransformOutput": request.get("TransformOutput", {}),
             "TransformResources": request.get("TransformResources", {}),
+            "Environment": request.get("Environment", {}),
             "CreationTime": job.created_ms,
             "TransformStartTime": job.created_ms,
             "TransformEndTime": _now_ms(),

@@ -36,6 +36,12 @@ _INTEGRATION_NAMES = {
 # top-level member) -> (min, max). CreateTransformJob: "The value of MaxPayloadInMB cannot be greater
 # than 100 MB" (SageMaker API reference, CreateTransformJob).
 _DOCUMENTED_RANGES = {("sagemaker", "CreateTransformJob", "MaxPayloadInMB"): (0, 100)}
+# Products of members the API reference bounds together: (service, operation) -> (members, max).
+# CreateTransformJob: "The value of MaxConcurrentTransforms * MaxPayloadInMB must not exceed 100 MB"
+# (SageMaker API reference, MaxPayloadInMB); a member left out does not enter the product.
+_DOCUMENTED_PRODUCTS = {
+    ("sagemaker", "CreateTransformJob"): (("MaxConcurrentTransforms", "MaxPayloadInMB"), 100),
+}
 
 
 class RequestInvalid(Exception):
@@ -97,7 +103,24 @@ def validate(service: str, operation: str, params: Any) -> list[str]:
                 f"Value '{value}' at '{_path('', member)}' failed to satisfy constraint: "
                 f"Member must have value {bound}"
             )
+    problems.extend(_product_problems(service, operation, params))
     return problems
+
+
+def _product_problems(service: str, operation: str, params: Any) -> list[str]:
+    """The documented bound on a product of members (e.g. concurrency times payload), if broken."""
+    if (service, operation) not in _DOCUMENTED_PRODUCTS or not isinstance(params, dict):
+        return []
+    members, high = _DOCUMENTED_PRODUCTS[(service, operation)]
+    values = [params.get(m) for m in members]
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(numbers) != len(members):
+        return []
+    product = math.prod(numbers)
+    if product <= high:
+        return []
+    named = " * ".join(f"{m} ({v:g})" for m, v in zip(members, numbers, strict=True))
+    return [f"The value of {named} = {product:g} must not exceed {high}"]
 
 
 @functools.cache

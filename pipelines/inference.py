@@ -2,14 +2,24 @@
 
 `model_fn`, `input_fn`, `predict_fn`, `output_fn` are what the container calls; the bundle's root
 `inference.py` re-exports them. Input is CSV text (str or bytes; BOM and CRLF accepted) with a header
-of raw columns - the target may be present and is ignored - or header-less lines in the schema's
-column order (all 50 columns, or the 49 without `readmitted`). Output is CSV
-`encounter_id,probability,prediction` with a header, one row per input row, in input order.
+of raw columns - the target may be present and is ignored - or header-less lines.
+
+Batch transform splits a file by line into mini-batches (`SplitType: Line`, `MultiRecord`), so only
+the first mini-batch of a file carries its header. The transform job passes the scoring file's header
+line in the `SCORING_COLUMNS` environment variable (ValidateDataset read it): a line equal to it is
+dropped wherever it falls, and header-less lines are parsed with those columns - the file's order,
+which need not be the schema's. Without `SCORING_COLUMNS` header-less lines are read in the schema's
+column order (all 50 columns, or the 49 without `readmitted`).
+
+Output is CSV `encounter_id,probability,prediction`, one row per input row, in input order, with the
+header line only when the request carried the header line: the mini-batches of a file, joined by
+line (`AssembleWith: Line`), give a `<file>.out` with exactly one header, at the top.
 """
 
 import io
 import json
 import os
+import re
 import tarfile
 import tempfile
 from collections.abc import Sequence
@@ -30,6 +40,11 @@ BASELINE_FILE = "baseline_statistics.json"
 METRICS_FILE = "metrics.json"
 OUTPUT_COLUMNS = ("encounter_id", "probability", "prediction")
 CSV_TYPES = ("text/csv", "text/plain", "application/csv")
+# The transform job's Environment entry holding the scoring file's header line (see the docstring).
+SCORING_COLUMNS_ENV = "SCORING_COLUMNS"
+# DataFrame.attrs key input_fn sets: whether the request carried the header line (output_fn reads it).
+HEADER_ATTR = "scoring_header"
+_BOM = b"\xef\xbb\xbf"
 
 
 class ModelBundle:
@@ -90,8 +105,12 @@ def load_model_dir(path: str) -> ModelBundle:
     return ModelBundle(model, features, baseline)
 
 
-def _layout(first_line: str, name: str) -> dict[str, Any]:
-    """Whether the payload has a header, and its columns; named error for missing required ones."""
+def _layout(first_line: str, name: str, columns: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """Whether the payload starts with a header, and its columns; named error for missing ones.
+
+    `columns` is the scoring file's header when the job passed it (SCORING_COLUMNS): header-less lines
+    are read with it instead of the schema's order.
+    """
     fields = parse_header(first_line, name)
     known = [f for f in fields if f in schema.COLUMNS]
     if known:
@@ -101,6 +120,14 @@ def _layout(first_line: str, name: str) -> dict[str, Any]:
                 "missing_columns", "{} lacks required column(s): {}".format(name, ", ".join(missing))
             )
         return {"header": True, "columns": fields}
+    if columns:
+        if len(fields) != len(columns):
+            raise DatasetError(
+                "missing_columns",
+                f"{name}: a header-less line has {len(fields)} fields; the scoring file's header "
+                f"({SCORING_COLUMNS_ENV}) has {len(columns)}",
+            )
+        return {"header": False, "columns": list(columns)}
     if len(fields) == len(schema.COLUMNS):
         return {"header": False, "columns": list(schema.COLUMNS)}
     if len(fields) == len(schema.COLUMNS) - 1:
@@ -118,13 +145,53 @@ def _layout(first_line: str, name: str) -> dict[str, Any]:
     )
 
 
-def read_scoring_payload(body: Union[str, bytes], name: str = "payload") -> pd.DataFrame:
-    """A scoring request body (CSV text or bytes) as a raw-column frame."""
+def scoring_columns(environ: Optional[dict[str, str]] = None) -> Optional[list[str]]:
+    """The scoring file's columns from the job's SCORING_COLUMNS entry (None when not set)."""
+    value = (os.environ if environ is None else environ).get(SCORING_COLUMNS_ENV, "")
+    return parse_header(value, SCORING_COLUMNS_ENV) if value.strip() else None
+
+
+def _drop_header_lines(body: bytes, header_line: bytes) -> tuple[bytes, bool]:
+    """`body` without the lines equal to `header_line` (CRLF or LF), and whether there was one."""
+    if header_line not in body:
+        return body, False
+    pattern = re.compile(b"^" + re.escape(header_line) + b"\r?(?:\n|$)", re.MULTILINE)
+    kept, count = pattern.subn(b"", body)
+    return kept, count > 0
+
+
+def read_scoring_payload(
+    body: Union[str, bytes], name: str = "payload", columns: Optional[Sequence[str]] = None
+) -> pd.DataFrame:
+    """A scoring request body (CSV text or bytes) as a raw-column frame.
+
+    A header line is dropped wherever it falls in the body (the first mini-batch of a file carries
+    it, the later ones do not); header-less lines are parsed with `columns` (the file's header, see
+    `scoring_columns`) or, without it, in the schema's order. `frame.attrs[HEADER_ATTR]` says whether
+    the body held the header line (output_fn writes its header only then).
+    """
     if isinstance(body, str):
         body = body.encode("utf-8")
+    if body.startswith(_BOM):
+        body = body[len(_BOM) :]
     head = decode_head(body[:65536], name)
-    layout = _layout(head.splitlines()[0], name)
-    return read_frame(io.BytesIO(body), layout["columns"], name, header=layout["header"])
+    first_line = head.splitlines()[0]
+    layout = _layout(first_line, name, columns)
+    header_lines = []
+    if layout["header"]:
+        header_lines.append(first_line.encode("utf-8"))
+    if columns:
+        header_lines.append(",".join(columns).encode("utf-8"))
+    had_header = False
+    for line in dict.fromkeys(header_lines):
+        body, dropped = _drop_header_lines(body, line)
+        had_header = had_header or dropped
+    if body.strip():
+        frame = read_frame(io.BytesIO(body), layout["columns"], name, header=False)
+    else:  # the header line alone (a file of no rows, or a mini-batch holding only the header)
+        frame = pd.DataFrame({c: [] for c in layout["columns"] if c in schema.COLUMNS})
+    frame.attrs[HEADER_ATTR] = had_header
+    return frame
 
 
 def read_scoring_file(path: str, keep: Optional[Sequence[str]] = None) -> pd.DataFrame:
@@ -198,17 +265,21 @@ def input_fn(body: Union[str, bytes], content_type: str = "text/csv") -> pd.Data
     media = (content_type or "text/csv").split(";")[0].strip().lower()
     if media not in CSV_TYPES:
         raise ValueError(f"unsupported content type {content_type!r}: send text/csv")
-    return read_scoring_payload(body)
+    return read_scoring_payload(body, columns=scoring_columns())
 
 
 def predict_fn(data: pd.DataFrame, model: ModelBundle) -> pd.DataFrame:
-    """Score the parsed rows."""
-    return score(model, data)
+    """Score the parsed rows; whether the request carried the header line goes on to output_fn."""
+    prediction = score(model, data)
+    if HEADER_ATTR in data.attrs:
+        prediction.attrs[HEADER_ATTR] = data.attrs[HEADER_ATTR]
+    return prediction
 
 
 def output_fn(prediction: pd.DataFrame, accept: str = "text/csv") -> Any:
-    """CSV by default; `application/json` gives `{"predictions": [{encounter_id, probability,
-    prediction}, ...]}`, `application/jsonlines` one such object per line."""
+    """CSV by default, with the header line only when the request carried the header (a frame not
+    from input_fn gets it too); `application/json` gives `{"predictions": [{encounter_id,
+    probability, prediction}, ...]}`, `application/jsonlines` one such object per line."""
     media = (accept or "text/csv").split(";")[0].strip().lower()
     if media in ("application/json", "application/jsonlines"):
         records: list[dict[str, Any]] = [
@@ -221,5 +292,9 @@ def output_fn(prediction: pd.DataFrame, accept: str = "text/csv") -> Any:
             return "\n".join(json.dumps(r) for r in records) + "\n"
         return json.dumps({"predictions": records})
     if media in CSV_TYPES or media in ("*/*", ""):
-        return predictions_csv(prediction)
+        text = predictions_csv(prediction)
+        if prediction.attrs.get(HEADER_ATTR, True):
+            return text
+        # A later mini-batch of a file: its rows only, so the joined `<file>.out` has one header.
+        return text[text.index("\n") + 1 :]
     raise ValueError(f"unsupported accept type {accept!r}: use text/csv or application/json")

@@ -8,6 +8,7 @@ import pytest
 from pipeline_cases import read_json
 
 from pipelines import schema
+from pipelines.data import DatasetError
 from pipelines.inference import input_fn, model_fn, output_fn, predict_fn
 from pipelines.inference_pipeline import InferencePipeline
 
@@ -49,12 +50,89 @@ def test_target_column_is_ignored_when_present(model, slice_frame):
     assert with_target == without_target
 
 
+def rows_of(output: str) -> str:
+    """The output without its header line (a header-less request's output has none)."""
+    return output.split("\n", 1)[1] if output.startswith("encounter_id,") else output
+
+
 def test_header_less_lines_in_schema_order_are_accepted(model, raw_lines, slice_frame):
     with_header = score_payload(model, "\n".join(raw_lines[:31]) + "\n")
     header_less = score_payload(model, "\n".join(raw_lines[1:31]) + "\n")
-    assert header_less == with_header
+    assert header_less == rows_of(with_header)
     without_target = slice_frame.head(30).drop(columns=["readmitted"]).to_csv(index=False, header=False)
-    assert score_payload(model, without_target) == with_header
+    assert score_payload(model, without_target) == rows_of(with_header)
+
+
+def mini_batches(lines: list[str], size: int, newline: str = "\n") -> list[str]:
+    """Lines cut into payloads of `size` lines, as SplitType Line + MultiRecord cuts a file."""
+    return [newline.join(lines[i : i + size]) + newline for i in range(0, len(lines), size)]
+
+
+def assembled(model, payloads: list) -> str:
+    """The responses joined by line, as AssembleWith: Line writes `<file>.out`."""
+    return "".join(score_payload(model, p).rstrip("\n") + "\n" for p in payloads)
+
+
+def test_only_the_mini_batch_holding_the_header_gets_an_output_header(model, raw_lines, monkeypatch):
+    monkeypatch.setenv("SCORING_COLUMNS", raw_lines[0])
+    whole = score_payload(model, "\n".join(raw_lines[:121]) + "\n")
+
+    out = assembled(model, mini_batches(raw_lines[:121], 40))
+
+    assert out == whole
+    assert out.count("encounter_id,probability,prediction") == 1
+    assert out.startswith("encounter_id,probability,prediction\n")
+
+
+def test_a_later_mini_batch_is_read_with_the_files_reordered_columns(model, slice_frame, monkeypatch):
+    rows = slice_frame.head(90)
+    reordered = rows[list(reversed(rows.columns))]  # encounter_id last, the target first
+    lines = reordered.to_csv(index=False).splitlines()
+    monkeypatch.setenv("SCORING_COLUMNS", lines[0])
+
+    out = parse_output(assembled(model, mini_batches(lines, 30)))
+    expected = parse_output(score_payload(model, rows.to_csv(index=False)))
+
+    assert list(out["encounter_id"]) == list(rows["encounter_id"])
+    pd.testing.assert_frame_equal(out, expected)
+
+
+def test_without_scoring_columns_a_reordered_later_mini_batch_is_refused(model, slice_frame, monkeypatch):
+    monkeypatch.delenv("SCORING_COLUMNS", raising=False)
+    rows = slice_frame.head(10).drop(columns=["readmitted"])
+    lines = rows[list(reversed(rows.columns))].to_csv(index=False).splitlines()
+
+    with pytest.raises(DatasetError, match="numeric"):
+        score_payload(model, "\n".join(lines[1:]) + "\n")
+
+
+def test_bom_and_crlf_survive_the_line_split(model, raw_lines, monkeypatch):
+    monkeypatch.setenv("SCORING_COLUMNS", raw_lines[0])
+    plain = score_payload(model, "\n".join(raw_lines[:61]) + "\n")
+    payloads = [p.encode() for p in mini_batches(raw_lines[:61], 25, newline="\r\n")]
+    payloads[0] = b"\xef\xbb\xbf" + payloads[0]
+
+    assert assembled(model, payloads) == plain
+
+
+def test_a_header_line_is_dropped_wherever_it_falls(model, raw_lines, monkeypatch):
+    monkeypatch.setenv("SCORING_COLUMNS", raw_lines[0])
+    body = "\n".join([*raw_lines[1:11], raw_lines[0], *raw_lines[11:21]]) + "\n"
+
+    out = parse_output(score_payload(model, body))
+
+    assert list(out["encounter_id"]) == [line.split(",")[0] for line in raw_lines[1:21]]
+
+
+def test_a_mini_batch_of_the_header_alone_gives_the_header_alone(model, raw_lines, monkeypatch):
+    monkeypatch.setenv("SCORING_COLUMNS", raw_lines[0])
+    assert score_payload(model, raw_lines[0] + "\r\n") == "encounter_id,probability,prediction\n"
+
+
+def test_a_header_less_line_of_another_width_than_the_files_header_is_named(model, raw_lines, monkeypatch):
+    monkeypatch.setenv("SCORING_COLUMNS", raw_lines[0])
+    with pytest.raises(DatasetError, match="SCORING_COLUMNS"):
+        input_fn("1,2,3\n", "text/csv")
 
 
 def test_unknown_categories_still_score(model, slice_frame):
