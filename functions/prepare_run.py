@@ -34,6 +34,8 @@ from settings import Settings, load_settings
 logger = Logger()
 metrics = Metrics()
 
+# The batch transform's InstanceCount when the input names none (the schema's default).
+DEFAULT_TRANSFORM_INSTANCE_COUNT = 1
 DEFAULT_HYPERPARAMETERS = {"target": "readmitted_30d", "seed": "42", "validation_fraction": "0.2"}
 # Attempts per SageMaker job: the jobs' Retry in the ASL says MaxAttempts 2 (retries), i.e. 3 in all.
 MAX_JOB_ATTEMPTS = 3
@@ -315,7 +317,11 @@ def _describe_run(
         "datasetContentId": dataset.version_id or dataset.etag,
         "snapshotUri": str(snapshot),
         "scoreUri": score_uri,
+        # By name, for a file; the transform uses ValidateDataset's compressionType (by content, and
+        # the parts' shared one for a prefix of parts).
         "scoreCompressionType": "Gzip" if score_uri.endswith(".gz") else "None",
+        # Instances of the batch transform: the score file's parts are spread across them.
+        "transformInstanceCount": request.transformInstanceCount or DEFAULT_TRANSFORM_INSTANCE_COUNT,
         "hyperparameters": sagemaker_hyperparameters(
             request, algorithm, settings, defaults.get("region", "")
         ),

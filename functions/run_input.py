@@ -68,6 +68,7 @@ class TrainingRequest:
     algorithm: str | None = None
     instanceType: str | None = None
     scoreUri: str | None = None
+    transformInstanceCount: int | None = None
     hyperparameters: dict[str, str | int | float] = field(default_factory=dict)
     idempotencyKey: str | None = None
 
@@ -137,6 +138,8 @@ def validate_training_request(body: Any) -> TrainingRequest:
     errors = not_finite + [e for e in schema_errors(body) if e["field"] not in named]
     if errors:
         raise RequestErrors(errors)
+    if "transformInstanceCount" in body:  # JSON's 2.0 is the integer 2 (the schema accepts it)
+        body["transformInstanceCount"] = int(body["transformInstanceCount"])
     if "hyperparameters" in body:
         body["hyperparameters"] = {
             name: int(value) if name in INTEGER_HYPERPARAMETERS else value
@@ -273,16 +276,26 @@ def check_dataset_location(uri: S3Uri, settings: Settings) -> None:
         raise InvalidInput(f"dataset {uri} must be a .csv or .csv.gz file")
 
 
+def is_score_prefix(uri: S3Uri) -> bool:
+    """A scoreUri ending in '/' names a prefix whose objects are the parts of one score file."""
+    return uri.key.endswith("/")
+
+
 def check_score_location(uri: S3Uri, settings: Settings) -> None:
-    """Batch scoring reads from the bucket's scoring or datasets prefix only."""
+    """Batch scoring reads from the bucket's scoring or datasets prefix only: one CSV file, or a
+    prefix of parts (ValidateDataset checks the parts)."""
     allowed = (settings.scoring_prefix, settings.datasets_prefix)
     if uri.bucket != settings.bucket or not uri.key.startswith(allowed):
         raise InvalidInput(
             f"scoreUri {uri} must be under s3://{settings.bucket}/{settings.scoring_prefix} "
             f"or s3://{settings.bucket}/{settings.datasets_prefix}"
         )
-    if not uri.key.endswith((".csv", ".csv.gz")):
-        raise InvalidInput(f"scoreUri {uri} must be a .csv or .csv.gz file")
+    if uri.key in allowed:
+        raise InvalidInput(f"scoreUri {uri} is the whole {uri.key} prefix: name a file or a folder of parts")
+    if not is_score_prefix(uri) and not uri.key.endswith((".csv", ".csv.gz")):
+        raise InvalidInput(
+            f"scoreUri {uri} must be a .csv or .csv.gz file, or a prefix of parts ending in '/'"
+        )
 
 
 def parameters_digest(request: TrainingRequest, settings: Settings) -> str:

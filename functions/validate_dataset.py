@@ -31,6 +31,14 @@ FULL_GZIP_CHECK_BYTES = 64 * 1024 * 1024  # gzip files up to this size are read 
 LARGE_SAMPLE_ROWS = 100  # below this many sampled rows a single class is not evidence of a bad file
 CHUNK = 256 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
+# The BatchTransform state's MaxPayloadInMB (tests/statemachine keeps them equal): the transform cuts
+# a score file by line into mini-batches of at most this many MiB, so a longer line cannot be scored.
+TRANSFORM_MAX_PAYLOAD_MB = 6
+# The header line goes to the transform container as its SCORING_COLUMNS Environment entry, whose
+# value CreateTransformJob limits to this many characters (botocore's TransformEnvironmentValue).
+ENVIRONMENT_VALUE_MAX = 10240
+# A scoreUri ending in '/' is a prefix of parts: at most this many (each one's sample is read here).
+MAX_SCORE_PARTS = 100
 
 _schema_cache: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -174,6 +182,7 @@ def check_table(
     which every row, or no row, is positive for that target cannot train and is refused here.
     """
     header, rows = _rows(sample, uri)
+    _check_line_lengths(sample, uri)
     _check_columns(header, rows, uri, schema, purpose)
     positive_values = set((schema.get("positive_target_values") or {}).get(training_target or "", []))
     targets, positives = _check_rows(header, rows, uri, schema, purpose, positive_values)
@@ -181,13 +190,42 @@ def check_table(
         _check_classes(
             uri, schema, rows, targets, positives, positive_values, sample.complete, training_target
         )
+    header_line = ",".join(header)
+    if len(header_line) > ENVIRONMENT_VALUE_MAX:
+        raise InvalidDataset(
+            f"{uri} has a header line of {len(header_line)} characters; batch transform passes it to the "
+            f"container as an Environment value, at most {ENVIRONMENT_VALUE_MAX}"
+        )
     return {
         "uri": str(uri),
         "columns": len(header),
         "sampledRows": len(rows),
         "sampleIsWholeFile": sample.complete,
         "compressed": sample.compressed,
+        # What BatchTransform reads: the header for SCORING_COLUMNS (later mini-batches of the file
+        # are header-less) and the CompressionType, by content.
+        "header": header_line,
+        "compressionType": "Gzip" if sample.compressed else "None",
     }
+
+
+def _check_line_lengths(sample: Sample, uri: S3Uri) -> None:
+    """No line of the sample is longer than a transform mini-batch (MaxPayloadInMB): SplitType Line
+    would fail that record after training was paid for. A sample cut mid-file counts its unfinished
+    last line too (it is at least that long)."""
+    limit = TRANSFORM_MAX_PAYLOAD_MB * 1024 * 1024
+    start, number = 0, 1
+    data = sample.data
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end + 1
+        if end - start > limit:
+            raise InvalidDataset(
+                f"{uri} line {number} is {'at least ' if end == len(data) and not sample.complete else ''}"
+                f"{end - start} bytes; batch transform scores lines in mini-batches of at most "
+                f"{TRANSFORM_MAX_PAYLOAD_MB} MiB (MaxPayloadInMB), so it cannot score this line"
+            )
+        start, number = end, number + 1
 
 
 def _check_columns(
@@ -290,6 +328,8 @@ def validate_run_inputs(run: dict[str, Any], *, settings: Settings, s3: Any) -> 
     target = (run.get("hyperparameters") or {}).get("target")
     dataset = check_table(sample, dataset_uri, schema, purpose="training", training_target=target)
     score_uri = parse_s3_uri(run["scoreUri"])
+    if score_uri.key.endswith("/"):
+        return {"dataset": dataset, "scoreFile": check_score_parts(s3, score_uri, schema, settings)}
     if score_uri == dataset_uri:
         # The default: a run scores its own dataset. The training checks are a superset of the
         # scoring ones (required scoring columns are required for training too), so reading and
@@ -297,6 +337,60 @@ def validate_run_inputs(run: dict[str, Any], *, settings: Settings, s3: Any) -> 
         return {"dataset": dataset, "scoreFile": dict(dataset)}
     score = check_table(read_sample(s3, score_uri, settings), score_uri, schema, purpose="scoring")
     return {"dataset": dataset, "scoreFile": score}
+
+
+def score_parts(s3: Any, prefix: S3Uri) -> list[S3Uri]:
+    """The objects under a prefix of parts, in key order (the transform reads them all); refused
+    when there are none or more than MAX_SCORE_PARTS."""
+    parts: list[S3Uri] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=prefix.bucket, Prefix=prefix.key):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith("/"):  # a console "folder" marker, not data
+                continue
+            parts.append(S3Uri(prefix.bucket, item["Key"]))
+            if len(parts) > MAX_SCORE_PARTS:
+                raise InvalidDataset(
+                    f"{prefix} holds more than {MAX_SCORE_PARTS} parts; join some (each part's sample is "
+                    "checked before training)"
+                )
+    if not parts:
+        raise InvalidDataset(f"{prefix} holds no parts to score (no objects under the prefix)")
+    return sorted(parts, key=lambda uri: uri.key)
+
+
+def check_score_parts(s3: Any, prefix: S3Uri, schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Each part of a prefix checked like a score file (a bounded sample each); the parts must share
+    one header (the transform passes one SCORING_COLUMNS) and one compression (one CompressionType)."""
+    summaries = []
+    for part in score_parts(s3, prefix):
+        if not part.key.endswith((".csv", ".csv.gz")):
+            raise InvalidDataset(f"{prefix} holds {part.name}, which is not a .csv or .csv.gz part")
+        summary = check_table(read_sample(s3, part, settings), part, schema, purpose="scoring")
+        first = summaries[0] if summaries else summary
+        if summary["header"] != first["header"]:
+            other = parse_s3_uri(first["uri"]).name
+            raise InvalidDataset(
+                f"the parts of {prefix} must share one header: {part.name} has "
+                f"{summary['header'][:200]!r}, {other} has {first['header'][:200]!r}"
+            )
+        if summary["compressionType"] != first["compressionType"]:
+            raise InvalidDataset(
+                f"the parts of {prefix} must all be gzip or all plain CSV: {part.name} is "
+                f"{'gzip' if summary['compressed'] else 'plain'}, "
+                f"{parse_s3_uri(first['uri']).name} is {'gzip' if first['compressed'] else 'plain'}"
+            )
+        summaries.append(summary)
+    first = summaries[0]
+    return {
+        "uri": str(prefix),
+        "parts": len(summaries),
+        "columns": first["columns"],
+        "sampledRows": sum(s["sampledRows"] for s in summaries),
+        "sampleIsWholeFile": all(s["sampleIsWholeFile"] for s in summaries),
+        "compressed": first["compressed"],
+        "header": first["header"],
+        "compressionType": first["compressionType"],
+    }
 
 
 @instrument(logger, metrics)

@@ -224,6 +224,33 @@ def test_a_hyperparameter_outside_its_type_or_range_is_a_400_naming_it(
     assert aws.executions() == []
 
 
+@pytest.mark.parametrize("raw_count", ["0", "101", '"2"', "2.5", "null"])
+def test_a_transform_instance_count_outside_1_to_100_is_a_400_naming_it(aws: Aws, raw_count: str) -> None:
+    aws.put("datasets/diabetic_data.csv", dataset_head(50))
+    raw = f'{{"datasetUri": "s3://{BUCKET}/datasets/diabetic_data.csv", "transformInstanceCount": {raw_count}}}'
+
+    status, response = post(None, raw=raw)
+
+    if raw_count == "null":  # null counts as absent: the default, one instance
+        assert status == 202
+        return
+    assert status == 400
+    assert response["errors"] == [
+        {"field": "transformInstanceCount", "message": "must be an integer within [1, 100]"}
+    ], response
+    assert aws.executions() == []
+
+
+def test_a_transform_instance_count_within_range_is_sent_to_the_run(aws: Aws) -> None:
+    aws.put("datasets/diabetic_data.csv", dataset_head(50))
+
+    status, started = post({**sample_body(), "transformInstanceCount": 2.0})
+
+    assert status == 202
+    sent = json.loads(aws.sfn.describe_execution(executionArn=started["executionArn"])["input"])
+    assert sent["transformInstanceCount"] == 2 and isinstance(sent["transformInstanceCount"], int)
+
+
 def test_hyperparameters_within_their_ranges_start_a_run_with_whole_numbers_sent_as_such(aws: Aws) -> None:
     aws.put("datasets/diabetic_data.csv", dataset_head(50))
     body = {**sample_body(), "hyperparameters": {"max_iter": 200.0, "learning_rate": 1, "seed": 0}}

@@ -48,6 +48,7 @@ def test_s3_event_becomes_a_run_with_a_snapshot_of_the_uploaded_version(aws: Aws
     assert snapshot["Body"].read() == DATASET.read_bytes()
     assert run["scoreUri"] == run["snapshotUri"]
     assert run["scoreCompressionType"] == "Gzip"
+    assert run["transformInstanceCount"] == 1
     assert run["modelName"] == "medication-adherence-model"
     assert run["algorithm"] == "HistGradientBoosting"
     assert run["champion"] is None
@@ -260,6 +261,62 @@ def test_a_score_file_under_scoring_is_used_for_batch_transform(aws: Aws) -> Non
 
     assert run["scoreUri"] == f"s3://{BUCKET}/scoring/new_encounters.csv"
     assert run["scoreCompressionType"] == "None"
+
+
+def test_a_prefix_of_parts_under_scoring_is_accepted_as_the_score_input(aws: Aws) -> None:
+    aws.put("datasets/diabetic_data.csv.gz", DATASET.read_bytes())
+    event = load_event("prepare_run_console_input.json")
+    event["input"]["scoreUri"] = f"s3://{BUCKET}/scoring/encounters/parts/"
+
+    run = prepare_run.handler(event, None)["run"]
+
+    assert run["scoreUri"] == f"s3://{BUCKET}/scoring/encounters/parts/"
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [f"s3://{BUCKET}/scoring/", f"s3://{BUCKET}/scoring/encounters.txt", f"s3://{BUCKET}/runs/x/parts/"],
+)
+def test_a_score_uri_neither_a_csv_nor_a_folder_of_parts_under_scoring_is_invalid_input(
+    aws: Aws, uri: str
+) -> None:
+    aws.put("datasets/diabetic_data.csv.gz", DATASET.read_bytes())
+    event = load_event("prepare_run_console_input.json")
+    event["input"]["scoreUri"] = uri
+
+    with pytest.raises(InvalidInput, match="scoreUri"):
+        prepare_run.handler(event, None)
+
+
+def test_the_transform_instance_count_is_taken_from_the_input(aws: Aws) -> None:
+    aws.put("datasets/diabetic_data.csv.gz", DATASET.read_bytes())
+    event = load_event("prepare_run_console_input.json")
+    event["input"]["transformInstanceCount"] = 3
+
+    assert prepare_run.handler(event, None)["run"]["transformInstanceCount"] == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0, "must be an integer within [1, 100]"),
+        (101, "must be an integer within [1, 100]"),
+        ("2", "must be an integer within [1, 100]"),
+        (2.5, "must be an integer within [1, 100]"),
+    ],
+)
+def test_a_transform_instance_count_outside_1_to_100_or_not_an_integer_is_refused_naming_it(
+    aws: Aws, value: Any, message: str
+) -> None:
+    aws.put("datasets/diabetic_data.csv.gz", DATASET.read_bytes())
+    event = load_event("prepare_run_console_input.json")
+    event["input"]["transformInstanceCount"] = value
+
+    with pytest.raises(InvalidInput) as caught:
+        prepare_run.handler(event, None)
+
+    assert f"transformInstanceCount: {message}" in str(caught.value)
+    assert "Contents" not in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/")
 
 
 def test_a_claim_left_running_by_a_dead_execution_expires(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:

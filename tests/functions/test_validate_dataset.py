@@ -228,3 +228,89 @@ def test_every_required_scoring_column_is_a_required_training_column() -> None:
 
     contract = schema.as_json_dict()
     assert set(contract["required_scoring_columns"]) <= set(contract["required_training_columns"])
+
+
+def parts_run(aws: Aws, parts: dict[str, bytes]) -> dict[str, Any]:
+    """A run whose scoreUri is the prefix scoring/parts/ holding `parts` (name -> body)."""
+    event = run_for(aws, dataset_head(30))
+    for name, body in parts.items():
+        aws.put(f"scoring/parts/{name}", body)
+    event["run"]["scoreUri"] = f"s3://{BUCKET}/scoring/parts/"
+    return event
+
+
+def head_rows(first: int, count: int) -> bytes:
+    """The header and `count` data lines of the bundled dataset from data line `first`."""
+    lines = dataset_head(first + count).split(b"\n")
+    return b"\n".join([lines[0], *lines[1 + first : 1 + first + count]]) + b"\n"
+
+
+def test_the_score_files_header_and_compression_are_returned_for_the_transform(aws: Aws) -> None:
+    body = b"\xef\xbb\xbf" + dataset_head(40).replace(b"\n", b"\r\n")
+    header = dataset_head(0).decode().strip()
+
+    result = validate_dataset.handler(run_for(aws, dataset_head(30), score=gz(body)), None)
+
+    assert result["scoreFile"]["header"] == header  # no BOM, no CR: the line SCORING_COLUMNS carries
+    assert result["scoreFile"]["compressionType"] == "Gzip"
+    assert result["dataset"]["compressionType"] == "None"
+
+
+def test_a_prefix_of_parts_is_validated_part_by_part_in_key_order(aws: Aws) -> None:
+    event = parts_run(aws, {"b.csv": head_rows(10, 10), "a.csv": head_rows(0, 10), "c.csv": head_rows(20, 5)})
+
+    result = validate_dataset.handler(event, None)["scoreFile"]
+
+    assert result["uri"] == f"s3://{BUCKET}/scoring/parts/"
+    assert result["parts"] == 3
+    assert result["sampledRows"] == 25
+    assert result["header"] == dataset_head(0).decode().strip()
+
+
+def test_parts_with_different_headers_are_refused_with_both_named(aws: Aws) -> None:
+    other = drop_column(head_rows(10, 10), "patient_nbr")
+    event = parts_run(aws, {"a.csv": head_rows(0, 10), "b.csv": other})
+
+    with pytest.raises(InvalidDataset, match=r"must share one header: b\.csv has .* a\.csv has"):
+        validate_dataset.handler(event, None)
+
+
+def test_parts_mixing_gzip_and_plain_csv_are_refused(aws: Aws) -> None:
+    event = parts_run(aws, {"a.csv": head_rows(0, 10), "b.csv.gz": gz(head_rows(10, 10))})
+
+    with pytest.raises(InvalidDataset, match="must all be gzip or all plain CSV"):
+        validate_dataset.handler(event, None)
+
+
+def test_a_prefix_with_no_parts_is_refused(aws: Aws) -> None:
+    event = parts_run(aws, {})
+
+    with pytest.raises(InvalidDataset, match="holds no parts to score"):
+        validate_dataset.handler(event, None)
+
+
+def test_a_prefix_with_more_parts_than_the_limit_is_refused(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(validate_dataset, "MAX_SCORE_PARTS", 2)
+    event = parts_run(aws, {f"p{i}.csv": head_rows(i * 5, 5) for i in range(3)})
+
+    with pytest.raises(InvalidDataset, match="more than 2 parts"):
+        validate_dataset.handler(event, None)
+
+
+def test_a_line_longer_than_a_transform_mini_batch_is_refused_before_training(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(validate_dataset, "TRANSFORM_MAX_PAYLOAD_MB", 0.001)  # 1,048 bytes
+    long_row = replace_column(dataset_head(5), "diag_3", 3, "4" * 2000)
+
+    with pytest.raises(InvalidDataset, match=r"line 4 is \d+ bytes; .*MaxPayloadInMB"):
+        validate_dataset.handler(run_for(aws, dataset_head(30), score=long_row), None)
+
+
+def test_the_payload_limit_is_the_batch_transforms() -> None:
+    import json
+    from pathlib import Path
+
+    asl = Path(__file__).resolve().parents[2] / "statemachine" / "readmission_pipeline.asl.json"
+    params = json.loads(asl.read_text())["States"]["BatchTransform"]["Parameters"]
+    assert params["MaxPayloadInMB"] == validate_dataset.TRANSFORM_MAX_PAYLOAD_MB
