@@ -227,7 +227,8 @@ def test_a_hyperparameter_outside_its_type_or_range_is_a_400_naming_it(
 @pytest.mark.parametrize("raw_count", ["0", "101", '"2"', "2.5", "null"])
 def test_a_transform_instance_count_outside_1_to_100_is_a_400_naming_it(aws: Aws, raw_count: str) -> None:
     aws.put("datasets/diabetic_data.csv", dataset_head(50))
-    raw = f'{{"datasetUri": "s3://{BUCKET}/datasets/diabetic_data.csv", "transformInstanceCount": {raw_count}}}'
+    dataset = f"s3://{BUCKET}/datasets/diabetic_data.csv"
+    raw = f'{{"datasetUri": "{dataset}", "transformInstanceCount": {raw_count}}}'
 
     status, response = post(None, raw=raw)
 

@@ -289,7 +289,9 @@ def test_a_prefix_with_no_parts_is_refused(aws: Aws) -> None:
         validate_dataset.handler(event, None)
 
 
-def test_a_prefix_with_more_parts_than_the_limit_is_refused(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_prefix_with_more_parts_than_the_limit_is_refused(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(validate_dataset, "MAX_SCORE_PARTS", 2)
     event = parts_run(aws, {f"p{i}.csv": head_rows(i * 5, 5) for i in range(3)})
 
