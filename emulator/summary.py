@@ -160,8 +160,9 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
     predictions = _copy_out(s3, run.get("predictionsUri"), artifacts / "predictions", suffix=".out")
     if predictions:
         csv_path = artifacts / "predictions.csv"
-        csv_path.write_bytes(predictions[0].read_bytes())
+        join_predictions(predictions, csv_path)
         summary["predictions"] = str(csv_path)
+        summary["prediction_parts"] = len(predictions)
     drift_files = _copy_out(s3, run.get("driftReportUri"), artifacts / "drift")
     for path in drift_files:
         if path.name == "drift_report.json":
@@ -172,6 +173,23 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
     if summary["drift_report"] is None and drift_files:
         summary["drift_report"] = str(drift_files[0])
     return summary
+
+
+def join_predictions(parts: list[Path], target: Path) -> None:
+    """The transform's `.out` files (one per score file or part, in key order) as one CSV: each part
+    starts with the `encounter_id,probability,prediction` header, which is written once, at the top."""
+    header: bytes | None = None
+    with open(target, "wb") as out:
+        for part in parts:
+            data = part.read_bytes()
+            first, _, rest = data.partition(b"\n")
+            if header is None:
+                header = first
+                out.write(data)
+            else:
+                out.write(rest if first == header else data)
+            if data and not data.endswith(b"\n"):
+                out.write(b"\n")
 
 
 def _model_report(runtime: LocalRuntime, s3: Any, run_id: str, artifact_uri: str | None) -> dict[str, Any]:

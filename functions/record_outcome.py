@@ -94,6 +94,15 @@ def drift_read_error(code: str, drift_uri: str) -> str:
     return f"reading the report {drift_uri} failed with S3 error {code}."
 
 
+def predictions_location(run: dict[str, Any]) -> str:
+    """Where the transform wrote the predictions: `<file>.out` for one score file; for a prefix of
+    parts the predictions prefix, which holds one `<part>.out` per part (each with its own header;
+    readers join them in key order, one header)."""
+    if run["scoreUri"].endswith("/"):
+        return f"{run['predictionsOutputUri']}/"
+    return f"{run['predictionsOutputUri']}/{parse_s3_uri(run['scoreUri']).name}.out"
+
+
 def record_success(
     event: dict[str, Any], *, registry: Registry, s3: Any, settings: Settings
 ) -> dict[str, Any]:
@@ -101,8 +110,7 @@ def record_success(
     evaluation = event["evaluation"]
     registration = event["registration"]
     scoring = event["scoring"]
-    score_name = parse_s3_uri(run["scoreUri"]).name
-    predictions_uri = f"{run['predictionsOutputUri']}/{score_name}.out"
+    predictions_uri = predictions_location(run)
     drift_uri = f"{run['driftOutputUri']}/drift_report.json"
     promotion: Promotion | None = None
     if registration["status"] == VERSION_APPROVED:
@@ -143,7 +151,8 @@ def record_success(
         "Reasons:",
         *[f"  - {reason}" for reason in evaluation.get("reasons", [])],
         f"Scored {run['scoreUri']} with v{scoring['version']} ({scoring['source']}).",
-        f"Predictions: {predictions_uri}",
+        f"Predictions: {predictions_uri}"
+        + (" (one <part>.out per part of the score prefix)" if predictions_uri.endswith("/") else ""),
         drift_summary(s3, drift_uri),
         f"Drift report: {drift_uri}",
         f"Execution: {run.get('executionArn', '')}",

@@ -40,6 +40,18 @@ def test_success_marks_the_run_and_its_version_succeeded_with_uris(aws: Aws) -> 
     assert f"{run['driftOutputUri']}/drift_report.json does not exist (NoSuchKey)" in result["message"]
 
 
+def test_a_run_that_scored_a_prefix_of_parts_records_the_predictions_prefix(aws: Aws) -> None:
+    reg, run = registered_run(aws)
+    event = load_event("record_outcome_succeeded.json")
+    event["run"]["scoreUri"] = "s3://readmission-local-artifactbucket/scoring/encounters/parts/"
+
+    result = record_outcome.handler(event, None)
+
+    assert reg.get_run(run["runId"])["predictions_uri"] == f"{run['predictionsOutputUri']}/"
+    assert result["predictionsUri"] == f"{run['predictionsOutputUri']}/"
+    assert "one <part>.out per part" in result["message"]
+
+
 def test_the_success_message_summarises_the_drift_report(aws: Aws) -> None:
     _, run = registered_run(aws)
     report = {"status": "drift", "drift": True, "max_psi": 0.31, "drifted_features": ["age", "diag_1"]}

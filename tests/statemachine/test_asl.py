@@ -18,6 +18,7 @@ FUNCTIONS = ROOT / "functions"
 if str(FUNCTIONS) not in sys.path:
     sys.path.insert(0, str(FUNCTIONS))
 
+import validate_dataset  # noqa: E402
 from run_input import MODEL_NAME_MAX, job_name  # noqa: E402
 
 SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -240,12 +241,38 @@ def test_training_follows_the_container_contract(states: dict[str, Any]) -> None
     assert set(states["TrainModel"]["ResultSelector"]) == {"jobName.$", "artifactUri.$"}
 
 
-def test_batch_transform_sends_whole_files(states: dict[str, Any]) -> None:
+def test_batch_transform_splits_files_by_line_into_mini_batches_joined_by_line(
+    states: dict[str, Any],
+) -> None:
     params = states["BatchTransform"]["Parameters"]
 
-    assert params["TransformInput"]["SplitType"] == "None"
-    assert params["TransformInput"]["CompressionType.$"] == "$.run.scoreCompressionType"
-    assert params["BatchStrategy"] == "SingleRecord" and params["MaxPayloadInMB"] == 100
+    assert params["TransformInput"]["SplitType"] == "Line"
+    assert params["BatchStrategy"] == "MultiRecord"
+    assert params["TransformOutput"]["AssembleWith"] == "Line"
+    # ValidateDataset decides the compression by content (the parts' shared one for a prefix)
+    assert params["TransformInput"]["CompressionType.$"] == "$.validation.scoreFile.compressionType"
+    assert states["ValidateDataset"]["ResultSelector"]["scoreFile.$"] == "$.Payload.scoreFile"
+
+
+def test_batch_transform_payload_stays_within_what_sagemaker_allows(states: dict[str, Any]) -> None:
+    params = states["BatchTransform"]["Parameters"]
+    concurrency = params.get("MaxConcurrentTransforms", 1)
+
+    assert 0 < params["MaxPayloadInMB"] <= 100
+    assert concurrency * params["MaxPayloadInMB"] <= 100
+    assert params["MaxPayloadInMB"] == validate_dataset.TRANSFORM_MAX_PAYLOAD_MB
+
+
+def test_batch_transform_passes_the_score_files_header_and_scales_to_the_runs_instance_count(
+    states: dict[str, Any],
+) -> None:
+    params = states["BatchTransform"]["Parameters"]
+
+    assert params["Environment"] == {"SCORING_COLUMNS.$": "$.validation.scoreFile.header"}
+    assert params["TransformResources"]["InstanceCount.$"] == "$.run.transformInstanceCount"
+    data_source = params["TransformInput"]["DataSource"]["S3DataSource"]
+    # transform spreads an S3Prefix's objects across instances itself: no distribution member exists
+    assert set(data_source) == {"S3DataType", "S3Uri.$"}
 
 
 def test_drift_follows_the_processing_contract(states: dict[str, Any]) -> None:
