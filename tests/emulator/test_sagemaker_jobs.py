@@ -204,3 +204,98 @@ def test_transform_needs_an_existing_model(s3, tmp_path: Path) -> None:
         sagemaker.create_model(
             {"ModelName": "m-1", "PrimaryContainer": {"Image": "x", "ModelDataUrl": "s3://b/k"}}
         )
+
+
+def transform_request(name: str, source: str, instances: int, **extra: object) -> dict:
+    return {
+        "TransformJobName": name,
+        "ModelName": "scorer",
+        "BatchStrategy": "MultiRecord",
+        "MaxPayloadInMB": 1,
+        "TransformInput": {
+            "ContentType": "text/csv",
+            "SplitType": "Line",
+            "CompressionType": "None",
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": source}},
+        },
+        "TransformOutput": {
+            "S3OutputPath": f"s3://{BUCKET}/{name}-out",
+            "Accept": "text/csv",
+            "AssembleWith": "Line",
+        },
+        "TransformResources": {"InstanceCount": instances, "InstanceType": "ml.m5.large"},
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def scorer(s3) -> str:
+    """A model whose container is the fixture's serving program, and three parts under parts/."""
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        body = json.dumps({"rows": 1}).encode()
+        info = tarfile.TarInfo("model.json")
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+    s3.put_object(Bucket=BUCKET, Key="models/scorer.tar.gz", Body=archive.getvalue())
+    for n in range(3):  # `id` second: header-less mini-batches need the job's SCORING_COLUMNS
+        rows = "".join(f"{'p' * 200},{i}\n" for i in range(n * 6000, (n + 1) * 6000))
+        s3.put_object(Bucket=BUCKET, Key=f"parts/part-{n}.csv", Body=f"x,id\n{rows}".encode())
+    return "scorer"
+
+
+def scorer_model(sagemaker: LocalSageMaker) -> None:
+    sagemaker.create_model(
+        {
+            "ModelName": "scorer",
+            "PrimaryContainer": {
+                "Image": "sklearn",
+                "ModelDataUrl": f"s3://{BUCKET}/models/scorer.tar.gz",
+                "Environment": {
+                    "SAGEMAKER_PROGRAM": "inference.py",
+                    "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{BUCKET}/code/sourcedir.tar.gz",
+                },
+            },
+        }
+    )
+
+
+def test_a_prefix_of_three_parts_on_two_instances_scores_every_row_once_one_header_per_part(
+    s3, scorer: str, tmp_path: Path
+) -> None:
+    sagemaker = LocalSageMaker(tmp_path)
+    scorer_model(sagemaker)
+    request = transform_request("xf-2", f"s3://{BUCKET}/parts/", 2, Environment={"SCORING_COLUMNS": "x,id"})
+
+    describe = finish(sagemaker, sagemaker.create_transform_job(request)["TransformJobArn"])
+
+    assert describe["TransformJobStatus"] == "Completed", describe
+    assert describe["Environment"] == {"SCORING_COLUMNS": "x,id"}
+    log = (tmp_path / "xf-2" / "job.log").read_text()
+    assert "instance 1 of 2: part-0.csv, part-2.csv" in log and "instance 2 of 2: part-1.csv" in log
+    ids = []
+    for n in range(3):
+        body = s3.get_object(Bucket=BUCKET, Key=f"xf-2-out/part-{n}.csv.out")["Body"].read().decode()
+        lines = body.splitlines()
+        assert lines[0] == "id,probability,prediction" and lines.count(lines[0]) == 1
+        ids += [int(line.split(",")[0]) for line in lines[1:]]
+    assert ids == list(range(18_000))
+
+
+def test_without_the_jobs_environment_later_mini_batches_lose_the_files_columns(
+    s3, scorer: str, tmp_path: Path
+) -> None:
+    sagemaker = LocalSageMaker(tmp_path)
+    scorer_model(sagemaker)
+
+    describe = finish(
+        sagemaker,
+        sagemaker.create_transform_job(transform_request("xf-noenv", f"s3://{BUCKET}/parts/part-0.csv", 1))[
+            "TransformJobArn"
+        ],
+    )
+
+    # the fixture reads `id` from the first column of a header-less line: the padding, not the id
+    assert describe["TransformJobStatus"] == "Completed", describe
+    body = s3.get_object(Bucket=BUCKET, Key="xf-noenv-out/part-0.csv.out")["Body"].read().decode()
+    assert any(line.startswith("ppp") for line in body.splitlines())

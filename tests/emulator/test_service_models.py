@@ -85,6 +85,34 @@ def test_max_payload_over_100_mb_is_refused_for_a_transform_job() -> None:
 
 
 @pytest.mark.parametrize(
+    ("concurrency", "payload", "refused"), [(16, 6, False), (17, 6, True), (None, 100, False), (2, 60, True)]
+)
+def test_concurrent_transforms_times_the_payload_may_not_pass_100_mb(
+    concurrency: int | None, payload: int, refused: bool
+) -> None:
+    request = {
+        "TransformJobName": "t-1",
+        "ModelName": "m-1",
+        "MaxPayloadInMB": payload,
+        "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/k"}}},
+        "TransformOutput": {"S3OutputPath": "s3://b/out"},
+        "TransformResources": {"InstanceCount": 2, "InstanceType": "ml.m5.large"},
+    }
+    if concurrency is not None:
+        request["MaxConcurrentTransforms"] = concurrency
+
+    problems = service_models.validate("sagemaker", "CreateTransformJob", request)
+
+    if refused:
+        assert problems == [
+            f"The value of MaxConcurrentTransforms ({concurrency}) * MaxPayloadInMB ({payload}) = "
+            f"{concurrency * payload} must not exceed 100"
+        ]
+    else:
+        assert problems == []
+
+
+@pytest.mark.parametrize(
     ("service", "operation", "code", "name"),
     [
         (

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from emulator.summary import render
+from pathlib import Path
+
+from emulator.summary import join_predictions, render
 
 
 def summary(**fields: object) -> dict:
@@ -44,3 +46,16 @@ def test_predictions_name_the_model_that_scored_them() -> None:
 
     assert "(scored by this run's model, version 2)" in approved
     assert "(scored by the champion, version 1: the report above is this run's rejected model)" in rejected
+
+
+def test_prediction_parts_are_joined_in_order_with_one_header(tmp_path: Path) -> None:
+    header = "encounter_id,probability,prediction\n"
+    parts = []
+    for n, rows in enumerate(["1,0.1,0\n2,0.9,1\n", "3,0.2,0\n", "4,0.3,0"]):  # the last one unterminated
+        path = tmp_path / f"part-{n}.csv.out"
+        path.write_text(header + rows)
+        parts.append(path)
+
+    join_predictions(parts, tmp_path / "predictions.csv")
+
+    assert (tmp_path / "predictions.csv").read_text() == header + "1,0.1,0\n2,0.9,1\n3,0.2,0\n4,0.3,0\n"
