@@ -197,8 +197,20 @@ def run(config: dict[str, Any]) -> None:
         path = Path(name)
         target = output_root / (str(path.relative_to(input_root)) + ".out")
         _transform_file(module, model, path, target, config)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(f"done in {time.monotonic() - started:.2f} s, peak RSS {peak:.0f} MiB", flush=True)
+    print(f"done in {time.monotonic() - started:.2f} s, peak RSS {_peak_rss_mib():.0f} MiB", flush=True)
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory: /proc's VmHWM, which exec resets (getrusage's ru_maxrss
+    survives exec, so it would report the forking runtime's size), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def assign_files(inputs: list[str], input_root: str, instances: int) -> list[list[str]]:
