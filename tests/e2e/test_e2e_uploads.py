@@ -19,6 +19,7 @@ import pytest
 
 from emulator.progress import Progress
 from emulator.runtime import LocalRuntime
+from emulator.summary import summarize
 
 PROJECT = Path(__file__).resolve().parents[2]
 DATASET = PROJECT / "data" / "diabetic_data.csv.gz"
@@ -42,16 +43,29 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
         yield rt
 
 
-def predictions(runtime: LocalRuntime, record: dict[str, Any]) -> int:
+def prediction_parts(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, list[str]]:
+    """Every `.out` the transform wrote for the run (one per score file or part), key -> lines."""
     run_id = record["name"]
     s3 = boto3.client("s3")
     pages = s3.get_paginator("list_objects_v2").paginate(
         Bucket=runtime.stack.bucket, Prefix=f"runs/{run_id}/predictions/"
     )
-    keys = [o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".out")]
+    keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".out"))
     assert keys, f"no predictions under runs/{run_id}/predictions/"
-    body = s3.get_object(Bucket=runtime.stack.bucket, Key=keys[0])["Body"].read()
-    return body.count(b"\n") - 1  # the header line
+    return {
+        key: s3.get_object(Bucket=runtime.stack.bucket, Key=key)["Body"].read().decode().splitlines()
+        for key in keys
+    }
+
+
+def predictions(runtime: LocalRuntime, record: dict[str, Any]) -> int:
+    """Rows scored, over all parts: each `.out` starts with exactly one header line."""
+    total = 0
+    for key, lines in prediction_parts(runtime, record).items():
+        assert lines[0] == "encounter_id,probability,prediction", key
+        assert lines.count(lines[0]) == 1, f"{key} has more than one header"
+        total += len(lines) - 1
+    return total
 
 
 def test_the_plain_uci_csv_uploaded_to_the_bucket_trains_registers_and_scores(
@@ -164,3 +178,29 @@ def test_the_same_kind_of_file_starts_a_run_from_the_console(runtime: LocalRunti
 
     assert record["status"] == "SUCCEEDED", record["cause"]
     assert predictions(runtime, record) == 3000
+
+
+def test_a_prefix_of_three_parts_on_two_instances_scores_every_row_once_and_joins_them(
+    runtime: LocalRuntime, tmp_path: Path
+) -> None:
+    with gzip.open(DATASET, "rt", newline="") as source:
+        header = source.readline()
+        rows = [next(source) for _ in range(4500)]
+    training = tmp_path / "parts-training.csv"
+    training.write_text(header + "".join(rows[:3000]))
+    for n in range(3):  # 500 rows each, from rows the training file does not hold
+        part = tmp_path / f"part-{n}.csv"
+        part.write_text(header + "".join(rows[3000 + n * 500 : 3500 + n * 500]))
+        runtime.put_file(part, runtime.scoring_prefix + "e2e-parts/")
+    dataset = runtime.put_file(training, runtime.datasets_prefix)
+    score = runtime.s3_uri(runtime.scoring_prefix + "e2e-parts/")
+
+    record = runtime.run({"datasetUri": dataset, "scoreUri": score, "transformInstanceCount": 2})
+
+    assert record["status"] == "SUCCEEDED", record["cause"]
+    parts = prediction_parts(runtime, record)
+    assert [key.rsplit("/", 1)[1] for key in parts] == ["part-0.csv.out", "part-1.csv.out", "part-2.csv.out"]
+    assert predictions(runtime, record) == 1500
+    joined = Path(summarize(runtime, record)["predictions"]).read_text().splitlines()
+    assert joined[0] == "encounter_id,probability,prediction" and joined.count(joined[0]) == 1
+    assert [line.split(",")[0] for line in joined[1:]] == [row.split(",")[0] for row in rows[3000:]]
