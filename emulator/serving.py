@@ -59,9 +59,11 @@ def _load_program(code_dir: Path, program: str) -> Any:
 
 
 def _record_too_large(config: dict[str, Any], size: str) -> TransformError:
+    """A line the split cannot fit in one request (SageMaker's wording starts the same way)."""
     return TransformError(
         f"ClientError: Too much data for max payload size: a single record of {size} exceeds "
-        f"MaxPayloadInMB={config['max_payload_mb']:g}. Use SplitType Line or raise MaxPayloadInMB."
+        f"MaxPayloadInMB={config['max_payload_mb']:g}. Raise MaxPayloadInMB (at most 100) or shorten "
+        "the record."
     )
 
 
