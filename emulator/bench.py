@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+PRICES = ROOT / "docs" / "aws-prices.json"
 BARS = {"wall_seconds": 30.0, "overhead_seconds": 3.0}
 # Larger than every encounter_id and patient_nbr of the bundled data (both below 5e8): copy k's ids
 # are the original ids plus k * ID_STRIDE, disjoint from every other copy's.
@@ -316,6 +317,81 @@ def print_end_to_end(dataset: Path, result: dict[str, Any] | None = None) -> dic
         )
     print_details(result)
     return result
+
+
+# ---- what a run would cost on AWS ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One dataset size and the instances docs/scaling.md gives it."""
+
+    name: str
+    rows: int
+    training: str
+    transform: str
+    transform_count: int
+    processing: str
+
+
+SCALES = (
+    Scale("1x", 101_766, "ml.m5.large", "ml.m5.large", 1, "ml.m5.large"),
+    Scale("10x", 1_017_660, "ml.m5.xlarge", "ml.m5.large", 1, "ml.m5.large"),
+    Scale("100x", 10_176_600, "ml.m5.4xlarge", "ml.m5.large", 4, "ml.m5.xlarge"),
+)
+
+
+def aws_estimate(rates: dict[str, float], prices: dict[str, Any]) -> list[dict[str, Any]]:
+    """Seconds and dollars of one run per scale, from measured single-core rates (rows/s).
+
+    `rates`: `training` (a training job's rows/s, report included), `transform` (rows/s of one
+    serving process, CSV in, predictions out), `drift` (rows/s of the drift job). Every job is
+    single-threaded (pipelines/container.py), so an AWS vCPU is taken to run as fast as a core
+    measured here, and a transform instance to run one serving process (MaxConcurrentTransforms
+    1). Each job also pays the start-up of prices["job_startup_seconds"], billed (an upper bound).
+    The Lambda functions and the state transitions cost less than a cent and a second: left out."""
+    startup = float(prices["job_startup_seconds"]["value"])
+    hourly = prices["sagemaker_per_instance_hour"]
+    out = []
+    for scale in SCALES:
+        train = startup + scale.rows / rates["training"]
+        transform = startup + scale.rows / (scale.transform_count * rates["transform"])
+        drift = startup + scale.rows / rates["drift"]
+        cost = (
+            hourly["training"][scale.training] * train
+            + hourly["batch_transform"][scale.transform] * scale.transform_count * transform
+            + hourly["processing"][scale.processing] * drift
+        ) / 3600
+        out.append(
+            {
+                "scale": scale,
+                "training_seconds": train,
+                "transform_seconds": transform,
+                "drift_seconds": drift,
+                "wall_seconds": train + transform + drift,
+                "cost_usd": cost,
+            }
+        )
+    return out
+
+
+def print_aws_estimate(rates: dict[str, float]) -> None:
+    prices = json.loads(PRICES.read_text())
+    print()
+    print(
+        f"AWS estimate ({prices['region']} on-demand prices of {prices['prices_as_of']}, "
+        f"{prices['job_startup_seconds']['value']:.0f} s start-up per job; docs/scaling.md): rates "
+        + ", ".join(f"{name} {rate:,.0f} rows/s" for name, rate in rates.items())
+    )
+    for estimate in aws_estimate(rates, prices):
+        scale = estimate["scale"]
+        jobs = (
+            f"training {scale.training} {estimate['training_seconds']:.0f} s, "
+            f"transform {scale.transform_count} x {scale.transform} {estimate['transform_seconds']:.0f} s, "
+            f"drift {scale.processing} {estimate['drift_seconds']:.0f} s"
+        )
+        total = f"run {estimate['wall_seconds'] / 60:.1f} min, ${estimate['cost_usd']:.3f}"
+        print(f"  {scale.name:>4} {scale.rows:>10,} rows: {jobs}; {total}")
 
 
 if __name__ == "__main__":

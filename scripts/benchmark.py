@@ -326,8 +326,10 @@ def main() -> int:
         cached_scaled_dataset,
         default_cache_dir,
         end_to_end,
+        print_aws_estimate,
         print_details,
         print_end_to_end,
+        short_job_name,
     )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -461,6 +463,18 @@ def main() -> int:
     # ---- end to end: the 1x run's own table (emulator/bench.py), from the run measured above ----
     if run_1x is not None:
         print_end_to_end(DATASET, run_1x)
+    # the training rate of the largest run measured (start-up and report included)
+    training_rate = infer["rows"] / ours["train_report_seconds"]
+    train_jobs = [s for n, s in (run_10x or {}).get("jobs", {}).items() if short_job_name(n) == "train"]
+    if run_10x is not None and rows_10x and train_jobs:
+        training_rate = rows_10x / train_jobs[0]
+    print_aws_estimate(
+        {
+            "training": training_rate,
+            "transform": infer["rows_per_second"],
+            "drift": infer_drift["rows_per_second"],
+        }
+    )
     return 0
 
 
