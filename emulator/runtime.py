@@ -376,8 +376,9 @@ class LocalRuntime:
             if not running or version != seen or time.monotonic() - checked >= STALE_SECONDS:
                 status = self.sfn.describe_execution(executionArn=arn)["status"]
                 checked = time.monotonic()
-                # the progress is refreshed a few times a second at most, and at the end
-                if status in TERMINAL or time.monotonic() - shown >= PROGRESS_SECONDS:
+                # the progress is refreshed when it has grown (a few times a second at most) and at the end
+                due = version != seen and time.monotonic() - shown >= PROGRESS_SECONDS
+                if status in TERMINAL or due:
                     history = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
                     self.progress.events(name, history)
                     shown, seen = time.monotonic(), version
