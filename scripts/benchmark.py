@@ -149,13 +149,29 @@ def child_infer(model_dir: str, csv: str, out: str, drift: bool, repeats: int) -
     }
 
 
-def child_floor(data: str, out: str, seed: int) -> dict[str, Any]:
-    """The same-run floor: read + fit + predict + write with pandas and scikit-learn alone.
+def child_floor(data: str, out: str, seed: int, repeats: int) -> dict[str, Any]:
+    """The same-run floor, best of `repeats`: read + fit + predict + write with pandas and
+    scikit-learn alone, on one thread as the jobs run (pipelines/container.py: a shared machine
+    makes OpenMP's spinning threads many times slower, and SageMaker's jobs here use one).
 
     The same model family and size as ours (HistGradientBoosting, 80 trees of 23 leaves, native
     categories) on the raw columns, 80 % of the patients for fitting, every row predicted and written
     as encounter_id,probability,prediction. None of pipelines/ runs: no validation, no feature
     engineering, no evaluation, no artifacts, no report. Imports are outside the timed span."""
+    import sklearn.ensemble  # noqa: F401  (loaded first: threadpoolctl limits the OpenMP it finds loaded)
+    from threadpoolctl import threadpool_limits
+
+    best: dict[str, Any] | None = None
+    with threadpool_limits(limits=1):
+        for _ in range(repeats):
+            result = _floor_once(data, out, seed)
+            if best is None or result["seconds"] < best["seconds"]:
+                best = result
+    assert best is not None
+    return best
+
+
+def _floor_once(data: str, out: str, seed: int) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -352,7 +368,7 @@ def main() -> int:
         elif kind == "train-reference":
             result = child_train_reference(rest[0], rest[1], int(rest[2]))
         elif kind == "floor":
-            result = child_floor(rest[0], rest[1], int(rest[2]))
+            result = child_floor(rest[0], rest[1], int(rest[2]), int(rest[3]))
         else:
             result = child_infer(rest[0], rest[1], rest[2], rest[3] == "drift", int(rest[4]))
         print(json.dumps(result, default=float))
@@ -371,10 +387,13 @@ def main() -> int:
             reference = run_child(["train-reference", str(DATASET), str(work / "reference"), str(args.seed)])
         infer = run_child(["infer", str(work / "ours"), str(csv), str(work / "pred"), "none", "3"])
         infer_drift = run_child(["infer", str(work / "ours"), str(csv), str(work / "pred2"), "drift", "3"])
-        floor = run_child(["floor", str(DATASET), str(work / "floor"), str(args.seed)])
+        floor = run_child(["floor", str(DATASET), str(work / "floor"), str(args.seed), "2"])
     run_1x = run_10x = rows_10x = None
     if not args.skip_end_to_end:
-        run_1x = end_to_end(DATASET)
+        # best of two, as the floor: other work on a shared machine only ever adds time
+        runs = [end_to_end(DATASET) for _ in range(2)]
+        succeeded = [r for r in runs if r["status"] == "SUCCEEDED"] or runs
+        run_1x = min(succeeded, key=lambda r: r["wall_seconds"])
         if not args.skip_10x:
             scaled, generated = cached_scaled_dataset(DATASET, 10, args.work_dir)
             with gzip.open(scaled, "rb") as handle:
