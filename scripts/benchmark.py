@@ -10,9 +10,10 @@ First the figures of issue 10 (the scale and speed bars), all measured in this o
   process for the tree's maximum, /proc VmHWM sampling to name the processes);
 - Python API training with its report (plots included), full dataset;
 - `InferencePipeline(model_dir, baseline).execute(csv, out)`, drift included, rows/s;
+Both local runs (1x and the floor) are the best of two: on a shared machine other work only adds.
 - `python -m emulator run` on the full dataset against the same-run floor: read + fit + predict +
-  write with pandas and scikit-learn alone (no pipelines/ code, no orchestration), the least any
-  local run of this model can cost on this machine;
+  write with pandas and scikit-learn alone (no pipelines/ code, no orchestration) in one process,
+  its interpreter start and imports included: the least any local run of this model can cost here;
 - the held-out ROC AUC.
 Then the older figures, compared side by side in the same run and on the same patient-grouped split:
 - the reference configuration: one-hot of every categorical + RandomForest of 100 fully grown trees;
@@ -151,13 +152,14 @@ def child_infer(model_dir: str, csv: str, out: str, drift: bool, repeats: int) -
 
 def child_floor(data: str, out: str, seed: int, repeats: int) -> dict[str, Any]:
     """The same-run floor, best of `repeats`: read + fit + predict + write with pandas and
-    scikit-learn alone, on one thread as the jobs run (pipelines/container.py: a shared machine
+    scikit-learn alone (the parent takes this child's process time, start-up included, as the
+    floor of a run), on one thread as the jobs run (pipelines/container.py: a shared machine
     makes OpenMP's spinning threads many times slower, and SageMaker's jobs here use one).
 
     The same model family and size as ours (HistGradientBoosting, 80 trees of 23 leaves, native
     categories) on the raw columns, 80 % of the patients for fitting, every row predicted and written
     as encounter_id,probability,prediction. None of pipelines/ runs: no validation, no feature
-    engineering, no evaluation, no artifacts, no report. Imports are outside the timed span."""
+    engineering, no evaluation, no artifacts, no report. Imports are outside the stages' timed span."""
     import sklearn.ensemble  # noqa: F401  (loaded first: threadpoolctl limits the OpenMP it finds loaded)
     from threadpoolctl import threadpool_limits
 
@@ -320,9 +322,9 @@ def issue_rows(
     if run_1x is None:
         add("emulator run / same-run floor (skipped)", "-", "-", None)
     else:
-        ratio = run_1x["wall_seconds"] / floor["seconds"]
+        ratio = run_1x["wall_seconds"] / floor["process_seconds"]
         add(
-            f"emulator run {run_1x['wall_seconds']:.1f} s / floor {floor['seconds']:.1f} s",
+            f"emulator run {run_1x['wall_seconds']:.1f} s / floor {floor['process_seconds']:.1f} s",
             "<= 3x",
             f"{ratio:.2f}x",
             one_x_ok and ratio <= BARS["run_over_floor"],
@@ -387,7 +389,12 @@ def main() -> int:
             reference = run_child(["train-reference", str(DATASET), str(work / "reference"), str(args.seed)])
         infer = run_child(["infer", str(work / "ours"), str(csv), str(work / "pred"), "none", "3"])
         infer_drift = run_child(["infer", str(work / "ours"), str(csv), str(work / "pred2"), "drift", "3"])
-        floor = run_child(["floor", str(DATASET), str(work / "floor"), str(args.seed), "2"])
+        # the floor is a whole process, as a run is one (interpreter start and imports included, as
+        # the issue measured it): best of two processes
+        floors = [
+            run_child(["floor", str(DATASET), str(work / "floor"), str(args.seed), "1"]) for _ in range(2)
+        ]
+        floor = min(floors, key=lambda f: f["process_seconds"])
     run_1x = run_10x = rows_10x = None
     if not args.skip_end_to_end:
         # best of two, as the floor: other work on a shared machine only ever adds time
@@ -406,7 +413,8 @@ def main() -> int:
     print(
         "floor stages (s): "
         + ", ".join(f"{k} {v:.2f}" for k, v in floor["timings"].items())
-        + f"; {floor['rows']} rows; process {floor['process_seconds']:.1f} s with imports"
+        + f" ({floor['seconds']:.2f} s in all); {floor['rows']} rows; the floor process "
+        f"{floor['process_seconds']:.1f} s with interpreter start and imports (the figure's denominator)"
     )
     if run_10x is not None:
         print(f"10x local run: wall {run_10x['wall_seconds']:.1f} s, the 1x run's breakdown at the end")
