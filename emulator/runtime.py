@@ -45,7 +45,8 @@ DEFAULT_SCORING_PREFIX = "scoring/"
 CODE_PREFIX = "code/"
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 STATUS_SECONDS = 0.1  # how often a waiter polls an execution whose thread it cannot join
-PROGRESS_SECONDS = 0.5  # how often the progress printer reads the history
+PROGRESS_SECONDS = 0.5  # how often the progress printer reads the history (when it has grown)
+STALE_SECONDS = 5.0  # how often a waiter reads the status of a running execution whose history is still
 
 
 class RuntimeConfigError(ValueError):
@@ -363,26 +364,34 @@ class LocalRuntime:
         """Block until the execution ends, streaming its progress; then persist and return the record."""
         deadline = time.monotonic() + timeout if timeout else None
         name = arn.rsplit(":", 1)[1]
-        shown = 0.0
+        shown = checked = 0.0
+        seen = -1  # interpreter.history_version() when the history was last shown
         while True:
-            status = self.sfn.describe_execution(executionArn=arn)["status"]
-            # the history is costly to serialise (tens of ms on a busy machine, CPU the jobs need):
-            # the progress is refreshed a few times a second and at the end
-            if status in TERMINAL or time.monotonic() - shown >= PROGRESS_SECONDS:
-                history = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-                self.progress.events(name, history)
-                shown = time.monotonic()
-            if status in TERMINAL:
-                break
+            thread = interpreter.execution_thread(arn)
+            running = thread is not None and thread.is_alive() and thread is not threading.current_thread()
+            version = interpreter.history_version()
+            # while its thread runs, an execution whose history has not grown has not changed: the
+            # status and the history (costly to serialise: tens of ms on a busy machine, CPU the jobs
+            # need) are read when an event was added, when the thread ended, and every STALE_SECONDS
+            if not running or version != seen or time.monotonic() - checked >= STALE_SECONDS:
+                status = self.sfn.describe_execution(executionArn=arn)["status"]
+                checked = time.monotonic()
+                # the progress is refreshed when it has grown (a few times a second at most) and at the end
+                due = version != seen and time.monotonic() - shown >= PROGRESS_SECONDS
+                if status in TERMINAL or due:
+                    history = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+                    self.progress.events(name, history)
+                    shown, seen = time.monotonic(), version
+                if status in TERMINAL:
+                    break
             if deadline is not None and time.monotonic() > deadline:
                 self.sfn.stop_execution(
                     executionArn=arn, error="Local.Timeout", cause="the caller stopped waiting"
                 )
-                deadline = None
-            thread = interpreter.execution_thread(arn)
-            if thread is not None and thread.is_alive() and thread is not threading.current_thread():
-                # event-driven: the join returns the moment the execution ends; DescribeExecution
-                # (CPU the jobs need) runs only when it did or when the progress is due
+                deadline, seen = None, -1
+            if running:
+                assert thread is not None
+                # event-driven: the join returns the moment the execution ends
                 pause = PROGRESS_SECONDS
                 if deadline is not None:
                     pause = max(0.0, min(pause, deadline - time.monotonic()))
