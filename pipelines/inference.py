@@ -44,8 +44,15 @@ class ModelBundle:
         self.input_columns: Optional[list[str]] = (
             [schema.ID_COLUMN, *features["columns"]] if features.get("columns") else None
         )
-        # Compiled once per loaded model (milliseconds, verified against scikit-learn's predict_proba).
-        self.scorer = PipelineScorer(model)
+        self._scorer: Optional[PipelineScorer] = None
+
+    @property
+    def scorer(self) -> PipelineScorer:
+        """Compiled on first use, once per loaded model (milliseconds, verified against
+        scikit-learn's predict_proba): the drift job loads a model only for its features step."""
+        if self._scorer is None:
+            self._scorer = PipelineScorer(self.model)
+        return self._scorer
 
 
 def _find_model_dir(path: str, scratch: str) -> str:
