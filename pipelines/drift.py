@@ -82,10 +82,12 @@ def categorical_counts(values: Sequence[object], categories: Sequence[str]) -> n
     """Rows per baseline category, then "other" (unseen values), then missing, as int64."""
     array = np.asarray(values, dtype=object)
     codes = category_codes(array, categories)
-    missing = pd.isna(array)
-    counts = np.bincount(codes[codes >= 0], minlength=len(categories)).astype(np.int64)
-    other = np.int64(np.sum((codes < 0) & ~missing))
-    return np.append(counts, [other, np.int64(missing.sum())])
+    unmatched = codes < 0
+    # Only the values outside the baseline's categories can be missing: test those alone (a
+    # missing test over every object value costs more than the category lookup).
+    missing = np.int64(pd.isna(array[unmatched]).sum())
+    counts = np.bincount(codes[~unmatched], minlength=len(categories)).astype(np.int64)
+    return np.append(counts, [np.int64(unmatched.sum()) - missing, missing])
 
 
 def categorical_distribution(values: Sequence[object], categories: Sequence[str]) -> list[float]:

@@ -336,6 +336,18 @@ class PipelineScorer:
         matrix = self.pipeline[:-1].transform(frame)
         return self.compiled.predict_proba(matrix)[:, 1]
 
+    def probability_and_features(self, frame: Any) -> tuple[np.ndarray, Optional[Any]]:
+        """`positive_probability` and the output of the pipeline's first step when it is named
+        `features` (the prepared frame drift counts), computed once for both; None otherwise."""
+        name, first = self.pipeline.steps[0]
+        if name != "features" or len(self.pipeline.steps) < 2:
+            return self.positive_probability(frame), None
+        features = first.transform(frame)
+        if self.compiled is None:
+            return self.pipeline[1:].predict_proba(features)[:, 1], features
+        matrix = self.pipeline[1:-1].transform(features)
+        return self.compiled.predict_proba(matrix)[:, 1], features
+
 
 def compile_pipeline(pipeline: Any) -> Optional[CompiledClassifier]:
     """The compiled scorer of a fitted features -> encode -> HistGradientBoosting pipeline, else None."""
