@@ -69,3 +69,18 @@ def test_a_model_the_compiler_cannot_reproduce_is_not_compiled(pipeline, monkeyp
 
     monkeypatch.setattr(tree_scoring, "_compile", skewed)
     assert compile_pipeline(pipeline) is None
+
+
+def test_scoring_hands_back_the_prepared_features_it_computed(pipeline, frame, slice_csv, tmp_path):
+    probability, features = PipelineScorer(pipeline).probability_and_features(frame)
+    assert np.array_equal(probability, pipeline.predict_proba(frame)[:, 1])
+    expected = pipeline.named_steps["features"].transform(frame)
+    assert features.equals(expected)
+
+    TrainingPipeline({"algorithm": "RandomForest", "n_estimators": 5}).execute(
+        str(slice_csv), str(tmp_path), make_report=False
+    )
+    forest = joblib.load(tmp_path / "model.joblib")
+    probability, features = PipelineScorer(forest).probability_and_features(frame)
+    np.testing.assert_allclose(probability, forest.predict_proba(frame)[:, 1], rtol=0, atol=1e-12)
+    assert features.equals(expected)
