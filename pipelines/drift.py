@@ -214,14 +214,55 @@ def _bucket_counts(stats: Mapping[str, Any], values: Any) -> np.ndarray:
     return categorical_counts(values, stats["categories"])
 
 
-def count_features(baseline: Mapping[str, Any], features: pd.DataFrame) -> DriftCounts:
-    """Bucket counts of a prepared feature frame (the model's `features` step output)."""
-    counts = {
-        column: _bucket_counts(stats, features[column].to_numpy())
-        for column, stats in baseline["features"].items()
-        if column in features.columns
-    }
+def count_features(
+    baseline: Mapping[str, Any], features: pd.DataFrame, encoding: Optional[tuple[np.ndarray, Any]] = None
+) -> DriftCounts:
+    """Bucket counts of a prepared feature frame (the model's `features` step output).
+
+    `encoding`: the (matrix, TabularEncoder) scoring computed from these same features. A
+    categorical column's counts then come from the encoder's codes, one lookup per category
+    instead of one per row; only rows the encoder left uncoded (missing, unseen or too rare for
+    it) are looked up against the baseline's categories. The counts are the same either way.
+    """
+    counts = {}
+    for column, stats in baseline["features"].items():
+        if column not in features.columns:
+            continue
+        values = features[column].to_numpy()
+        coded = _encoder_codes(encoding, column) if stats["type"] == "categorical" else None
+        if coded is None:
+            counts[column] = _bucket_counts(stats, values)
+        else:
+            counts[column] = _counts_from_codes(stats["categories"], values, *coded)
     return DriftCounts(rows=len(features), features=counts)
+
+
+def _encoder_codes(
+    encoding: Optional[tuple[np.ndarray, Any]], column: str
+) -> Optional[tuple[np.ndarray, list]]:
+    """The encoder's codes for `column` and the categories they index, when it encoded it."""
+    if encoding is None:
+        return None
+    matrix, encoder = encoding
+    categorical = list(getattr(encoder, "categorical_", ()))
+    categories = getattr(encoder, "categories_", {})
+    if column not in categorical or column not in categories:
+        return None
+    return matrix[:, len(encoder.numeric_) + categorical.index(column)], list(categories[column])
+
+
+def _counts_from_codes(
+    categories: Sequence[str], values: np.ndarray, codes: np.ndarray, encoder_categories: Sequence[str]
+) -> np.ndarray:
+    """`categorical_counts(values, categories)` from encoder codes (code k = encoder_categories[k])."""
+    with np.errstate(invalid="ignore"):
+        known = (codes >= 0) & (codes < len(encoder_categories))  # NaN (or a missing_value) is not
+    per_code = np.bincount(codes[known].astype(np.intp), minlength=len(encoder_categories))
+    position = {c: i for i, c in enumerate(categories)}
+    other = len(categories)
+    bucket = np.array([position.get(c, other) for c in encoder_categories], dtype=np.intp)
+    counts = np.bincount(bucket, weights=per_code, minlength=len(categories) + 2).astype(np.int64)
+    return counts + categorical_counts(values[~known], categories)
 
 
 def count_predictions(baseline: Mapping[str, Any], probability: np.ndarray) -> DriftCounts:

@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from pipelines import container, schema
 from pipelines.data import DatasetError, _is_gzip, decode_head, parse_header, read_frame
-from pipelines.tree_scoring import PipelineScorer
+from pipelines.tree_scoring import PipelineScorer, Prepared
 
 MODEL_FILE = "model.joblib"
 FEATURES_FILE = "features.json"
@@ -161,15 +161,13 @@ def score(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
     return score_with_features(bundle, frame)[0]
 
 
-def score_with_features(
-    bundle: ModelBundle, frame: pd.DataFrame
-) -> tuple[pd.DataFrame, Optional[pd.DataFrame]]:
-    """`score`, and the model's prepared features it computed on the way (None when the model has no
-    `features` step): drift counts them without a second pass over the rows."""
+def score_with_features(bundle: ModelBundle, frame: pd.DataFrame) -> tuple[pd.DataFrame, Prepared]:
+    """`score`, and what the model prepared on the way (its features frame, the encoded matrix):
+    drift counts them without a second pass over the rows."""
     if len(frame) == 0:
-        return pd.DataFrame({c: [] for c in OUTPUT_COLUMNS}), None
+        return pd.DataFrame({c: [] for c in OUTPUT_COLUMNS}), Prepared(None, None, None)
     with threadpool_limits(limits=container.num_threads()):
-        probability, features = bundle.scorer.probability_and_features(frame)
+        probability, prepared = bundle.scorer.probability_and_features(frame)
     ids = frame[schema.ID_COLUMN].to_numpy() if schema.ID_COLUMN in frame.columns else np.arange(len(frame))
     predictions = pd.DataFrame(
         {
@@ -178,7 +176,7 @@ def score_with_features(
             "prediction": (probability >= bundle.threshold).astype(np.int8),
         }
     )
-    return predictions, features
+    return predictions, prepared
 
 
 def predictions_csv(predictions: pd.DataFrame) -> str:

@@ -56,7 +56,7 @@ class InferencePipeline:
         frame = read_scoring_file(input_csv, keep=self.bundle.input_columns)
         timings["read"] = time.perf_counter() - start
         mark = time.perf_counter()
-        predictions, features = score_with_features(self.bundle, frame)
+        predictions, prepared = score_with_features(self.bundle, frame)
         timings["score"] = time.perf_counter() - mark
         mark = time.perf_counter()
         os.makedirs(output_dir, exist_ok=True)
@@ -67,11 +67,13 @@ class InferencePipeline:
         report, paths = None, {}
         if compute_drift and self.bundle.baseline is not None:
             mark = time.perf_counter()
+            features = prepared.features
             if features is None:
                 features = self.bundle.model.named_steps["features"].transform(frame)
-            # The features scoring prepared: no second pass over the rows (same report as drift_report).
+            # What scoring prepared, not a second pass over the rows (the report drift_report gives).
+            encoding = None if prepared.encoded is None else (prepared.encoded, prepared.encoder)
             counts = merge_counts(
-                count_features(self.bundle.baseline, features),
+                count_features(self.bundle.baseline, features, encoding),
                 count_predictions(self.bundle.baseline, predictions["probability"].to_numpy()),
             )
             report = counts_report(self.bundle.baseline, counts)

@@ -254,3 +254,30 @@ def test_a_prediction_line_without_a_probability_is_a_named_error(tmp_path):
     with pytest.raises(DatasetError, match="line 3") as caught:
         list(probability_chunks(str(path), 1000))
     assert caught.value.code == "malformed_predictions"
+
+
+def test_counts_from_the_encoders_codes_equal_counts_from_the_values(
+    model, scored_slice, slice_csv, tmp_path
+):
+    from pipelines.training_pipeline import TrainingPipeline
+
+    frame, _predictions = scored_slice
+    pipelines = [model.model]
+    # The forest's encoder writes missing as -1 instead of NaN.
+    TrainingPipeline({"algorithm": "RandomForest", "n_estimators": 3}).execute(
+        str(slice_csv), str(tmp_path), make_report=False
+    )
+    pipelines.append(load_model_dir(str(tmp_path)).model)
+    # Unseen, missing and rare values: the rows the encoder leaves uncoded.
+    edited = frame.copy()
+    edited.loc[:99, "medical_specialty"] = "Never-Seen-Before"
+    edited.loc[100:199, "payer_code"] = np.nan
+    for pipeline in pipelines:
+        features = pipeline.named_steps["features"].transform(edited)
+        encoder = pipeline.named_steps["encode"]
+        plain = count_features(model.baseline, features)
+        coded = count_features(model.baseline, features, (encoder.transform(features), encoder))
+        assert plain.features.keys() == coded.features.keys()
+        for column, expected in plain.features.items():
+            assert coded.features[column].tolist() == expected.tolist(), column
+        assert plain.features["medical_specialty"][-2] >= 100  # "other" was exercised
