@@ -5,7 +5,6 @@ training job after the model is saved; it is not part of the training-time figur
 """
 
 import os
-import threading
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -14,27 +13,6 @@ import pandas as pd
 IMPORTANCE_ROWS = 3000
 IMPORTANCE_REPEATS = 2
 TOP_FEATURES = 15
-
-
-def preload_plotting() -> threading.Thread:
-    """Import matplotlib's figure and Agg canvas in a background thread, started before the fit.
-
-    The import is ~0.35 s of Python work; the fit runs in compiled code that releases the GIL on
-    `PIPELINES_NUM_THREADS` (default 1) of the cores, so the import overlaps it instead of adding
-    to the report's time. `_figure` imports the same modules: it waits for the import to finish
-    (Python's import lock) and an import error surfaces there, as it would without the preload.
-    """
-
-    def load() -> None:
-        try:
-            import matplotlib.backends.backend_agg
-            import matplotlib.figure  # noqa: F401
-        except ImportError:
-            pass  # _figure raises it again where the report handles failures
-
-    thread = threading.Thread(target=load, name="preload-matplotlib", daemon=True)
-    thread.start()
-    return thread
 
 
 def _figure(width: float, height: float) -> Any:

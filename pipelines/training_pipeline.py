@@ -183,10 +183,6 @@ class TrainingPipeline:
         model = build_pipeline(self.algorithm, self.params, self.seed, columns)
         timings["prepare"] = time.perf_counter() - mark
 
-        if make_report:
-            from pipelines.report import preload_plotting
-
-            preload_plotting()  # overlaps the fit (compiled code, GIL released), not the Python steps
         with threadpool_limits(limits=container.num_threads()):
             mark = time.perf_counter()
             with warnings.catch_warnings():
