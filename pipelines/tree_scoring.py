@@ -340,8 +340,8 @@ class PipelineScorer:
         """`positive_probability` and what the pipeline prepared on the way, computed once for both:
         the `features` step's frame (what drift counts) and, for features -> encode -> model, the
         encoder's matrix (its category codes spare drift a lookup per row)."""
-        names = [name for name, _step in self.pipeline.steps]
-        if names[0] != "features" or len(names) < 2:
+        names = [name for name, _step in getattr(self.pipeline, "steps", [])]
+        if not names or names[0] != "features" or len(names) < 2:
             return self.positive_probability(frame), Prepared(None, None, None)
         features = self.pipeline.steps[0][1].transform(frame)
         if names[1] != "encode" or len(names) != 3:
