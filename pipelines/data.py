@@ -12,7 +12,7 @@ import io
 import os
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Optional, Union
 
 import numpy as np
@@ -21,7 +21,7 @@ import pandas as pd
 from pipelines import schema
 from pipelines.errors import DatasetError
 
-__all__ = ["DatasetError", "list_data_files", "read_frame", "read_training_data"]
+__all__ = ["DatasetError", "list_data_files", "read_frame", "read_frame_chunks", "read_training_data"]
 
 NA_VALUES = [schema.MISSING_MARKER, ""]
 GZIP_MAGIC = b"\x1f\x8b"
@@ -29,6 +29,8 @@ DATA_SUFFIXES = (".csv", ".csv.gz", ".gz", ".txt")
 # Fewer rows than this cannot give a patient-grouped split with both classes on each side.
 MIN_TRAINING_ROWS = 20
 _SNIFF_BYTES = 1 << 16
+# Rows per chunk of a streamed read: ~20 MB of parsed columns, whatever the file's size.
+CHUNK_ROWS = 50_000
 
 
 def column_dtypes(columns: Sequence[str]) -> dict[str, object]:
@@ -133,10 +135,14 @@ def check_columns(columns: Sequence[str], required: Sequence[str], name: str) ->
 def _locate_non_numeric(
     source: Union[str, io.StringIO], columns: list[str], name: str, compression: Optional[str]
 ) -> DatasetError:
-    """Re-read as text to say which numeric column holds text, with an example and its line."""
+    """Re-read as text to say which numeric column holds text, with an example and its line.
+
+    Read in chunks and stopped at the first bad value, so locating the error in a 10 GB file costs
+    no more memory than reading it.
+    """
     if isinstance(source, io.StringIO):
         source.seek(0)
-    text = pd.read_csv(
+    chunks = pd.read_csv(
         source,
         dtype=object,
         keep_default_na=False,
@@ -144,20 +150,63 @@ def _locate_non_numeric(
         encoding="utf-8-sig",
         compression=compression,
         usecols=columns,
+        chunksize=CHUNK_ROWS,
     )
-    for column in schema.NUMERIC_COLUMNS:
-        if column not in text.columns:
-            continue
-        values = pd.to_numeric(text[column], errors="coerce")
-        bad = values.isna() & text[column].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            return DatasetError(
-                "non_numeric",
-                f"{name}: column '{column}' must be numeric but holds "
-                f"'{text[column].iloc[row]}' (line {row + 2})",
-            )
+    offset = 0
+    with chunks:
+        for text in chunks:
+            for column in schema.NUMERIC_COLUMNS:
+                if column not in text.columns:
+                    continue
+                values = pd.to_numeric(text[column], errors="coerce")
+                bad = values.isna() & text[column].notna()
+                if bad.any():
+                    row = int(np.flatnonzero(bad.to_numpy())[0])
+                    return DatasetError(
+                        "non_numeric",
+                        f"{name}: column '{column}' must be numeric but holds "
+                        f"'{text[column].iloc[row]}' (line {offset + row + 2})",
+                    )
+            offset += len(text)
     return DatasetError("unparseable", f"{name} could not be parsed as CSV")
+
+
+def _read_options(
+    columns: Sequence[str], keep: Optional[Sequence[str]], compression: Optional[str]
+) -> tuple[list[str], dict[str, object]]:
+    """The columns to parse and the read_csv options every reader here shares."""
+    known = [c for c in columns if c in schema.COLUMNS and (keep is None or c in keep)]
+    options: dict[str, object] = dict(
+        dtype=column_dtypes(known),
+        keep_default_na=False,
+        na_values=NA_VALUES,
+        encoding="utf-8-sig",
+        compression=compression,
+        usecols=known,
+    )
+    return known, options
+
+
+def _parse_error(
+    exc: Exception,
+    source: Union[str, io.StringIO],
+    known: list[str],
+    name: str,
+    compression: Optional[str],
+    header: bool,
+) -> DatasetError:
+    """The named error for a read_csv failure (whole-frame and chunked reads alike)."""
+    if isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)):
+        return DatasetError("corrupt_gzip", f"{name} is a truncated or corrupt gzip file ({exc})")
+    if isinstance(exc, pd.errors.ParserError):
+        return DatasetError("malformed_csv", f"{name} is not well-formed CSV: {exc}")
+    if header:
+        return _locate_non_numeric(source, known, name, compression)
+    return DatasetError("non_numeric", f"{name}: a numeric column holds text ({exc})")
+
+
+# ParserError is a ValueError: listed first so it keeps its own name.
+_READ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, pd.errors.ParserError, ValueError)
 
 
 def read_frame(
@@ -172,28 +221,36 @@ def read_frame(
 
     `keep` narrows the read to those columns (a model needs ~35 of the 50; parsing fewer is faster).
     """
-    known = [c for c in columns if c in schema.COLUMNS and (keep is None or c in keep)]
-    options = dict(
-        dtype=column_dtypes(known),
-        keep_default_na=False,
-        na_values=NA_VALUES,
-        encoding="utf-8-sig",
-        compression=compression,
-    )
+    known, options = _read_options(columns, keep, compression)
     try:
         if header:
-            frame = pd.read_csv(source, usecols=known, **options)
-        else:
-            frame = pd.read_csv(source, header=None, names=columns, usecols=known, **options)
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise DatasetError("corrupt_gzip", f"{name} is a truncated or corrupt gzip file ({exc})") from exc
-    except pd.errors.ParserError as exc:
-        raise DatasetError("malformed_csv", f"{name} is not well-formed CSV: {exc}") from exc
-    except ValueError as exc:
+            return pd.read_csv(source, **options)
+        return pd.read_csv(source, header=None, names=columns, **options)
+    except _READ_ERRORS as exc:
+        raise _parse_error(exc, source, known, name, compression, header) from exc
+
+
+def read_frame_chunks(
+    source: str,
+    columns: list[str],
+    name: str,
+    compression: Optional[str] = None,
+    header: bool = True,
+    keep: Optional[Sequence[str]] = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[pd.DataFrame]:
+    """`read_frame` as consecutive frames of at most `chunk_rows` rows: memory bounded by the chunk,
+    not the file (same dtypes, same named errors, raised when the bad chunk is reached)."""
+    known, options = _read_options(columns, keep, compression)
+    try:
         if header:
-            raise _locate_non_numeric(source, known, name, compression) from exc
-        raise DatasetError("non_numeric", f"{name}: a numeric column holds text ({exc})") from exc
-    return frame
+            reader = pd.read_csv(source, chunksize=chunk_rows, **options)
+        else:
+            reader = pd.read_csv(source, header=None, names=columns, chunksize=chunk_rows, **options)
+        with reader:
+            yield from reader
+    except _READ_ERRORS as exc:
+        raise _parse_error(exc, source, known, name, compression, header) from exc
 
 
 def read_training_file(path: str) -> pd.DataFrame:

@@ -3,16 +3,22 @@
 Training stores each feature's distribution (`baseline_statistics.json`); scoring compares a batch
 with it. Numeric features use the baseline's quantile bins, categorical ones the baseline's
 categories plus "other"; missing values are a bucket of their own in both, because a producer
-that stops sending a field is drift too. Also the processing-job entry point:
+that stops sending a field is drift too.
 
-    python3 drift.py --model DIR_OR_model.tar.gz --data DIR_OR_FILE --output DIR
+The processing job (`main`) never re-scores: the prediction PSI comes from the batch transform's
+output, the feature PSI from the scored data through the model's `features` step. Both are streamed:
+chunks of rows are counted into the baseline's fixed buckets (`DriftCounts`), the counts add up, and
+the PSI is computed once from the totals, so memory does not grow with the file and count sets of
+shards merge (`merge_counts`) into the report one pass over everything would give:
+
+    python3 drift.py --model DIR_OR_model.tar.gz --data DIR_OR_FILE --predictions DIR_OR_FILE --output DIR
 """
 
 import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Optional
 
 import numpy as np
@@ -46,14 +52,19 @@ def numeric_baseline(values: np.ndarray) -> dict[str, Any]:
     return baseline
 
 
-def numeric_distribution(values: np.ndarray, edges: Sequence[float]) -> list[float]:
-    """Shares of rows per bin (right-closed: (-inf, e1], (e1, e2], ..., (ek, inf)) then missing."""
+def numeric_counts(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    """Rows per bin (right-closed: (-inf, e1], (e1, e2], ..., (ek, inf)) then missing, as int64."""
     values = np.asarray(values, dtype=float)
     missing = np.isnan(values)
     index = np.searchsorted(np.asarray(edges, dtype=float), values[~missing], side="left")
-    counts = np.bincount(index, minlength=len(edges) + 1).astype(float)
-    counts = np.append(counts, missing.sum())
-    return list((counts / max(len(values), 1)).tolist())
+    counts = np.bincount(index, minlength=len(edges) + 1).astype(np.int64)
+    return np.append(counts, np.int64(missing.sum()))
+
+
+def numeric_distribution(values: np.ndarray, edges: Sequence[float]) -> list[float]:
+    """Shares of rows per bin (right-closed: (-inf, e1], (e1, e2], ..., (ek, inf)) then missing."""
+    counts = numeric_counts(values, edges).astype(float)
+    return list((counts / max(len(np.asarray(values)), 1)).tolist())
 
 
 def categorical_baseline(values: Sequence[object]) -> dict[str, Any]:
@@ -65,6 +76,18 @@ def categorical_baseline(values: Sequence[object]) -> dict[str, Any]:
         "categories": categories,
         "proportions": categorical_distribution(series, categories),
     }
+
+
+def categorical_counts(values: Sequence[object], categories: Sequence[str]) -> np.ndarray:
+    """Rows per baseline category, then "other" (unseen values), then missing, as int64."""
+    array = np.asarray(values, dtype=object)
+    codes = category_codes(array, categories)
+    unmatched = codes < 0
+    # Only the values outside the baseline's categories can be missing: test those alone (a
+    # missing test over every object value costs more than the category lookup).
+    missing = np.int64(pd.isna(array[unmatched]).sum())
+    counts = np.bincount(codes[~unmatched], minlength=len(categories)).astype(np.int64)
+    return np.append(counts, [np.int64(unmatched.sum()) - missing, missing])
 
 
 def categorical_distribution(values: Sequence[object], categories: Sequence[str]) -> list[float]:
@@ -143,6 +166,288 @@ def drift_report(
     return report
 
 
+class DriftCounts:
+    """Rows per baseline bucket, per feature and for the predicted probability: PSI's sufficient
+    statistics. The buckets are the baseline's (fixed quantile edges, fixed categories), so counts of
+    any split of the rows add up to the counts of all of them (`merge_counts`), chunk after chunk in
+    one process or shard by shard across processing instances; `to_json`/`from_json` carry a shard's
+    counts to the process that merges them.
+    """
+
+    def __init__(
+        self,
+        rows: int = 0,
+        features: Optional[Mapping[str, np.ndarray]] = None,
+        prediction_rows: int = 0,
+        prediction: Optional[np.ndarray] = None,
+    ) -> None:
+        self.rows = int(rows)
+        self.features: dict[str, np.ndarray] = {
+            k: np.asarray(v, dtype=np.int64) for k, v in (features or {}).items()
+        }
+        self.prediction_rows = int(prediction_rows)
+        self.prediction = None if prediction is None else np.asarray(prediction, dtype=np.int64)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "features": {k: v.tolist() for k, v in self.features.items()},
+            "prediction_rows": self.prediction_rows,
+            "prediction": None if self.prediction is None else self.prediction.tolist(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "DriftCounts":
+        return cls(data["rows"], data["features"], data["prediction_rows"], data.get("prediction"))
+
+
+def _bucket_counts(stats: Mapping[str, Any], values: Any) -> np.ndarray:
+    """One feature's bucket counts, the buckets `_feature_psi` compares (same coercions)."""
+    if stats["type"] == "numeric":
+        series = pd.Series(values)
+        numbers = (
+            pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+            if series.dtype == object
+            else series.to_numpy(dtype=float)
+        )
+        return numeric_counts(numbers, stats["edges"])
+    return categorical_counts(values, stats["categories"])
+
+
+def count_features(
+    baseline: Mapping[str, Any], features: pd.DataFrame, encoding: Optional[tuple[np.ndarray, Any]] = None
+) -> DriftCounts:
+    """Bucket counts of a prepared feature frame (the model's `features` step output).
+
+    `encoding`: the (matrix, TabularEncoder) scoring computed from these same features. A
+    categorical column's counts then come from the encoder's codes, one lookup per category
+    instead of one per row; only rows the encoder left uncoded (missing, unseen or too rare for
+    it) are looked up against the baseline's categories. The counts are the same either way.
+    """
+    counts = {}
+    for column, stats in baseline["features"].items():
+        if column not in features.columns:
+            continue
+        values = features[column].to_numpy()
+        coded = _encoder_codes(encoding, column) if stats["type"] == "categorical" else None
+        if coded is None:
+            counts[column] = _bucket_counts(stats, values)
+        else:
+            counts[column] = _counts_from_codes(stats["categories"], values, *coded)
+    return DriftCounts(rows=len(features), features=counts)
+
+
+def _encoder_codes(
+    encoding: Optional[tuple[np.ndarray, Any]], column: str
+) -> Optional[tuple[np.ndarray, list]]:
+    """The encoder's codes for `column` and the categories they index, when it encoded it."""
+    if encoding is None:
+        return None
+    matrix, encoder = encoding
+    categorical = list(getattr(encoder, "categorical_", ()))
+    categories = getattr(encoder, "categories_", {})
+    if column not in categorical or column not in categories:
+        return None
+    return matrix[:, len(encoder.numeric_) + categorical.index(column)], list(categories[column])
+
+
+def _counts_from_codes(
+    categories: Sequence[str], values: np.ndarray, codes: np.ndarray, encoder_categories: Sequence[str]
+) -> np.ndarray:
+    """`categorical_counts(values, categories)` from encoder codes (code k = encoder_categories[k])."""
+    with np.errstate(invalid="ignore"):
+        known = (codes >= 0) & (codes < len(encoder_categories))  # NaN (or a missing_value) is not
+    per_code = np.bincount(codes[known].astype(np.intp), minlength=len(encoder_categories))
+    position = {c: i for i, c in enumerate(categories)}
+    other = len(categories)
+    bucket = np.array([position.get(c, other) for c in encoder_categories], dtype=np.intp)
+    counts = np.bincount(bucket, weights=per_code, minlength=len(categories) + 2).astype(np.int64)
+    return counts + categorical_counts(values[~known], categories)
+
+
+def count_predictions(baseline: Mapping[str, Any], probability: np.ndarray) -> DriftCounts:
+    """Bucket counts of predicted probabilities (nothing counted when the baseline has none)."""
+    if "prediction" not in baseline:
+        return DriftCounts()
+    probability = np.asarray(probability, dtype=float)
+    return DriftCounts(
+        prediction_rows=len(probability),
+        prediction=numeric_counts(probability, baseline["prediction"]["edges"]),
+    )
+
+
+def _add(a: Optional[np.ndarray], b: Optional[np.ndarray], what: str) -> Optional[np.ndarray]:
+    if a is None or b is None:
+        return b if a is None else a
+    if a.shape != b.shape:
+        raise ValueError(f"{what}: {len(a)} vs {len(b)} buckets (counts of different baselines)")
+    return a + b
+
+
+def merge_counts(a: DriftCounts, b: DriftCounts) -> DriftCounts:
+    """The counts of the union of the rows `a` and `b` counted (against the same baseline)."""
+    features = {}
+    for column in list(a.features) + [c for c in b.features if c not in a.features]:
+        features[column] = _add(a.features.get(column), b.features.get(column), column)
+    return DriftCounts(
+        a.rows + b.rows,
+        features,
+        a.prediction_rows + b.prediction_rows,
+        _add(a.prediction, b.prediction, "prediction"),
+    )
+
+
+def counts_report(baseline: Mapping[str, Any], counts: DriftCounts) -> dict[str, Any]:
+    """`drift_report` from bucket counts: the same report the whole frame would give."""
+    per_feature = {}
+    for column, stats in baseline["features"].items():
+        if column not in counts.features:
+            continue
+        value = psi(stats["proportions"], counts.features[column] / max(counts.rows, 1))
+        per_feature[column] = {"psi": round(value, 6), "level": level(value)}
+    report: dict[str, Any] = {
+        "rows": counts.rows,
+        "baseline_rows": int(baseline.get("rows", 0)),
+        "thresholds": {"warn": WARN_PSI, "drift": DRIFT_PSI},
+        "features": per_feature,
+    }
+    if counts.prediction is not None and "prediction" in baseline:
+        actual = counts.prediction / max(counts.prediction_rows, 1)
+        value = psi(baseline["prediction"]["proportions"], actual)
+        report["prediction"] = {"psi": round(value, 6), "level": level(value)}
+    drifted = sorted(c for c, r in per_feature.items() if r["level"] == "drift")
+    warned = sorted(c for c, r in per_feature.items() if r["level"] == "warn")
+    report["drifted_features"] = drifted
+    report["warned_features"] = warned
+    report["max_psi"] = max([r["psi"] for r in per_feature.values()] or [0.0])
+    report["drift"] = bool(drifted)
+    report["status"] = "drift" if drifted else ("warn" if warned else "ok")
+    return report
+
+
+# ---- streaming the processing job's inputs ---------------------------------------------------
+
+PREDICTION_COLUMNS = ("encounter_id", "probability", "prediction")
+PREDICTION_SUFFIX = ".out"
+
+
+def scoring_chunks(path: str, keep: Optional[Sequence[str]], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """One scoring file (CSV or gzip, BOM, CRLF, `?`; header or schema order) in frames of at most
+    `chunk_rows` rows: `read_scoring_file`'s sniffing, then the chunked reader of pipelines/data.py."""
+    import gzip
+
+    from pipelines.data import DatasetError, _is_gzip, decode_head, read_frame_chunks
+    from pipelines.inference import _layout
+
+    name = os.path.basename(path)
+    if os.path.getsize(path) == 0:
+        raise DatasetError("empty_file", f"{name} is empty (0 bytes)")
+    compressed = _is_gzip(path)
+    opener = gzip.open if compressed else open
+    with opener(path, "rb") as handle:
+        head = decode_head(handle.read(65536), name)
+    layout = _layout(head.splitlines()[0], name)
+    return read_frame_chunks(
+        path,
+        layout["columns"],
+        name,
+        compression="gzip" if compressed else None,
+        header=layout["header"],
+        keep=keep,
+        chunk_rows=chunk_rows,
+    )
+
+
+def prediction_files(path: str) -> list[str]:
+    """The transform's output files under a prefix: its `*.out` files (every file when none is)."""
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"no predictions at {path}")
+    found = sorted(
+        os.path.join(root, name)
+        for root, _dirs, files in os.walk(path)
+        for name in files
+        if not name.startswith(".")
+    )
+    return [f for f in found if f.endswith(PREDICTION_SUFFIX)] or found
+
+
+def probability_chunks(path: str, chunk_rows: int) -> Iterator[np.ndarray]:
+    """The probability column of one transform output file, chunk by chunk.
+
+    Lines are `encounter_id,probability,prediction`; a line equal to that header is skipped wherever
+    it is (each mini-batch's response may carry one, so an assembled file can hold several or none).
+    """
+    from pipelines.data import DatasetError
+
+    name = os.path.basename(path)
+    if os.path.getsize(path) == 0:
+        return
+    reader = pd.read_csv(
+        path,
+        header=None,
+        names=list(PREDICTION_COLUMNS),
+        dtype=object,
+        keep_default_na=False,
+        encoding="utf-8-sig",
+        chunksize=chunk_rows,
+    )
+    offset = 0
+    try:
+        with reader:
+            for chunk in reader:
+                text = chunk.to_numpy()
+                header = (
+                    (text[:, 0] == PREDICTION_COLUMNS[0])
+                    & (text[:, 1] == PREDICTION_COLUMNS[1])
+                    & (text[:, 2] == PREDICTION_COLUMNS[2])
+                )
+                values = pd.to_numeric(chunk["probability"][~header], errors="coerce").to_numpy(dtype=float)
+                bad = np.isnan(values)
+                if bad.any():
+                    line = offset + int(np.flatnonzero(~header)[np.flatnonzero(bad)[0]]) + 1
+                    raise DatasetError(
+                        "malformed_predictions",
+                        f"{name} line {line}: no probability (expected {','.join(PREDICTION_COLUMNS)})",
+                    )
+                offset += len(chunk)
+                yield values
+    except pd.errors.ParserError as exc:
+        raise DatasetError("malformed_predictions", f"{name} is not well-formed CSV: {exc}") from exc
+
+
+def stream_counts(
+    baseline: Mapping[str, Any],
+    prepare: Any,
+    data_path: str,
+    predictions_path: str,
+    keep: Optional[Sequence[str]] = None,
+    chunk_rows: int = 50_000,
+) -> DriftCounts:
+    """Counts of every row of `data_path` (files or a directory of parts) through the `features`
+    step `prepare`, and of every probability under `predictions_path`, one chunk at a time."""
+    from pipelines.data import list_data_files
+
+    counts = DriftCounts()
+    for path in list_data_files(data_path):
+        for chunk in scoring_chunks(path, keep, chunk_rows):
+            counts = merge_counts(counts, count_features(baseline, prepare.transform(chunk)))
+    return merge_counts(counts, _count_probabilities(baseline, predictions_path, chunk_rows))
+
+
+def _count_probabilities(baseline: Mapping[str, Any], predictions_path: str, chunk_rows: int) -> DriftCounts:
+    if "prediction" not in baseline:
+        return DriftCounts()
+    # From an explicit zero count: a prefix of empty files still reports (an empty) prediction PSI.
+    edges = baseline["prediction"]["edges"]
+    counts = DriftCounts(prediction=np.zeros(len(edges) + 2, dtype=np.int64))
+    for path in prediction_files(predictions_path):
+        for values in probability_chunks(path, chunk_rows):
+            counts = merge_counts(counts, count_predictions(baseline, values))
+    return counts
+
+
 def report_markdown(report: dict[str, Any]) -> str:
     """A short human summary of a drift report, worst features first."""
     lines = [
@@ -181,32 +486,55 @@ def write_report(report: dict[str, Any], output_dir: str) -> dict[str, str]:
     return paths
 
 
+COUNTS_FILE = "drift_counts.json"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Processing-job entry point: score the data with the model, compare with its baseline."""
-    from pipelines.data import DatasetError, list_data_files
-    from pipelines.inference import load_model_dir, read_scoring_file, score
+    """Processing-job entry point: the scored data's features and the transform's probabilities,
+    streamed into the baseline's buckets; the report (and the counts, for a merge) to --output."""
+    from pipelines.data import DatasetError
+    from pipelines.inference import load_model_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--model", required=True, help="model.tar.gz, a directory holding it, or an extracted model"
     )
-    parser.add_argument("--data", required=True, help="a scored CSV (or .csv.gz) or a directory of them")
+    parser.add_argument("--data", required=True, help="the scored CSV (or .csv.gz) or a directory of parts")
+    parser.add_argument(
+        "--predictions", required=True, help="the batch transform's output: <input name>.out files"
+    )
     parser.add_argument("--output", required=True, help="directory for drift_report.json / .md")
+    parser.add_argument("--chunk-rows", type=int, default=50_000, help="rows held in memory at a time")
     args = parser.parse_args(argv)
     try:
         bundle = load_model_dir(args.model)
-        frames = [read_scoring_file(path) for path in list_data_files(args.data)]
-        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True, sort=False)
-        features = bundle.model.named_steps["features"].transform(frame)
-        probability = score(bundle, frame)["probability"].to_numpy()
-        report = drift_report(bundle.baseline, features, probability)
+        if bundle.baseline is None:
+            raise ValueError(f"{args.model} has no baseline_statistics.json")
+        columns = bundle.features.get("columns")
+        counts = stream_counts(
+            bundle.baseline,
+            bundle.model.named_steps["features"],
+            args.data,
+            args.predictions,
+            keep=list(columns) if columns else None,
+            chunk_rows=args.chunk_rows,
+        )
+        report = counts_report(bundle.baseline, counts)
     except (DatasetError, ValueError, OSError) as exc:
         print(f"drift failed: {exc}", file=sys.stderr)
         return 1
+    if "prediction" in bundle.baseline and counts.prediction_rows != counts.rows:
+        print(
+            f"WARNING: {counts.prediction_rows} predictions for {counts.rows} data rows "
+            "(the predictions are not the transform of this data)",
+            file=sys.stderr,
+        )
     write_report(report, args.output)
+    with open(os.path.join(args.output, COUNTS_FILE), "w") as handle:
+        json.dump(counts.to_json(), handle)
     print(
-        "drift status={} max_psi={:.4f} drifted={}".format(
-            report["status"], report["max_psi"], ",".join(report["drifted_features"]) or "-"
+        "drift status={} rows={} max_psi={:.4f} drifted={}".format(
+            report["status"], report["rows"], report["max_psi"], ",".join(report["drifted_features"]) or "-"
         )
     )
     return 0

@@ -32,7 +32,7 @@ from threadpoolctl import threadpool_limits
 
 from pipelines import container, schema
 from pipelines.data import DatasetError, _is_gzip, decode_head, parse_header, read_frame
-from pipelines.tree_scoring import PipelineScorer
+from pipelines.tree_scoring import PipelineScorer, Prepared
 
 MODEL_FILE = "model.joblib"
 FEATURES_FILE = "features.json"
@@ -59,8 +59,15 @@ class ModelBundle:
         self.input_columns: Optional[list[str]] = (
             [schema.ID_COLUMN, *features["columns"]] if features.get("columns") else None
         )
-        # Compiled once per loaded model (milliseconds, verified against scikit-learn's predict_proba).
-        self.scorer = PipelineScorer(model)
+        self._scorer: Optional[PipelineScorer] = None
+
+    @property
+    def scorer(self) -> PipelineScorer:
+        """Compiled on first use, once per loaded model (milliseconds, verified against
+        scikit-learn's predict_proba): the drift job loads a model only for its features step."""
+        if self._scorer is None:
+            self._scorer = PipelineScorer(self.model)
+        return self._scorer
 
 
 def _find_model_dir(path: str, scratch: str) -> str:
@@ -218,18 +225,25 @@ def read_scoring_file(path: str, keep: Optional[Sequence[str]] = None) -> pd.Dat
 
 def score(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
     """Probabilities and decisions for a raw-column frame, in its row order."""
+    return score_with_features(bundle, frame)[0]
+
+
+def score_with_features(bundle: ModelBundle, frame: pd.DataFrame) -> tuple[pd.DataFrame, Prepared]:
+    """`score`, and what the model prepared on the way (its features frame, the encoded matrix):
+    drift counts them without a second pass over the rows."""
     if len(frame) == 0:
-        return pd.DataFrame({c: [] for c in OUTPUT_COLUMNS})
+        return pd.DataFrame({c: [] for c in OUTPUT_COLUMNS}), Prepared(None, None, None)
     with threadpool_limits(limits=container.num_threads()):
-        probability = bundle.scorer.positive_probability(frame)
+        probability, prepared = bundle.scorer.probability_and_features(frame)
     ids = frame[schema.ID_COLUMN].to_numpy() if schema.ID_COLUMN in frame.columns else np.arange(len(frame))
-    return pd.DataFrame(
+    predictions = pd.DataFrame(
         {
             "encounter_id": ids,
             "probability": probability,
             "prediction": (probability >= bundle.threshold).astype(np.int8),
         }
     )
+    return predictions, prepared
 
 
 def predictions_csv(predictions: pd.DataFrame) -> str:
@@ -238,7 +252,12 @@ def predictions_csv(predictions: pd.DataFrame) -> str:
     Formatted with one f-string per row: pandas' to_csv formats floats value by value in Python and
     was the slowest step of a 100k-row batch; this is ~5x faster and the same in every pandas.
     """
-    ids = [_csv_field(str(i)) for i in predictions["encounter_id"].tolist()]
+    ids = [str(i) for i in predictions["encounter_id"].tolist()]
+    # One scan of all ids for a character that needs quoting (ids are normally plain digits), not
+    # one per id.
+    joined = "".join(ids)
+    if any(ch in joined for ch in ',"\r\n'):
+        ids = [_csv_field(i) for i in ids]
     probabilities = predictions["probability"].to_numpy(dtype=float).tolist()
     decisions = predictions["prediction"].to_numpy().astype(int).tolist()
     lines = [f"{i},{p:.6f},{d}" for i, p, d in zip(ids, probabilities, decisions)]

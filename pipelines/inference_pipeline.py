@@ -10,8 +10,8 @@ import os
 import time
 from typing import Any, Optional
 
-from pipelines.drift import drift_report, write_report
-from pipelines.inference import load_model_dir, predictions_csv, read_scoring_file, score
+from pipelines.drift import count_features, count_predictions, counts_report, merge_counts, write_report
+from pipelines.inference import load_model_dir, predictions_csv, read_scoring_file, score_with_features
 
 PREDICTIONS_FILE = "predictions.csv"
 
@@ -56,7 +56,7 @@ class InferencePipeline:
         frame = read_scoring_file(input_csv, keep=self.bundle.input_columns)
         timings["read"] = time.perf_counter() - start
         mark = time.perf_counter()
-        predictions = score(self.bundle, frame)
+        predictions, prepared = score_with_features(self.bundle, frame)
         timings["score"] = time.perf_counter() - mark
         mark = time.perf_counter()
         os.makedirs(output_dir, exist_ok=True)
@@ -67,8 +67,16 @@ class InferencePipeline:
         report, paths = None, {}
         if compute_drift and self.bundle.baseline is not None:
             mark = time.perf_counter()
-            features = self.bundle.model.named_steps["features"].transform(frame)
-            report = drift_report(self.bundle.baseline, features, predictions["probability"].to_numpy())
+            features = prepared.features
+            if features is None:
+                features = self.bundle.model.named_steps["features"].transform(frame)
+            # What scoring prepared, not a second pass over the rows (the report drift_report gives).
+            encoding = None if prepared.encoded is None else (prepared.encoded, prepared.encoder)
+            counts = merge_counts(
+                count_features(self.bundle.baseline, features, encoding),
+                count_predictions(self.bundle.baseline, predictions["probability"].to_numpy()),
+            )
+            report = counts_report(self.bundle.baseline, counts)
             paths = write_report(report, output_dir)
             timings["drift"] = time.perf_counter() - mark
         return InferenceResult(len(predictions), path, report, paths, timings)

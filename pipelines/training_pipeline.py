@@ -117,6 +117,7 @@ class _Evaluated:
     baseline: Any
     threshold: float
     validation_probability: np.ndarray
+    scorer: PipelineScorer
 
 
 class TrainingPipeline:
@@ -199,7 +200,7 @@ class TrainingPipeline:
         report_dir = report_dir or os.path.join(output_path, "report")
         if make_report:
             mark = time.perf_counter()
-            self._report(report_dir, model, evaluated.metrics, split, evaluated.validation_probability)
+            self._report(report_dir, model, evaluated, split)
             timings["report"] = time.perf_counter() - mark
         return TrainingResult(
             "succeeded", evaluated.metrics, output_path, report_dir if make_report else None, timings
@@ -258,7 +259,7 @@ class TrainingPipeline:
         baseline = compute_baseline(
             model.named_steps["features"].transform(split.train_frame), train_probability
         )
-        return _Evaluated(metrics, baseline, threshold, validation_probability)
+        return _Evaluated(metrics, baseline, threshold, validation_probability, scorer)
 
     def _save(
         self,
@@ -283,14 +284,7 @@ class TrainingPipeline:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _report(
-        self,
-        report_dir: str,
-        model: Any,
-        metrics: dict[str, Any],
-        split: "_Split",
-        validation_probability: np.ndarray,
-    ) -> None:
+    def _report(self, report_dir: str, model: Any, evaluated: "_Evaluated", split: "_Split") -> None:
         """The plots and report.md; a failure here is a warning (the model is already saved)."""
         from pipelines.report import write_report
 
@@ -299,11 +293,12 @@ class TrainingPipeline:
                 write_report(
                     report_dir,
                     model,
-                    metrics,
+                    evaluated.metrics,
                     split.validation_frame,
                     split.y[split.validation_mask],
-                    validation_probability,
+                    evaluated.validation_probability,
                     self.seed,
+                    scorer=evaluated.scorer,
                 )
         except Exception as exc:
             print(f"WARNING: report not written: {exc}", file=sys.stderr)

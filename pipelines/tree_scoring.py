@@ -17,7 +17,7 @@ and the caller keeps scikit-learn's path.
 """
 
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -335,6 +335,29 @@ class PipelineScorer:
             return self.pipeline.predict_proba(frame)[:, 1]
         matrix = self.pipeline[:-1].transform(frame)
         return self.compiled.predict_proba(matrix)[:, 1]
+
+    def probability_and_features(self, frame: Any) -> tuple[np.ndarray, "Prepared"]:
+        """`positive_probability` and what the pipeline prepared on the way, computed once for both:
+        the `features` step's frame (what drift counts) and, for features -> encode -> model, the
+        encoder's matrix (its category codes spare drift a lookup per row)."""
+        names = [name for name, _step in getattr(self.pipeline, "steps", [])]
+        if not names or names[0] != "features" or len(names) < 2:
+            return self.positive_probability(frame), Prepared(None, None, None)
+        features = self.pipeline.steps[0][1].transform(frame)
+        if names[1] != "encode" or len(names) != 3:
+            return self.pipeline[1:].predict_proba(features)[:, 1], Prepared(features, None, None)
+        encoder = self.pipeline.steps[1][1]
+        matrix = encoder.transform(features)
+        model = self.compiled if self.compiled is not None else self.pipeline.steps[2][1]
+        return model.predict_proba(matrix)[:, 1], Prepared(features, matrix, encoder)
+
+
+class Prepared(NamedTuple):
+    """What scoring prepared from the raw rows (None where the pipeline has no such step)."""
+
+    features: Optional[Any]  # the `features` step's frame
+    encoded: Optional[np.ndarray]  # the `encode` step's matrix, when the model reads it directly
+    encoder: Optional[Any]  # that step (its categories_ name the codes)
 
 
 def compile_pipeline(pipeline: Any) -> Optional[CompiledClassifier]:

@@ -212,6 +212,23 @@ def test_inference_pipeline_writes_predictions_and_the_drift_report(trained, sli
     assert report["drift"] is False
 
 
+def test_inference_pipeline_drift_is_the_drift_report_of_its_rows(trained, slice_csv, tmp_path):
+    from pipelines.drift import drift_report
+    from pipelines.inference import read_scoring_file, score
+
+    pipeline = InferencePipeline(trained.model_dir, f"{trained.model_dir}/baseline_statistics.json")
+    result = pipeline.execute(str(slice_csv), str(tmp_path))
+    frame = read_scoring_file(str(slice_csv))
+    bundle = pipeline.bundle
+    expected = drift_report(
+        bundle.baseline,
+        bundle.model.named_steps["features"].transform(frame),
+        score(bundle, frame)["probability"].to_numpy(),
+    )
+    assert result.drift == expected
+    assert "prediction" in expected
+
+
 def test_inference_pipeline_reads_only_the_models_columns_and_scores_like_batch_transform(
     trained, slice_csv, tmp_path
 ):

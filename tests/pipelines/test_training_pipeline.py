@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pipeline_cases import read_json
+from threadpoolctl import threadpool_limits
 
 from pipelines import schema
 from pipelines.data import DatasetError
@@ -192,3 +193,90 @@ def test_baseline_statistics_describe_every_model_feature(trained):
     for stats in baseline["features"].values():
         assert sum(stats["proportions"]) == pytest.approx(1.0)
     assert features["threshold"] == pytest.approx(trained.metrics["model"]["threshold"])
+
+
+# ---- the report: cheap, and the same numbers as scikit-learn's -----------------------------------
+
+
+def sklearn_permutation_importances(model, frame, y, seed):
+    """scikit-learn's own permutation_importance on the rows the report samples, by feature."""
+    from sklearn.inspection import permutation_importance
+
+    from pipelines.report import IMPORTANCE_REPEATS, IMPORTANCE_ROWS
+
+    columns = list(model.named_steps["features"].feature_names_)
+    rows = np.random.RandomState(seed).permutation(len(frame))[:IMPORTANCE_ROWS]
+    sample = frame.iloc[rows][columns].reset_index(drop=True)
+    with threadpool_limits(limits=1):  # OpenMP on a shared box only waits for busy cores
+        result = permutation_importance(
+            model,
+            sample,
+            y[rows],
+            scoring="roc_auc",
+            n_repeats=IMPORTANCE_REPEATS,
+            random_state=seed,
+            n_jobs=1,
+        )
+    return {
+        c: (m, s) for c, m, s in zip(columns, result.importances_mean, result.importances_std, strict=True)
+    }
+
+
+@pytest.mark.parametrize(
+    ("config", "tolerance"),
+    [
+        ({"max_iter": 30}, 1e-12),
+        # The forest averages its trees in parallel threads: probabilities equal up to summation
+        # order, so a tie between two rows can break either way from one call to the next (even
+        # between two scikit-learn calls), moving an AUC by a few 1/(positives x negatives).
+        ({"algorithm": "RandomForest", "n_estimators": 5}, 1e-5),
+        ({"algorithm": "LogisticRegression"}, 1e-12),
+    ],
+    ids=["hist_gradient_boosting", "random_forest", "logistic_regression"],
+)
+def test_permutation_importances_are_scikit_learns_numbers(
+    config, tolerance, slice_csv, slice_frame, tmp_path, monkeypatch
+):
+    import pipelines.report as report
+    from pipelines.inference import read_scoring_file
+    from pipelines.report import permutation_importances
+    from pipelines.tree_scoring import PipelineScorer
+
+    monkeypatch.setattr(report, "IMPORTANCE_ROWS", 1000)  # scikit-learn's own function is the slow side
+
+    TrainingPipeline(config).execute(str(slice_csv), str(tmp_path), make_report=False)
+    model = joblib.load(tmp_path / "model.joblib")
+    frame = read_scoring_file(str(slice_csv))
+    y = make_target(slice_frame, "readmitted_30d").to_numpy()
+    expected = sklearn_permutation_importances(model, frame, y, seed=3)
+
+    for scorer in (PipelineScorer(model), None):
+        found = permutation_importances(model, frame, y, 3, scorer)
+        assert {r["feature"] for r in found} == set(expected)
+        for row in found:
+            mean, std = expected[row["feature"]]
+            assert row["importance"] == pytest.approx(mean, abs=tolerance), row["feature"]
+            assert row["std"] == pytest.approx(std, abs=tolerance), row["feature"]
+    assert max(r["importance"] for r in found) > 0  # the check compared real signal, not zeros
+
+
+def test_ranked_auc_is_roc_auc_score_for_every_row_ties_included():
+    from sklearn.metrics import roc_auc_score
+
+    from pipelines.report import ranked_auc
+
+    rng = np.random.RandomState(0)
+    y = rng.randint(2, size=500)
+    scores = np.round(rng.normal(size=(4, 500)) + y, 1)  # rounded: many tied scores
+    expected = [roc_auc_score(y, row) for row in scores]
+    np.testing.assert_allclose(ranked_auc(y, scores), expected, rtol=0, atol=1e-12)
+
+
+def test_training_with_its_report_writes_every_plot_and_the_importance_table(slice_csv, tmp_path):
+    result = TrainingPipeline({"max_iter": 30}).execute(str(slice_csv), str(tmp_path / "model"))
+    report_dir = tmp_path / "model" / "report"
+    for name in ("roc_curve", "precision_recall_curve", "calibration_curve", "feature_importance"):
+        assert (report_dir / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    report = (report_dir / "report.md").read_text()
+    assert "| number_inpatient |" in report
+    assert "report" in result.timings

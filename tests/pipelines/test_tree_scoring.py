@@ -69,3 +69,23 @@ def test_a_model_the_compiler_cannot_reproduce_is_not_compiled(pipeline, monkeyp
 
     monkeypatch.setattr(tree_scoring, "_compile", skewed)
     assert compile_pipeline(pipeline) is None
+
+
+def test_scoring_hands_back_the_prepared_features_it_computed(pipeline, frame, slice_csv, tmp_path):
+    probability, prepared = PipelineScorer(pipeline).probability_and_features(frame)
+    assert np.array_equal(probability, pipeline.predict_proba(frame)[:, 1])
+    expected = pipeline.named_steps["features"].transform(frame)
+    assert prepared.features.equals(expected)
+    assert np.array_equal(prepared.encoded, pipeline[:-1].transform(frame), equal_nan=True)
+    assert prepared.encoder is pipeline.named_steps["encode"]
+
+    for algorithm, options in (("RandomForest", {"n_estimators": 5}), ("LogisticRegression", {})):
+        TrainingPipeline({"algorithm": algorithm, **options}).execute(
+            str(slice_csv), str(tmp_path / algorithm), make_report=False
+        )
+        other = joblib.load(tmp_path / algorithm / "model.joblib")
+        probability, prepared = PipelineScorer(other).probability_and_features(frame)
+        np.testing.assert_allclose(probability, other.predict_proba(frame)[:, 1], rtol=0, atol=1e-12)
+        assert prepared.features.equals(expected)
+        # The forest reads the encoder's matrix itself; the regression scales and one-hot encodes it.
+        assert (prepared.encoded is not None) is (algorithm == "RandomForest")

@@ -288,6 +288,28 @@ def test_drift_follows_the_processing_contract(states: dict[str, Any]) -> None:
     assert params["ProcessingOutputConfig"]["Outputs"][0]["OutputName"] == "drift"
 
 
+def test_drift_reads_the_transforms_output_instead_of_scoring_again(states: dict[str, Any]) -> None:
+    params = states["MonitorDrift"]["Parameters"]
+    inputs = {i["InputName"]: i["S3Input"] for i in params["ProcessingInputs"]}
+    arguments = params["AppSpecification"]["ContainerArguments"]
+    flags = dict(zip(arguments[::2], arguments[1::2], strict=True))
+
+    # The prefix BatchTransform writes its `<input name>.out` files to.
+    assert (
+        inputs["predictions"]["S3Uri.$"]
+        == states["BatchTransform"]["Parameters"]["TransformOutput"]["S3OutputPath.$"]
+    )
+    assert inputs["predictions"]["S3Uri.$"] == "$.run.predictionsOutputUri"
+    assert inputs["predictions"]["S3DataType"] == "S3Prefix"
+    assert flags == {
+        "--model": inputs["model"]["LocalPath"],
+        "--data": inputs["data"]["LocalPath"],
+        "--predictions": inputs["predictions"]["LocalPath"],
+        "--output": params["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["LocalPath"],
+    }
+    assert inputs["predictions"]["LocalPath"] == "/opt/ml/processing/input/predictions"
+
+
 def test_the_scoring_choice_scores_with_the_model_register_model_chose_or_fails(
     states: dict[str, Any],
 ) -> None:
