@@ -69,7 +69,7 @@ def numeric_distribution(values: np.ndarray, edges: Sequence[float]) -> list[flo
 
 def categorical_baseline(values: Sequence[object]) -> dict[str, Any]:
     """The most frequent categories and shares of rows per category, then "other", then missing."""
-    series = pd.Series(np.asarray(values, dtype=object))
+    series = pd.Series(np.asarray(values, dtype=object), dtype=object)
     categories = [str(c) for c in series.value_counts(dropna=True).index[:MAX_BASELINE_CATEGORIES]]
     return {
         "type": "categorical",
@@ -92,7 +92,7 @@ def categorical_counts(values: Sequence[object], categories: Sequence[str]) -> n
 
 def categorical_distribution(values: Sequence[object], categories: Sequence[str]) -> list[float]:
     """Shares of rows per baseline category, then "other" (unseen values), then missing."""
-    series = pd.Series(np.asarray(values, dtype=object))
+    series = pd.Series(np.asarray(values, dtype=object), dtype=object)
     codes = category_codes(series.to_numpy(), categories)
     missing = series.isna().to_numpy()
     counts = np.bincount(codes[codes >= 0], minlength=len(categories)).astype(float)

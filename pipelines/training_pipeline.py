@@ -239,7 +239,8 @@ class TrainingPipeline:
         on the same rows, and the drift baseline."""
         # The compiled trees give scikit-learn's probabilities exactly, several times faster.
         scorer = PipelineScorer(model)
-        train_probability = scorer.positive_probability(split.train_frame)
+        # The features step's frame comes back from scoring: the baseline counts it, not a re-run.
+        train_probability, prepared = scorer.probability_and_features(split.train_frame)
         threshold = (
             self.fixed_threshold
             if self.fixed_threshold is not None
@@ -256,9 +257,10 @@ class TrainingPipeline:
         )
         if champion_error:
             metrics["champion_error"] = champion_error
-        baseline = compute_baseline(
-            model.named_steps["features"].transform(split.train_frame), train_probability
-        )
+        train_features = prepared.features
+        if train_features is None:
+            train_features = model.named_steps["features"].transform(split.train_frame)
+        baseline = compute_baseline(train_features, train_probability)
         return _Evaluated(metrics, baseline, threshold, validation_probability, scorer)
 
     def _save(
