@@ -79,8 +79,8 @@ GATE_KEY = "gate"
 
 
 def gate(comparison: dict[str, Any] | None, *, min_roc_auc: float, max_auc_drop: float) -> dict[str, Any]:
-    """What the registry and the notification record about the decision: the rule, its settings and
-    the paired comparison it read (None without a champion scored on the same rows)."""
+    """What the registry files with the version (`metrics.gate`, via RegisterModel): the rule, its
+    settings and the paired comparison it read (None without a champion scored on the same rows)."""
     return {
         "rule": RULE,
         "min_roc_auc": float(min_roc_auc),
