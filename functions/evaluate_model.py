@@ -2,10 +2,19 @@
 
 Reads `metrics.json` out of the training job's `model.tar.gz` (streamed: the archive also holds the
 model, which can be large) and applies two rules:
-1. the model's ROC AUC on held-out patients is at least MIN_ROC_AUC;
-2. when a champion exists, the job scored it on the same held-out rows, and the model's ROC AUC is at
-   least the champion's minus MAX_AUC_DROP. A champion that exists but was not scored on the same rows
-   cannot be compared fairly, so the model is rejected (the champion keeps scoring).
+1. the model's ROC AUC on held-out patients is at least MIN_ROC_AUC (a fixed floor);
+2. when a champion exists, the job scored it on the same held-out rows and compared the two with
+   DeLong's paired test (`comparison` in metrics.json: the difference model - champion and its 95%
+   interval). The model is approved only when the interval's lower end is strictly above
+   -MAX_AUC_DROP. With MAX_AUC_DROP 0 that means: the evaluation shows the model better than the
+   champion. An identical retrain (difference 0, interval [0, 0]) keeps the champion, and so does a
+   model whose gain is within the noise of a small evaluation; since every promotion then needs
+   evidence of a gain on the rows both models were scored on, no tolerance is granted per run and
+   none can add up over runs (the old rule, "at least the champion's minus 0.01", let ten
+   promotions lose 0.1). A MAX_AUC_DROP above 0 is a non-inferiority margin, and that one does
+   compound: it is there for stacks that want the comparison switched off (the test stacks use 1).
+   A champion that exists but was not scored on the same rows, or a metrics.json without the
+   comparison, cannot be compared fairly, so the model is rejected (the champion keeps scoring).
 """
 
 from __future__ import annotations
@@ -26,6 +35,11 @@ logger = Logger()
 metrics = Metrics()
 
 REPORTED_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "positive_rate", "threshold")
+COMPARISON_FIELDS = ("roc_auc_difference", "standard_error", "confidence", "p_value")
+RULE = (
+    "approved when ROC AUC >= MIN_ROC_AUC and, with a champion, the lower end of the 95% DeLong interval "
+    "of (model - champion) ROC AUC on the same held-out rows is > -MAX_AUC_DROP"
+)
 
 
 def read_metrics(s3: Any, artifact_uri: str) -> dict[str, Any]:
@@ -61,6 +75,45 @@ def _score(section: Any, label: str) -> dict[str, float]:
     }
 
 
+GATE_KEY = "gate"
+
+
+def gate(comparison: dict[str, Any] | None, *, min_roc_auc: float, max_auc_drop: float) -> dict[str, Any]:
+    """What the registry files with the version (`metrics.gate`, via RegisterModel): the rule, its
+    settings and the paired comparison it read (None without a champion scored on the same rows)."""
+    return {
+        "rule": RULE,
+        "min_roc_auc": float(min_roc_auc),
+        "max_auc_drop": float(max_auc_drop),
+        "comparison": comparison,
+    }
+
+
+def _above(margin: float) -> str:
+    """The bound a difference must exceed, as the reasons write it ("0", not "-0.0000")."""
+    return "0" if margin == 0 else f"{-margin:+.4f}"
+
+
+def _comparison(section: Any) -> dict[str, Any]:
+    """The paired comparison block of metrics.json, checked: the gate decides on its numbers."""
+    if not isinstance(section, dict):
+        raise InvalidModelArtifact("metrics.json has no 'comparison' section")
+    interval = section.get("interval")
+    bounds = list(interval) if isinstance(interval, list) else []
+    values = [section.get(k) for k in COMPARISON_FIELDS] + bounds
+    if len(values) != len(COMPARISON_FIELDS) + 2 or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values
+    ):
+        raise InvalidModelArtifact(f"metrics.json comparison is incomplete or not numeric: {section!r}")
+    return {
+        "method": str(section.get("method", "")),
+        **{k: float(section[k]) for k in COMPARISON_FIELDS},
+        "interval": [float(interval[0]), float(interval[1])],
+        "rows": int(section.get("rows", 0)),
+        "positives": int(section.get("positives", 0)),
+    }
+
+
 def decide(
     metrics_doc: dict[str, Any],
     champion: dict[str, Any] | None,
@@ -68,11 +121,14 @@ def decide(
     min_roc_auc: float,
     max_auc_drop: float,
     champion_rows: str = "on the same rows",
+    paired: bool = True,
 ) -> dict[str, Any]:
     """The decision and its reasons, as plain JSON (no AWS): the rules of the module docstring.
 
-    `champion_rows` says in the reasons which rows the champion's scores come from; a caller that can
-    only compare with scores recorded on other rows (promotion.py) says so there.
+    `paired` False is for a caller that can only compare with scores recorded on other rows
+    (promotion.py, which says so in `champion_rows`): there is no paired interval then, and the
+    model must beat the recorded ROC AUC by more than -MAX_AUC_DROP (strictly, so a tie keeps the
+    champion at a margin of 0).
     """
     model = _score(metrics_doc.get("model"), "model")
     reasons: list[str] = []
@@ -84,6 +140,7 @@ def decide(
         approved = False
         reasons.append(f"ROC AUC {roc:.4f} is below the minimum {min_roc_auc:.4f}")
     champion_scores = None
+    comparison = None
     if champion is not None:
         version = champion.get("version")
         if metrics_doc.get("champion") is None:
@@ -92,26 +149,56 @@ def decide(
                 f"champion v{version} was not scored on the same held-out rows, so the model cannot be "
                 "compared with it"
             )
-        else:
+        elif not paired:
             champion_scores = _score(metrics_doc["champion"], "champion")
-            floor = champion_scores["roc_auc"] - max_auc_drop
-            if roc >= floor:
+            difference = roc - champion_scores["roc_auc"]
+            if difference > -max_auc_drop:
                 reasons.append(
                     f"ROC AUC {roc:.4f} vs champion v{version} {champion_scores['roc_auc']:.4f} "
-                    f"{champion_rows} (allowed drop {max_auc_drop:.4f})"
+                    f"{champion_rows}: the difference {difference:+.4f} is above {_above(max_auc_drop)}"
                 )
             else:
                 approved = False
                 reasons.append(
-                    f"ROC AUC {roc:.4f} is more than {max_auc_drop:.4f} below champion v{version}'s "
-                    f"{champion_scores['roc_auc']:.4f} {champion_rows}"
+                    f"ROC AUC {roc:.4f} does not beat champion v{version}'s {champion_scores['roc_auc']:.4f} "
+                    f"{champion_rows}: the difference {difference:+.4f} is not above {_above(max_auc_drop)}"
+                )
+        elif metrics_doc.get("comparison") is None:
+            champion_scores = _score(metrics_doc["champion"], "champion")
+            approved = False
+            reasons.append(
+                f"champion v{version} was scored but metrics.json holds no paired comparison with it, so "
+                "the gate cannot tell whether the model is better"
+            )
+        else:
+            champion_scores = _score(metrics_doc["champion"], "champion")
+            comparison = _comparison(metrics_doc["comparison"])
+            low, high = comparison["interval"]
+            evidence = (
+                f"ROC AUC {roc:.4f} vs champion v{version} {champion_scores['roc_auc']:.4f} {champion_rows}: "
+                f"difference {comparison['roc_auc_difference']:+.4f}, "
+                f"{comparison['confidence']:.0%} interval [{low:+.4f}, {high:+.4f}] "
+                f"(DeLong, p = {comparison['p_value']:.3g}, {comparison['rows']} rows, "
+                f"{comparison['positives']} readmitted)"
+            )
+            if low > -max_auc_drop:
+                reasons.append(
+                    f"{evidence}; its lower end is above {_above(max_auc_drop)}, so the model is better"
+                )
+            else:
+                approved = False
+                reasons.append(
+                    f"{evidence}; its lower end is not above {_above(max_auc_drop)}, so the evaluation "
+                    f"does not show the model better than champion v{version}, which stays"
                 )
     else:
         reasons.append("no champion yet: the model is compared with the minimum only")
     return {
         "decision": APPROVED if approved else REJECTED,
         "reasons": reasons,
-        "metrics": model,
+        # The ASL passes on only decision, reasons, metrics, championMetrics and the version: the
+        # comparison and the rule travel inside `metrics` to RegisterModel, which files them apart.
+        "metrics": {**model, GATE_KEY: gate(comparison, min_roc_auc=min_roc_auc, max_auc_drop=max_auc_drop)},
         "championMetrics": champion_scores,
         "comparedChampionVersion": champion.get("version") if champion else None,
         "target": metrics_doc.get("target"),

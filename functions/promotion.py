@@ -10,7 +10,8 @@ not promoted, with the reason.
 What is comparable: the training job scored only the champion of the run's start on the run's held-out
 rows. A champion promoted later was never scored on those rows; what the registry holds for it is its
 own ROC AUC on its own held-out rows (the `model` block of its metrics). That is what the second
-comparison uses, and its reasons say so.
+comparison uses, and its reasons say so. No paired interval exists for such scores, so the model must
+beat the recorded ROC AUC by more than -MAX_AUC_DROP (a tie does not promote at a margin of 0).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def compare_with_current(
         min_roc_auc=min_roc_auc,
         max_auc_drop=max_auc_drop,
         champion_rows=RECORDED_ROWS,
+        paired=False,
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import aws_clients
 from decision import APPROVED
+from evaluate_model import GATE_KEY
 from observability import Logger, Metrics, instrument
 from registry import Registry
 from settings import load_settings
@@ -28,10 +29,7 @@ def register(event: dict[str, Any], *, registry: Registry) -> dict[str, Any]:
         model_name=run["modelName"],
         approved=evaluation["decision"] == APPROVED,
         compared_champion_version=evaluation.get("comparedChampionVersion"),
-        metrics={
-            "model": evaluation["metrics"],
-            **({"champion": evaluation["championMetrics"]} if evaluation.get("championMetrics") else {}),
-        },
+        metrics=registry_metrics(evaluation),
         artifact_uri=training["artifactUri"],
         training_job=training["jobName"],
         dataset_uri=run["datasetUri"],
@@ -41,6 +39,19 @@ def register(event: dict[str, Any], *, registry: Registry) -> dict[str, Any]:
     return {
         **registration.as_json(),
         "scoring": scoring_model(run, training, evaluation, registration.version),
+    }
+
+
+def registry_metrics(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The version's `metrics`: the model's scores, the champion's on the same rows, and apart from
+    them the gate (its rule, settings and the paired comparison's interval and test), which
+    EvaluateModel sends inside its `metrics` because the workflow passes on no other field."""
+    scores = dict(evaluation["metrics"])
+    gate = scores.pop(GATE_KEY, None)
+    return {
+        "model": scores,
+        **({"champion": evaluation["championMetrics"]} if evaluation.get("championMetrics") else {}),
+        **({GATE_KEY: gate} if gate else {}),
     }
 
 

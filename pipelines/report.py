@@ -207,6 +207,7 @@ def write_report(
             model_metrics["threshold"], c["tp"], c["fp"], c["tn"], c["fn"]
         ),
     ]
+    lines += comparison_lines(metrics.get("comparison"))
     if metrics.get("champion_error"):
         lines += ["", "Champion not scored: {}".format(metrics["champion_error"])]
     lines += [
@@ -224,6 +225,27 @@ def write_report(
     with open(paths["report"], "w") as handle:
         handle.write("\n".join(lines) + "\n")
     return paths
+
+
+def comparison_lines(comparison: Optional[dict[str, Any]]) -> list[str]:
+    """The report's account of the paired comparison the promotion gate decides on (none without a
+    champion scored on the same rows)."""
+    if not comparison:
+        return []
+    low, high = comparison["interval"]
+    return [
+        "",
+        "| comparison with the champion (same rows) | value |",
+        "|---|---|",
+        "| ROC AUC difference (model - champion) | {:+.4f} |".format(comparison["roc_auc_difference"]),
+        "| {:.0%} interval (DeLong) | [{:+.4f}, {:+.4f}] |".format(comparison["confidence"], low, high),
+        "| standard error | {:.4f} |".format(comparison["standard_error"]),
+        "| p-value (two-sided, difference = 0) | {:.3g} |".format(comparison["p_value"]),
+        "| rows (readmitted) | {} ({}) |".format(comparison["rows"], comparison["positives"]),
+        "",
+        "The gate promotes the model only when the interval's lower end is above -MAX_AUC_DROP (0 by "
+        "the recommended setting: the model must be shown better than the champion on these rows).",
+    ]
 
 
 def _save(fig: Any, report_dir: str, name: str) -> str:

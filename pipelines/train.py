@@ -118,6 +118,13 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[dict[str, str]]
     if metrics.get("champion"):
         for name in METRIC_NAMES:
             print("METRIC champion_{}={:.6f}".format(name, metrics["champion"][name]))
+    comparison = metrics.get("comparison")
+    if comparison:
+        low, high = comparison["interval"]
+        print("METRIC roc_auc_difference={:.6f}".format(comparison["roc_auc_difference"]))
+        print(f"METRIC roc_auc_difference_low={low:.6f}")
+        print(f"METRIC roc_auc_difference_high={high:.6f}")
+        print("METRIC roc_auc_difference_p_value={:.6g}".format(comparison["p_value"]))
     print(
         "training rows={} validation rows={} excluded={} threshold={:.4f} fit={:.2f}s".format(
             metrics["rows"]["training"],

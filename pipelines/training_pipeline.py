@@ -30,7 +30,7 @@ from pipelines import container, schema
 from pipelines.data import DatasetError, read_training_data
 from pipelines.drift import compute_baseline
 from pipelines.estimators import DEFAULT_ALGORITHM, ConfigError, algorithm_parameters, build_pipeline
-from pipelines.evaluation import choose_threshold, evaluate, patient_split
+from pipelines.evaluation import choose_threshold, compare_roc_auc, evaluate, patient_split
 from pipelines.features import informative_columns
 from pipelines.inference import BASELINE_FILE, FEATURES_FILE, METRICS_FILE, MODEL_FILE, load_model_dir
 from pipelines.tree_scoring import PipelineScorer
@@ -252,11 +252,17 @@ class TrainingPipeline:
             split.frame, raw, split.y, split.excluded, split.train_mask, split.validation_mask, columns
         )
         metrics["model"] = evaluate(split.y[split.validation_mask], validation_probability, threshold)
-        metrics["champion"], champion_error = self._score_champion(
-            champion_path, split.validation_frame, split.y[split.validation_mask]
+        validation_y = split.y[split.validation_mask]
+        metrics["champion"], champion_error, champion_probability = self._score_champion(
+            champion_path, split.validation_frame, validation_y
         )
         if champion_error:
             metrics["champion_error"] = champion_error
+        if champion_probability is not None:
+            # The gate's evidence: the paired difference on these very rows, with its interval.
+            metrics["comparison"] = compare_roc_auc(
+                validation_y, validation_probability, champion_probability
+            )
         train_features = prepared.features
         if train_features is None:
             train_features = model.named_steps["features"].transform(split.train_frame)
@@ -344,17 +350,20 @@ class TrainingPipeline:
     def _score_champion(
         self, champion_path: Optional[str], validation_frame: pd.DataFrame, y: np.ndarray
     ) -> Any:
-        """Score the champion on the same held-out rows; never fail the run because of it."""
+        """Score the champion on the same held-out rows; never fail the run because of it.
+
+        Returns (its metrics block, why it could not be scored, its probabilities on the rows): the
+        probabilities feed the paired comparison with the new model."""
         if not champion_path or not os.path.exists(champion_path) or not _has_content(champion_path):
-            return None, None
+            return None, None, None
         try:
             champion = load_model_dir(champion_path)
             probability = champion.scorer.positive_probability(validation_frame)
-            return evaluate(y, probability, champion.threshold), None
+            return evaluate(y, probability, champion.threshold), None, probability
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             print(f"WARNING: champion could not be scored: {reason}", file=sys.stderr)
-            return None, reason
+            return None, reason, None
 
     def _stage(
         self,

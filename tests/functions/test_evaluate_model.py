@@ -28,7 +28,26 @@ def scores(roc_auc: float) -> dict[str, Any]:
     }
 
 
-def metrics_doc(roc_auc: float, champion_roc_auc: float | None = None) -> dict[str, Any]:
+def paired(difference: float, low: float, high: float, p_value: float = 0.5) -> dict[str, Any]:
+    """The training job's `comparison` block (pipelines/evaluation.py compare_roc_auc)."""
+    return {
+        "method": "delong_paired",
+        "roc_auc_difference": difference,
+        "standard_error": (high - low) / 3.92,
+        "confidence": 0.95,
+        "interval": [low, high],
+        "p_value": p_value,
+        "rows": 20000,
+        "positives": 2200,
+    }
+
+
+def metrics_doc(
+    roc_auc: float, champion_roc_auc: float | None = None, comparison: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    if comparison is None and champion_roc_auc is not None:
+        difference = roc_auc - champion_roc_auc
+        comparison = paired(difference, difference - 0.008, difference + 0.008)
     return {
         "target": "readmitted_30d",
         "algorithm": "HistGradientBoosting",
@@ -38,6 +57,7 @@ def metrics_doc(roc_auc: float, champion_roc_auc: float | None = None) -> dict[s
         "model": scores(roc_auc),
         "champion": None if champion_roc_auc is None else scores(champion_roc_auc),
         "versions": {"python": "3.9.18", "scikit-learn": "1.2.1"},
+        **({"comparison": comparison} if comparison is not None else {}),
     }
 
 
@@ -88,19 +108,108 @@ def test_a_model_below_the_minimum_is_rejected_with_the_numbers_in_the_reason(aw
     assert "ROC AUC 0.5500 is below the minimum 0.6000" in result["reasons"]
 
 
-def test_a_model_within_the_allowed_drop_of_the_champion_is_approved(aws: Aws) -> None:
-    result = evaluate_model.handler(event_with(aws, metrics_doc(0.665, 0.670), CHAMPION), None)
-
-    assert result["decision"] == "approved"
-    assert result["comparedChampionVersion"] == 3
-    assert result["championMetrics"]["roc_auc"] == pytest.approx(0.670)
+def decide(doc: dict[str, Any], max_auc_drop: float = 0.0) -> dict[str, Any]:
+    return evaluate_model.decide(doc, CHAMPION, min_roc_auc=0.6, max_auc_drop=max_auc_drop)
 
 
-def test_a_model_worse_than_the_champion_on_the_same_rows_is_rejected(aws: Aws) -> None:
-    result = evaluate_model.handler(event_with(aws, metrics_doc(0.64, 0.67), CHAMPION), None)
+def test_an_identical_retrain_keeps_the_champion() -> None:
+    # The issue's case: 0.6732 vs 0.6732 on the same rows, the same ranking, an interval of [0, 0].
+    result = decide(metrics_doc(0.6732, 0.6732, paired(0.0, 0.0, 0.0, p_value=1.0)))
 
     assert result["decision"] == "rejected"
-    assert any("more than 0.0100 below champion v3's 0.6700" in r for r in result["reasons"])
+    assert result["reasons"][-1] == (
+        "ROC AUC 0.6732 vs champion v3 0.6732 on the same rows: difference +0.0000, 95% interval "
+        "[+0.0000, +0.0000] (DeLong, p = 1, 20000 rows, 2200 readmitted); its lower end is not above "
+        "0, so the evaluation does not show the model better than champion v3, which stays"
+    )
+
+
+def test_a_clearly_better_model_replaces_the_champion() -> None:
+    result = decide(metrics_doc(0.70, 0.67, paired(0.03, 0.02, 0.04, p_value=1e-9)))
+
+    assert result["decision"] == "approved"
+    assert result["reasons"][-1].endswith("its lower end is above 0, so the model is better")
+    assert "95% interval [+0.0200, +0.0400]" in result["reasons"][-1]
+
+
+def test_a_gain_within_the_noise_of_a_small_evaluation_keeps_the_champion() -> None:
+    # A higher ROC AUC, measured on too few rows to tell the two models apart.
+    result = decide(metrics_doc(0.69, 0.67, paired(0.02, -0.03, 0.07, p_value=0.43)))
+
+    assert result["decision"] == "rejected"
+
+
+def test_a_worse_model_is_rejected() -> None:
+    result = decide(metrics_doc(0.64, 0.67, paired(-0.03, -0.04, -0.02, p_value=1e-6)))
+
+    assert result["decision"] == "rejected"
+    assert "does not show the model better than champion v3" in result["reasons"][-1]
+
+
+@pytest.mark.parametrize(
+    ("low", "margin", "decision"),
+    [
+        (0.0, 0.0, "rejected"),  # a lower end of exactly 0 is no evidence of a gain
+        (1e-6, 0.0, "approved"),
+        (-0.01, 0.01, "rejected"),  # exactly at the margin: not above it
+        (-0.0099, 0.01, "approved"),
+    ],
+)
+def test_the_lower_end_must_be_strictly_above_minus_the_margin(
+    low: float, margin: float, decision: str
+) -> None:
+    result = decide(metrics_doc(0.68, 0.67, paired(0.01, low, 0.03)), max_auc_drop=margin)
+
+    assert result["decision"] == decision
+
+
+def test_ten_retrains_each_slightly_worse_never_replace_the_champion() -> None:
+    # The drift the old rule allowed: each promotion 0.005 below the last, within a 0.01 tolerance.
+    champion_auc, promoted = 0.6732, 0
+    for _ in range(10):
+        challenger = champion_auc - 0.005
+        result = decide(metrics_doc(challenger, champion_auc, paired(-0.005, -0.009, -0.001)))
+        if result["decision"] == "approved":
+            champion_auc, promoted = challenger, promoted + 1
+
+    assert (promoted, champion_auc) == (0, 0.6732)
+
+
+def test_the_interval_test_and_rule_travel_with_the_metrics(aws: Aws) -> None:
+    doc = metrics_doc(0.70, 0.67, paired(0.03, 0.02, 0.04, p_value=1e-9))
+
+    result = evaluate_model.handler(event_with(aws, doc, CHAMPION), None)
+
+    gate = result["metrics"]["gate"]
+    assert gate["comparison"]["interval"] == [0.02, 0.04]
+    assert gate["comparison"]["p_value"] == 1e-9
+    assert gate["max_auc_drop"] == 0.01  # the test environment's MAX_AUC_DROP
+    assert "lower end of the 95% DeLong interval" in gate["rule"]
+    assert result["championMetrics"]["roc_auc"] == pytest.approx(0.67)
+
+
+def test_a_champion_scored_without_a_paired_comparison_cannot_be_beaten(aws: Aws) -> None:
+    doc = metrics_doc(0.90, 0.67)
+    del doc["comparison"]
+
+    result = evaluate_model.handler(event_with(aws, doc, CHAMPION), None)
+
+    assert result["decision"] == "rejected"
+    assert any("holds no paired comparison" in r for r in result["reasons"])
+
+
+@pytest.mark.parametrize(
+    "comparison",
+    [
+        {"roc_auc_difference": 0.1},
+        {**paired(0.03, 0.02, 0.04), "interval": [0.02]},
+        {**paired(0.03, 0.02, 0.04), "interval": [float("nan"), 0.04]},
+        {**paired(0.03, 0.02, 0.04), "p_value": "small"},
+    ],
+)
+def test_an_incomplete_comparison_fails_the_step(aws: Aws, comparison: dict[str, Any]) -> None:
+    with pytest.raises(InvalidModelArtifact, match="comparison"):
+        evaluate_model.handler(event_with(aws, metrics_doc(0.7, 0.67, comparison), CHAMPION), None)
 
 
 def test_a_champion_not_scored_on_the_same_rows_cannot_be_beaten(aws: Aws) -> None:

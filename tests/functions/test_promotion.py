@@ -118,3 +118,22 @@ def test_the_second_comparison_uses_the_scores_recorded_for_the_new_champion(
     assert verdict["decision"] == decision
     assert verdict["comparedChampionVersion"] == 4
     assert promotion.RECORDED_ROWS in verdict["reasons"][1]
+
+
+@pytest.mark.parametrize(
+    ("current_auc", "margin", "decision"),
+    [
+        (0.75, 0.0, "rejected"),  # a tie with the recorded score does not promote at a margin of 0
+        (0.7499, 0.0, "approved"),
+        (0.875, 0.125, "rejected"),  # exactly the margin below (exact in binary): not above it
+        (0.87, 0.125, "approved"),
+    ],
+)
+def test_the_second_comparison_needs_a_difference_strictly_above_minus_the_margin(
+    current_auc: float, margin: float, decision: str
+) -> None:
+    current = Champion(4, "s3://b/m.tar.gz", {"model": {"roc_auc": current_auc}})
+
+    verdict = promotion.compare_with_current({"roc_auc": 0.75}, current, min_roc_auc=0.6, max_auc_drop=margin)
+
+    assert verdict["decision"] == decision

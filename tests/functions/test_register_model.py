@@ -39,3 +39,38 @@ def test_a_rejected_model_leaves_scoring_to_the_champion(aws: Aws) -> None:
 
 def test_a_rejected_model_without_a_champion_has_nothing_to_score_with(aws: Aws) -> None:
     assert registered(aws, "rejected", champion=None)["scoring"] is None
+
+
+def test_the_gate_is_filed_beside_the_scores_with_its_interval_as_numbers(aws: Aws) -> None:
+    event = copy.deepcopy(load_event("register_model.json"))
+    start_run(Registry("readmission-registry", aws.dynamodb), event["run"])
+    comparison = {
+        "method": "delong_paired",
+        "roc_auc_difference": 0.0123,
+        "standard_error": 0.004,
+        "confidence": 0.95,
+        "interval": [0.0045, 0.0201],
+        "p_value": 0.0021,
+        "rows": 20000,
+        "positives": 2200,
+    }
+    gate = {"rule": "the rule", "min_roc_auc": 0.6, "max_auc_drop": 0.0, "comparison": comparison}
+    event["evaluation"].update(
+        decision="approved",
+        metrics={**event["evaluation"]["metrics"], "gate": gate},
+        championMetrics={"roc_auc": 0.66},
+        comparedChampionVersion=3,
+    )
+
+    result = register_model.handler(event, None)
+
+    raw = aws.dynamodb.get_item(
+        TableName="readmission-registry",
+        Key={"pk": {"S": f"MODEL#{result['modelName']}"}, "sk": {"S": f"VERSION#{result['version']:06d}"}},
+    )["Item"]
+    stored = raw["metrics"]["M"]
+    assert stored["gate"]["M"]["comparison"]["M"]["interval"] == {"L": [{"N": "0.0045"}, {"N": "0.0201"}]}
+    assert "gate" not in stored["model"]["M"]
+    item = Registry("readmission-registry", aws.dynamodb).get_version(result["modelName"], result["version"])
+    assert item["metrics"]["gate"] == gate
+    assert item["metrics"]["champion"] == {"roc_auc": 0.66}

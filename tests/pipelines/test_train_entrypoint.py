@@ -135,6 +135,10 @@ def test_champion_channel_is_scored_and_reported(job, code_dir, tmp_path, raw_li
     assert "METRIC champion_roc_auc=" in result.stdout
     metrics = json.loads((second / "model" / "metrics.json").read_text())
     assert metrics["champion"]["roc_auc"] == pytest.approx(metrics["model"]["roc_auc"])
+    low, high = metrics["comparison"]["interval"]
+    assert f"METRIC roc_auc_difference_low={low:.6f}" in result.stdout
+    assert f"METRIC roc_auc_difference_high={high:.6f}" in result.stdout
+    assert "METRIC roc_auc_difference_p_value=" in result.stdout
 
 
 @pytest.fixture(scope="module")

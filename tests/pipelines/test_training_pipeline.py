@@ -170,6 +170,12 @@ def test_champion_is_scored_on_the_same_held_out_rows(trained, slice_csv, tmp_pa
     # Same data, same seed, same configuration: the champion is this very model.
     assert champion["roc_auc"] == pytest.approx(result.metrics["model"]["roc_auc"])
     assert "champion_error" not in result.metrics
+    # The identical retrain's paired comparison: no difference, and an interval of [0, 0].
+    comparison = result.metrics["comparison"]
+    assert comparison["method"] == "delong_paired"
+    assert comparison["roc_auc_difference"] == pytest.approx(0.0, abs=1e-12)
+    assert comparison["interval"] == pytest.approx([0.0, 0.0], abs=1e-12)
+    assert comparison["rows"] == result.metrics["rows"]["validation"]
 
 
 def test_champion_that_cannot_be_loaded_is_recorded_not_fatal(slice_csv, tmp_path):
@@ -179,6 +185,7 @@ def test_champion_that_cannot_be_loaded_is_recorded_not_fatal(slice_csv, tmp_pat
     result = TrainingPipeline({"max_iter": 20}).execute(
         str(slice_csv), str(tmp_path / "new"), champion_path=str(broken), make_report=False
     )
+    assert "comparison" not in result.metrics
     assert result.status == "succeeded"
     assert result.metrics["champion"] is None
     assert result.metrics["champion_error"]

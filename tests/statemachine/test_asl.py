@@ -241,6 +241,29 @@ def test_training_follows_the_container_contract(states: dict[str, Any]) -> None
     assert set(states["TrainModel"]["ResultSelector"]) == {"jobName.$", "artifactUri.$"}
 
 
+def test_the_gates_comparison_lines_are_metrics_each_read_by_its_own_regex(states: dict[str, Any]) -> None:
+    import re
+
+    definitions = states["TrainModel"]["Parameters"]["AlgorithmSpecification"]["MetricDefinitions"]
+    regexes = {m["Name"]: m["Regex"] for m in definitions}
+    log = "\n".join(
+        [
+            "METRIC roc_auc=0.680000",
+            "METRIC roc_auc_difference=0.012000",
+            "METRIC roc_auc_difference_low=-0.003000",
+            "METRIC roc_auc_difference_high=0.027000",
+            "METRIC roc_auc_difference_p_value=1.2e-05",
+        ]
+    )
+
+    found = {name: [float(v) for v in re.findall(regexes[name], log)] for name in regexes}
+    assert found["roc_auc"] == [0.68]
+    assert found["roc_auc_difference"] == [0.012]
+    assert found["roc_auc_difference_low"] == [-0.003]
+    assert found["roc_auc_difference_high"] == [0.027]
+    assert found["roc_auc_difference_p_value"] == [1.2e-05]
+
+
 def test_batch_transform_splits_files_by_line_into_mini_batches_joined_by_line(
     states: dict[str, Any],
 ) -> None:
