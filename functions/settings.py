@@ -92,6 +92,6 @@ def load_settings() -> Settings:
         default_model_name=_env("DEFAULT_MODEL_NAME", "medication-adherence-model"),
         default_algorithm=_env("DEFAULT_ALGORITHM", "HistGradientBoosting"),
         min_roc_auc=float(_number("MIN_ROC_AUC", "0.60", float)),
-        max_auc_drop=float(_number("MAX_AUC_DROP", "0.01", float)),
+        max_auc_drop=float(_number("MAX_AUC_DROP", "0", float)),
         job_name_prefix=_job_name_prefix(_env("JOB_NAME_PREFIX", "readmission")),
     )

@@ -327,7 +327,7 @@ def test_parameters_carry_the_documented_defaults(cfn):
         "TransformInstanceType": "ml.m5.large",
         "ProcessingInstanceType": "ml.m5.large",
         "MinRocAuc": "0.60",
-        "MaxAucDrop": "0.01",
+        "MaxAucDrop": "0",
         "DatasetsPrefix": "datasets/",
         "ScoringPrefix": "scoring/",
     }
