@@ -16,9 +16,21 @@ TARGET_VALUES = ("NO", ">30", "<30")
 POSITIVE_30D = "<30"
 
 # discharge_disposition_id codes for death (11, 19, 20, 21) and hospice (13, 14): such encounters
-# cannot be readmitted, so the 30-day target leaves them out of training and evaluation.
-EXCLUDED_DISCHARGE_DISPOSITIONS = (11, 13, 14, 19, 20, 21)
+# cannot be readmitted, so the 30-day target leaves them out of training and evaluation, and scoring
+# leaves them unscored (with the reason below) and out of the drift statistics.
+EXPIRED_DISCHARGE_DISPOSITIONS = (11, 19, 20, 21)
+HOSPICE_DISCHARGE_DISPOSITIONS = (13, 14)
+EXCLUDED_DISCHARGE_DISPOSITIONS = tuple(
+    sorted((*EXPIRED_DISCHARGE_DISPOSITIONS, *HOSPICE_DISCHARGE_DISPOSITIONS))
+)
 DISCHARGE_COLUMN = "discharge_disposition_id"
+# The `not_scored_reason` a predictions row carries for each excluded code.
+NOT_SCORED_REASONS = {
+    **{code: "expired" for code in EXPIRED_DISCHARGE_DISPOSITIONS},
+    **{code: "hospice" for code in HOSPICE_DISCHARGE_DISPOSITIONS},
+}
+# Targets whose definition leaves the death/hospice encounters out (see EXCLUDED_DISCHARGE_DISPOSITIONS).
+TARGETS_EXCLUDING_DEATH_OR_HOSPICE = ("readmitted_30d",)
 
 # Targets the training job accepts (hyperparameter `target`).
 TARGETS = ("readmitted_30d", "readmitted_any")
@@ -156,4 +168,5 @@ def as_json_dict() -> dict[str, object]:
         "target_values": list(TARGET_VALUES),
         "positive_target_values": {target: list(values) for target, values in POSITIVE_TARGET_VALUES.items()},
         "excluded_discharge_dispositions": list(EXCLUDED_DISCHARGE_DISPOSITIONS),
+        "targets_excluding_death_or_hospice": list(TARGETS_EXCLUDING_DEATH_OR_HOSPICE),
     }

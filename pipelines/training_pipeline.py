@@ -27,7 +27,7 @@ import sklearn
 from threadpoolctl import threadpool_limits
 
 from pipelines import container, schema
-from pipelines.data import DatasetError, read_training_data
+from pipelines.data import DatasetError, excluded_rows, read_training_data
 from pipelines.drift import compute_baseline
 from pipelines.estimators import DEFAULT_ALGORITHM, ConfigError, algorithm_parameters, build_pipeline
 from pipelines.evaluation import choose_threshold, evaluate, patient_split
@@ -78,14 +78,6 @@ def make_target(frame: pd.DataFrame, target: str) -> pd.Series:
     if target not in schema.POSITIVE_TARGET_VALUES:
         raise ConfigError("unknown target '{}' (choose one of {})".format(target, ", ".join(schema.TARGETS)))
     return frame[schema.TARGET_COLUMN].isin(schema.POSITIVE_TARGET_VALUES[target]).astype(int)
-
-
-def excluded_rows(frame: pd.DataFrame, target: str) -> np.ndarray:
-    """Encounters ending in death or hospice: no readmission is possible, so the 30-day target drops them."""
-    if target != "readmitted_30d":
-        return np.zeros(len(frame), dtype=bool)
-    codes = pd.to_numeric(frame[schema.DISCHARGE_COLUMN], errors="coerce")
-    return codes.isin(schema.EXCLUDED_DISCHARGE_DISPOSITIONS).to_numpy()
 
 
 def versions() -> dict[str, str]:
