@@ -55,8 +55,16 @@ def approved_second(
     state_dir: str, slices: dict[str, Path], rejected_first: Any
 ) -> tuple[int, dict[str, Any]]:
     # the console input path again (--algorithm), with the fastest estimator: the registry is tested here
-    return emulator("run", "--dataset", str(slices["first"]), "--state-dir", state_dir, "--json",
-                    "--algorithm", "LogisticRegression")
+    return emulator(
+        "run",
+        "--dataset",
+        str(slices["first"]),
+        "--state-dir",
+        state_dir,
+        "--json",
+        "--algorithm",
+        "LogisticRegression",
+    )
 
 
 def test_rejected_without_champion_fails_the_run_with_exit_one(
@@ -79,7 +87,11 @@ def test_second_run_continues_the_registry_and_becomes_champion(
     assert summary["status"] == "SUCCEEDED" and summary["decision"] == "approved"
     assert summary["model_version"] == 2 and summary["champion_version"] == 2
     assert {"roc_auc", "pr_auc"} <= set(summary["metrics"])
-    assert Path(summary["predictions"]).read_text().startswith("encounter_id,probability,prediction")
+    assert (
+        Path(summary["predictions"])
+        .read_text()
+        .startswith("encounter_id,probability,prediction,not_scored_reason\n")
+    )
     assert summary["drift"] is not None
     assert Path(summary["model_report"]).name == "report.md"
 
