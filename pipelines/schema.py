@@ -5,6 +5,8 @@ the dataset-validation Lambda reads its JSON copy (`dataset_schema.json`, writte
 `python -m pipelines.bundle`). It must therefore stay standard-library only and Python 3.9.
 """
 
+import math
+
 SCHEMA_VERSION = 1
 
 ID_COLUMN = "encounter_id"
@@ -39,6 +41,32 @@ TARGETS = ("readmitted_30d", "readmitted_any")
 # with a single class for the run's target before a training job is paid for.
 POSITIVE_TARGET_VALUES = {"readmitted_30d": (POSITIVE_30D,), "readmitted_any": (">30", "<30")}
 DEFAULT_TARGET = "readmitted_30d"
+
+# The smallest evaluation worth comparing with a champion: held-out (validation) rows, and held-out
+# rows of each outcome. ROC AUC is a statement about positive/negative pairs, so its precision is set
+# by the smaller class: by Hanley & McNeil's standard error, at this model's AUC (~0.67) and ~11%
+# prevalence, 50 held-out positives give SE ~0.04 (a 95% interval of about +/-0.085), while 10 give
+# ~0.09 (+/-0.18: the whole way from a coin toss to a good model) and the issue's 4 held-out rows say
+# nothing. 50 events (and 50 non-events) is also the lower bound the clinical-prediction validation
+# literature gives (Vergouwe et al. 2005; 100 recommended). 200 rows keep the threshold metrics
+# (precision, recall, the flagged share) from resting on a handful of encounters.
+MIN_HELD_OUT_ROWS = 200
+MIN_HELD_OUT_PER_CLASS = 50
+
+
+def minimum_dataset(validation_fraction: float) -> dict[str, int]:
+    """The usable rows (death/hospice not counted for the 30-day target) and rows of each outcome a
+    whole dataset needs so that `validation_fraction` of it holds the held-out minimums above.
+
+    The training job refuses a smaller dataset before fitting, and the validation Lambda (from the
+    JSON copy) when its sample is the whole file; both say these numbers in the message.
+    """
+
+    def need(held_out: int) -> int:
+        return math.ceil(round(held_out / validation_fraction, 6))
+
+    return {"rows": need(MIN_HELD_OUT_ROWS), "per_class": need(MIN_HELD_OUT_PER_CLASS)}
+
 
 MEDICATION_COLUMNS = (
     "metformin",
@@ -169,4 +197,10 @@ def as_json_dict() -> dict[str, object]:
         "positive_target_values": {target: list(values) for target, values in POSITIVE_TARGET_VALUES.items()},
         "excluded_discharge_dispositions": list(EXCLUDED_DISCHARGE_DISPOSITIONS),
         "targets_excluding_death_or_hospice": list(TARGETS_EXCLUDING_DEATH_OR_HOSPICE),
+        # The held-out minimums (see MIN_HELD_OUT_ROWS); a dataset needs each divided by the run's
+        # validation_fraction (minimum_dataset), which the Lambda computes alike.
+        "minimum_evaluation": {
+            "held_out_rows": MIN_HELD_OUT_ROWS,
+            "held_out_per_class": MIN_HELD_OUT_PER_CLASS,
+        },
     }
