@@ -5,8 +5,6 @@ the dataset-validation Lambda reads its JSON copy (`dataset_schema.json`, writte
 `python -m pipelines.bundle`). It must therefore stay standard-library only and Python 3.9.
 """
 
-import math
-
 SCHEMA_VERSION = 1
 
 ID_COLUMN = "encounter_id"
@@ -63,7 +61,9 @@ def minimum_dataset(validation_fraction: float) -> dict[str, int]:
     """
 
     def need(held_out: int) -> int:
-        return math.ceil(round(held_out / validation_fraction, 6))
+        # The ceiling, without importing math (this module imports nothing); rounded first so that
+        # 50 / 0.2 is 250, not 251.
+        return int(-(-round(held_out / validation_fraction, 6) // 1))
 
     return {"rows": need(MIN_HELD_OUT_ROWS), "per_class": need(MIN_HELD_OUT_PER_CLASS)}
 
