@@ -55,16 +55,8 @@ def approved_second(
     state_dir: str, slices: dict[str, Path], rejected_first: Any
 ) -> tuple[int, dict[str, Any]]:
     # the console input path again (--algorithm), with the fastest estimator: the registry is tested here
-    return emulator(
-        "run",
-        "--dataset",
-        str(slices["first"]),
-        "--state-dir",
-        state_dir,
-        "--json",
-        "--algorithm",
-        "LogisticRegression",
-    )
+    return emulator("run", "--dataset", str(slices["first"]), "--state-dir", state_dir, "--json",
+                    "--algorithm", "LogisticRegression")
 
 
 def test_rejected_without_champion_fails_the_run_with_exit_one(
