@@ -390,7 +390,7 @@ def probability_chunks(path: str, chunk_rows: int) -> Iterator[np.ndarray]:
     reader = pd.read_csv(
         path,
         header=None,
-        names=list(PREDICTION_COLUMNS),
+        names=list(PREDICTION_COLUMNS[: _prediction_fields(path)]),
         dtype=object,
         keep_default_na=False,
         encoding="utf-8-sig",
@@ -406,7 +406,11 @@ def probability_chunks(path: str, chunk_rows: int) -> Iterator[np.ndarray]:
                     & (text[:, 1] == PREDICTION_COLUMNS[1])
                     & (text[:, 2] == PREDICTION_COLUMNS[2])
                 )
-                reason = chunk[PREDICTION_COLUMNS[3]].fillna("").to_numpy(dtype=object)
+                reason = (
+                    chunk[PREDICTION_COLUMNS[3]].fillna("").to_numpy(dtype=object)
+                    if PREDICTION_COLUMNS[3] in chunk.columns
+                    else np.full(len(chunk), "", dtype=object)
+                )
                 not_scored = ~header & (chunk["probability"].to_numpy(dtype=object) == "") & (reason != "")
                 rows = ~header & ~not_scored
                 values = pd.to_numeric(chunk["probability"][rows], errors="coerce").to_numpy(dtype=float)
@@ -422,6 +426,16 @@ def probability_chunks(path: str, chunk_rows: int) -> Iterator[np.ndarray]:
                 yield values
     except pd.errors.ParserError as exc:
         raise DatasetError("malformed_predictions", f"{name} is not well-formed CSV: {exc}") from exc
+
+
+def _prediction_fields(path: str) -> int:
+    """3 for a file of the earlier `encounter_id,probability,prediction` shape, else 4: pandas 1.x
+    refuses more names than a file has fields, so the reader is told which shape it reads."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        first = next(csv.reader(handle), [])
+    return 3 if len(first) == 3 else len(PREDICTION_COLUMNS)
 
 
 def stream_counts(
