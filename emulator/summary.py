@@ -7,6 +7,7 @@ the local bucket into `<state-dir>/artifacts/<run>/` so the user can open them.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import tarfile
@@ -163,6 +164,7 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
         join_predictions(predictions, csv_path)
         summary["predictions"] = str(csv_path)
         summary["prediction_parts"] = len(predictions)
+        summary["prediction_counts"] = prediction_counts(csv_path)
     drift_files = _copy_out(s3, run.get("driftReportUri"), artifacts / "drift")
     for path in drift_files:
         if path.name == "drift_report.json":
@@ -175,9 +177,45 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+def prediction_counts(path: Path) -> dict[str, Any]:
+    """Rows of a joined predictions file: `{"rows", "scored", "not_scored": {reason: n}}`.
+
+    A row is not scored when its `not_scored_reason` (the last field of
+    `encounter_id,probability,prediction,not_scored_reason`) is set: death or hospice encounters,
+    which the model's target excludes. A file of the earlier three-column shape counts every row as
+    scored. The header line is not a row.
+    """
+    rows = 0
+    not_scored: dict[str, int] = {}
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        for fields in csv.reader(handle):
+            if not fields or fields[:3] == ["encounter_id", "probability", "prediction"]:
+                continue
+            rows += 1
+            reason = fields[3] if len(fields) > 3 else ""
+            if reason:
+                not_scored[reason] = not_scored.get(reason, 0) + 1
+    return {
+        "rows": rows,
+        "scored": rows - sum(not_scored.values()),
+        "not_scored": dict(sorted(not_scored.items())),
+    }
+
+
+def counts_line(counts: dict[str, Any]) -> str:
+    """`"97,101 scored, 2,442 not scored: 1,642 expired, 800 hospice"` (or `"N scored"` alone)."""
+    line = f"{counts['scored']:,} scored"
+    not_scored = counts.get("not_scored") or {}
+    if not_scored:
+        reasons = ", ".join(f"{n:,} {reason}" for reason, n in not_scored.items())
+        line += f", {sum(not_scored.values()):,} not scored: {reasons}"
+    return line
+
+
 def join_predictions(parts: list[Path], target: Path) -> None:
     """The transform's `.out` files (one per score file or part, in key order) as one CSV: each part
-    starts with the `encounter_id,probability,prediction` header, which is written once, at the top."""
+    starts with the `encounter_id,probability,prediction,not_scored_reason` header, which is written
+    once, at the top."""
     header: bytes | None = None
     with open(target, "wb") as out:
         for part in parts:
@@ -248,6 +286,8 @@ def render(summary: dict[str, Any]) -> str:
         else:
             by = f" (scored by the champion, version {scored}: the report above is this run's rejected model)"
         lines.append(f"  predictions:{' '}{summary['predictions']}{by}")
+        if summary.get("prediction_counts"):
+            lines.append(f"              {counts_line(summary['prediction_counts'])}")
     if summary.get("drift") is not None:
         lines.append(f"  drift:      {json.dumps(summary['drift'])[:300]}")
     if summary.get("drift_report"):

@@ -94,6 +94,13 @@ def drift_read_error(code: str, drift_uri: str) -> str:
     return f"reading the report {drift_uri} failed with S3 error {code}."
 
 
+# What a reader of the predictions needs to know about the rows without a score (pipelines/inference.py).
+NOT_SCORED_NOTE = (
+    "Encounters ending in death or hospice are not scored: their probability and prediction are empty "
+    "and not_scored_reason says why (expired, hospice); the drift report counts the scored rows only."
+)
+
+
 def predictions_location(run: dict[str, Any]) -> str:
     """Where the transform wrote the predictions: `<file>.out` for one score file; for a prefix of
     parts the predictions prefix, which holds one `<part>.out` per part (each with its own header;
@@ -153,6 +160,7 @@ def record_success(
         f"Scored {run['scoreUri']} with v{scoring['version']} ({scoring['source']}).",
         f"Predictions: {predictions_uri}"
         + (" (one <part>.out per part of the score prefix)" if predictions_uri.endswith("/") else ""),
+        NOT_SCORED_NOTE,
         drift_summary(s3, drift_uri),
         f"Drift report: {drift_uri}",
         f"Execution: {run.get('executionArn', '')}",

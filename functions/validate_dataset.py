@@ -174,12 +174,19 @@ def _rows(sample: Sample, uri: S3Uri) -> tuple[list[str], list[list[str]]]:
 
 
 def check_table(
-    sample: Sample, uri: S3Uri, schema: dict[str, Any], *, purpose: str, training_target: str | None = None
+    sample: Sample,
+    uri: S3Uri,
+    schema: dict[str, Any],
+    *,
+    purpose: str,
+    training_target: str | None = None,
+    validation_fraction: float | None = None,
 ) -> dict[str, Any]:
     """Apply the schema's rules for `purpose` ('training' or 'scoring'); return a small summary.
 
     `training_target` is the run's hyperparameter `target`: when the sample is the whole file, a file in
-    which every row, or no row, is positive for that target cannot train and is refused here.
+    which every row, or no row, is positive for that target cannot train and is refused here, and so is
+    a file too small to evaluate at the run's `validation_fraction` (see `_check_size`).
     """
     header, rows = _rows(sample, uri)
     _check_line_lengths(sample, uri)
@@ -190,6 +197,10 @@ def check_table(
         _check_classes(
             uri, schema, rows, targets, positives, positive_values, sample.complete, training_target
         )
+        if sample.complete and positive_values:
+            _check_size(
+                uri, schema, header, rows, positive_values, training_target or "", validation_fraction
+            )
     header_line = ",".join(header)
     if len(header_line) > ENVIRONMENT_VALUE_MAX:
         raise InvalidDataset(
@@ -320,13 +331,84 @@ def _check_classes(
         )
 
 
+def _check_size(
+    uri: S3Uri,
+    schema: dict[str, Any],
+    header: list[str],
+    rows: list[list[str]],
+    positive_values: set[str],
+    training_target: str,
+    validation_fraction: float | None,
+) -> None:
+    """A whole file (a complete sample) smaller than the training job's minimum is refused here, before
+    a training job is paid for: the same numbers as pipelines/schema.py (`minimum_evaluation`, held-out
+    rows and rows of each outcome, divided by the run's validation_fraction: `minimum_dataset`), on the
+    rows the target uses (death/hospice encounters left out for the 30-day target, as training does).
+
+    Without a validation_fraction the training job's largest (0.5) is assumed: the smallest dataset
+    that could pass, so nothing is refused here that training might accept.
+    """
+    minimum = schema.get("minimum_evaluation")
+    if not minimum:  # a code bundle from before the minimums: the training job still checks
+        return
+    try:
+        fraction = float(validation_fraction) if validation_fraction not in (None, "") else 0.5
+    except ValueError:
+        return  # the training job refuses the hyperparameter itself, with its own message
+    if not 0 < fraction <= 1:
+        return
+
+    def need(held_out: int) -> int:
+        return int(-(-round(held_out / fraction, 6) // 1))
+
+    rows_needed, per_class_needed = need(minimum["held_out_rows"]), need(minimum["held_out_per_class"])
+    target_index = header.index(schema["target_column"])
+    excluded_codes = {str(code) for code in schema.get("excluded_discharge_dispositions", [])}
+    excludes = training_target in schema.get("targets_excluding_death_or_hospice", [])
+    discharge = header.index("discharge_disposition_id") if "discharge_disposition_id" in header else None
+    usable = positives = 0
+    for row in rows:
+        if excludes and discharge is not None and _code(row[discharge]) in excluded_codes:
+            continue
+        usable += 1
+        positives += row[target_index].strip() in positive_values
+    negatives = usable - positives
+    if usable >= rows_needed and min(positives, negatives) >= per_class_needed:
+        return
+    raise InvalidDataset(
+        f"{uri} is too small to evaluate: it has {usable:,} usable rows with {positives:,} positives and "
+        f"{negatives:,} negatives for target {training_target}"
+        + (" (death/hospice encounters not counted)" if excludes else "")
+        + f"; a ROC AUC worth comparing needs at least {minimum['held_out_rows']} held-out rows with "
+        f"{minimum['held_out_per_class']} of each outcome, so at validation_fraction {fraction:g} a dataset "
+        f"of at least {rows_needed:,} usable rows with {per_class_needed:,} positives and "
+        f"{per_class_needed:,} negatives"
+    )
+
+
+def _code(value: str) -> str:
+    """A discharge code as the schema lists it ('11' for '11', ' 11' or '11.0')."""
+    text = value.strip()
+    try:
+        return str(int(float(text)))
+    except ValueError:
+        return text
+
+
 def validate_run_inputs(run: dict[str, Any], *, settings: Settings, s3: Any) -> dict[str, Any]:
     """Check the run's snapshot (training) and score file (scoring); InvalidDataset on the first problem."""
     schema = load_schema(s3, settings.bucket, settings.schema_key)
     dataset_uri = parse_s3_uri(run["snapshotUri"])
     sample = read_sample(s3, dataset_uri, settings)
-    target = (run.get("hyperparameters") or {}).get("target")
-    dataset = check_table(sample, dataset_uri, schema, purpose="training", training_target=target)
+    hyperparameters = run.get("hyperparameters") or {}
+    dataset = check_table(
+        sample,
+        dataset_uri,
+        schema,
+        purpose="training",
+        training_target=hyperparameters.get("target"),
+        validation_fraction=hyperparameters.get("validation_fraction"),
+    )
     score_uri = parse_s3_uri(run["scoreUri"])
     if score_uri.key.endswith("/"):
         return {"dataset": dataset, "scoreFile": check_score_parts(s3, score_uri, schema, settings)}

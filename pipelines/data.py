@@ -21,7 +21,15 @@ import pandas as pd
 from pipelines import schema
 from pipelines.errors import DatasetError
 
-__all__ = ["DatasetError", "list_data_files", "read_frame", "read_frame_chunks", "read_training_data"]
+__all__ = [
+    "DatasetError",
+    "excluded_rows",
+    "list_data_files",
+    "not_scored_reasons",
+    "read_frame",
+    "read_frame_chunks",
+    "read_training_data",
+]
 
 NA_VALUES = [schema.MISSING_MARKER, ""]
 GZIP_MAGIC = b"\x1f\x8b"
@@ -40,6 +48,31 @@ def column_dtypes(columns: Sequence[str]) -> dict[str, object]:
     """
     numeric = set(schema.NUMERIC_COLUMNS)
     return {c: ("float64" if c in numeric else object) for c in columns}
+
+
+def excluded_rows(frame: pd.DataFrame, target: str) -> np.ndarray:
+    """Encounters ending in death or hospice: no readmission is possible, so the 30-day target drops them.
+
+    The one definition: training leaves these rows out of fitting and evaluation, and scoring leaves
+    them unscored and out of the drift counts, so a model is never asked about rows it never saw.
+    A frame without the discharge column (a header-less extract that lacks it) excludes nothing.
+    """
+    if target not in schema.TARGETS_EXCLUDING_DEATH_OR_HOSPICE or (
+        schema.DISCHARGE_COLUMN not in frame.columns
+    ):
+        return np.zeros(len(frame), dtype=bool)
+    codes = pd.to_numeric(frame[schema.DISCHARGE_COLUMN], errors="coerce")
+    return codes.isin(schema.EXCLUDED_DISCHARGE_DISPOSITIONS).to_numpy()
+
+
+def not_scored_reasons(frame: pd.DataFrame, target: str) -> np.ndarray:
+    """Per row, why it is not scored (`expired` / `hospice`, schema.NOT_SCORED_REASONS) or "" (scored)."""
+    reasons = np.full(len(frame), "", dtype=object)
+    excluded = excluded_rows(frame, target)
+    if excluded.any():
+        codes = pd.to_numeric(frame[schema.DISCHARGE_COLUMN], errors="coerce").to_numpy()[excluded]
+        reasons[excluded] = [schema.NOT_SCORED_REASONS[int(c)] for c in codes]
+    return reasons
 
 
 def list_data_files(path: str) -> list[str]:

@@ -327,7 +327,7 @@ def counts_report(baseline: Mapping[str, Any], counts: DriftCounts) -> dict[str,
 
 # ---- streaming the processing job's inputs ---------------------------------------------------
 
-PREDICTION_COLUMNS = ("encounter_id", "probability", "prediction")
+PREDICTION_COLUMNS = ("encounter_id", "probability", "prediction", "not_scored_reason")
 PREDICTION_SUFFIX = ".out"
 
 
@@ -374,10 +374,13 @@ def prediction_files(path: str) -> list[str]:
 
 
 def probability_chunks(path: str, chunk_rows: int) -> Iterator[np.ndarray]:
-    """The probability column of one transform output file, chunk by chunk.
+    """The probability column of one transform output file, chunk by chunk, scored rows only.
 
-    Lines are `encounter_id,probability,prediction`; a line equal to that header is skipped wherever
-    it is (each mini-batch's response may carry one, so an assembled file can hold several or none).
+    Lines are `encounter_id,probability,prediction,not_scored_reason`; a line equal to that header is
+    skipped wherever it is (each mini-batch's response may carry one, so an assembled file can hold
+    several or none), and so is a row not scored (empty probability, a reason): the drift of the
+    predictions is that of the rows the model scored. A file of the earlier three-column shape reads
+    alike (every row scored).
     """
     from pipelines.data import DatasetError
 
@@ -387,7 +390,7 @@ def probability_chunks(path: str, chunk_rows: int) -> Iterator[np.ndarray]:
     reader = pd.read_csv(
         path,
         header=None,
-        names=list(PREDICTION_COLUMNS),
+        names=list(PREDICTION_COLUMNS[: _prediction_fields(path)]),
         dtype=object,
         keep_default_na=False,
         encoding="utf-8-sig",
@@ -403,18 +406,36 @@ def probability_chunks(path: str, chunk_rows: int) -> Iterator[np.ndarray]:
                     & (text[:, 1] == PREDICTION_COLUMNS[1])
                     & (text[:, 2] == PREDICTION_COLUMNS[2])
                 )
-                values = pd.to_numeric(chunk["probability"][~header], errors="coerce").to_numpy(dtype=float)
+                reason = (
+                    chunk[PREDICTION_COLUMNS[3]].fillna("").to_numpy(dtype=object)
+                    if PREDICTION_COLUMNS[3] in chunk.columns
+                    else np.full(len(chunk), "", dtype=object)
+                )
+                not_scored = ~header & (chunk["probability"].to_numpy(dtype=object) == "") & (reason != "")
+                rows = ~header & ~not_scored
+                values = pd.to_numeric(chunk["probability"][rows], errors="coerce").to_numpy(dtype=float)
                 bad = np.isnan(values)
                 if bad.any():
-                    line = offset + int(np.flatnonzero(~header)[np.flatnonzero(bad)[0]]) + 1
+                    line = offset + int(np.flatnonzero(rows)[np.flatnonzero(bad)[0]]) + 1
                     raise DatasetError(
                         "malformed_predictions",
-                        f"{name} line {line}: no probability (expected {','.join(PREDICTION_COLUMNS)})",
+                        f"{name} line {line}: no probability and no not_scored_reason "
+                        f"(expected {','.join(PREDICTION_COLUMNS)})",
                     )
                 offset += len(chunk)
                 yield values
     except pd.errors.ParserError as exc:
         raise DatasetError("malformed_predictions", f"{name} is not well-formed CSV: {exc}") from exc
+
+
+def _prediction_fields(path: str) -> int:
+    """3 for a file of the earlier `encounter_id,probability,prediction` shape, else 4: pandas 1.x
+    refuses more names than a file has fields, so the reader is told which shape it reads."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        first = next(csv.reader(handle), [])
+    return 3 if len(first) == 3 else len(PREDICTION_COLUMNS)
 
 
 def stream_counts(
@@ -424,15 +445,24 @@ def stream_counts(
     predictions_path: str,
     keep: Optional[Sequence[str]] = None,
     chunk_rows: int = 50_000,
+    target: str = schema.DEFAULT_TARGET,
 ) -> DriftCounts:
-    """Counts of every row of `data_path` (files or a directory of parts) through the `features`
-    step `prepare`, and of every probability under `predictions_path`, one chunk at a time."""
-    from pipelines.data import list_data_files
+    """Counts of every scored row of `data_path` (files or a directory of parts) through the
+    `features` step `prepare`, and of every probability under `predictions_path`, one chunk at a time.
+
+    The rows `target` excludes (death or hospice, `pipelines.data.excluded_rows`) are left out, as
+    the transform left them unscored and the training baseline never counted them: on the model's own
+    training file the report then compares like with like."""
+    from pipelines.data import excluded_rows, list_data_files
 
     counts = DriftCounts()
     for path in list_data_files(data_path):
         for chunk in scoring_chunks(path, keep, chunk_rows):
-            counts = merge_counts(counts, count_features(baseline, prepare.transform(chunk)))
+            excluded = excluded_rows(chunk, target)
+            if excluded.all():
+                continue
+            rows = chunk[~excluded] if excluded.any() else chunk
+            counts = merge_counts(counts, count_features(baseline, prepare.transform(rows)))
     return merge_counts(counts, _count_probabilities(baseline, predictions_path, chunk_rows))
 
 
@@ -510,14 +540,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         bundle = load_model_dir(args.model)
         if bundle.baseline is None:
             raise ValueError(f"{args.model} has no baseline_statistics.json")
-        columns = bundle.features.get("columns")
         counts = stream_counts(
             bundle.baseline,
             bundle.model.named_steps["features"],
             args.data,
             args.predictions,
-            keep=list(columns) if columns else None,
+            keep=bundle.input_columns,
             chunk_rows=args.chunk_rows,
+            target=bundle.target,
         )
         report = counts_report(bundle.baseline, counts)
     except (DatasetError, ValueError, OSError) as exc:

@@ -11,9 +11,13 @@ dropped wherever it falls, and header-less lines are parsed with those columns -
 which need not be the schema's. Without `SCORING_COLUMNS` header-less lines are read in the schema's
 column order (all 50 columns, or the 49 without `readmitted`).
 
-Output is CSV `encounter_id,probability,prediction`, one row per input row, in input order, with the
-header line only when the request carried the header line: the mini-batches of a file, joined by
-line (`AssembleWith: Line`), give a `<file>.out` with exactly one header, at the top.
+Output is CSV `encounter_id,probability,prediction,not_scored_reason`, one row per input row, in
+input order, with the header line only when the request carried the header line: the mini-batches of
+a file, joined by line (`AssembleWith: Line`), give a `<file>.out` with exactly one header, at the top.
+Rows the model's target excludes (death or hospice discharge, `pipelines.data.excluded_rows`) are not
+scored: their probability and prediction are empty and `not_scored_reason` says why (`expired`,
+`hospice`); a scored row's reason is empty. A user keeps every input row, and no one reads a
+readmission risk for a patient who cannot be readmitted.
 """
 
 import io
@@ -31,14 +35,15 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from pipelines import container, schema
-from pipelines.data import DatasetError, _is_gzip, decode_head, parse_header, read_frame
+from pipelines.data import DatasetError, _is_gzip, decode_head, not_scored_reasons, parse_header, read_frame
 from pipelines.tree_scoring import PipelineScorer, Prepared
 
 MODEL_FILE = "model.joblib"
 FEATURES_FILE = "features.json"
 BASELINE_FILE = "baseline_statistics.json"
 METRICS_FILE = "metrics.json"
-OUTPUT_COLUMNS = ("encounter_id", "probability", "prediction")
+OUTPUT_COLUMNS = ("encounter_id", "probability", "prediction", "not_scored_reason")
+REASON_COLUMN = "not_scored_reason"
 CSV_TYPES = ("text/csv", "text/plain", "application/csv")
 # The transform job's Environment entry holding the scoring file's header line (see the docstring).
 SCORING_COLUMNS_ENV = "SCORING_COLUMNS"
@@ -55,9 +60,14 @@ class ModelBundle:
         self.features = features
         self.baseline = baseline
         self.threshold = float(features.get("threshold", getattr(model, "decision_threshold_", 0.5)))
-        # The raw columns scoring reads: the id and the model's features (None: every known column).
+        # The target the model was trained for: it decides which rows are not scored.
+        self.target = str(features.get("target", schema.DEFAULT_TARGET))
+        # The raw columns scoring reads: the id, the discharge code (it decides which rows are not
+        # scored, whether or not the model uses it) and the model's features (None: every column).
         self.input_columns: Optional[list[str]] = (
-            [schema.ID_COLUMN, *features["columns"]] if features.get("columns") else None
+            list(dict.fromkeys([schema.ID_COLUMN, schema.DISCHARGE_COLUMN, *features["columns"]]))
+            if features.get("columns")
+            else None
         )
         self._scorer: Optional[PipelineScorer] = None
 
@@ -224,30 +234,62 @@ def read_scoring_file(path: str, keep: Optional[Sequence[str]] = None) -> pd.Dat
 
 
 def score(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
-    """Probabilities and decisions for a raw-column frame, in its row order."""
+    """Probabilities and decisions for a raw-column frame, in its row order (see `score_with_features`)."""
     return score_with_features(bundle, frame)[0]
 
 
 def score_with_features(bundle: ModelBundle, frame: pd.DataFrame) -> tuple[pd.DataFrame, Prepared]:
     """`score`, and what the model prepared on the way (its features frame, the encoded matrix):
-    drift counts them without a second pass over the rows."""
+    drift counts them without a second pass over the rows.
+
+    Every input row gets an output row; the rows the target excludes are not given to the model
+    (NaN probability and prediction, their `not_scored_reason`), so `Prepared` holds the scored
+    rows only: the drift counts are those of the rows the model is meant for.
+    """
     if len(frame) == 0:
         return pd.DataFrame({c: [] for c in OUTPUT_COLUMNS}), Prepared(None, None, None)
-    with threadpool_limits(limits=container.num_threads()):
-        probability, prepared = bundle.scorer.probability_and_features(frame)
+    reasons = not_scored_reasons(frame, bundle.target)
+    scored = reasons == ""
     ids = frame[schema.ID_COLUMN].to_numpy() if schema.ID_COLUMN in frame.columns else np.arange(len(frame))
+    probability = np.full(len(frame), np.nan)
+    prediction = np.full(len(frame), np.nan)
+    prepared = Prepared(None, None, None)
+    if scored.any():
+        rows = frame if scored.all() else frame[scored]
+        with threadpool_limits(limits=container.num_threads()):
+            scored_probability, prepared = bundle.scorer.probability_and_features(rows)
+        probability[scored] = scored_probability
+        prediction[scored] = scored_probability >= bundle.threshold
     predictions = pd.DataFrame(
         {
             "encounter_id": ids,
             "probability": probability,
-            "prediction": (probability >= bundle.threshold).astype(np.int8),
+            "prediction": prediction if not scored.all() else prediction.astype(np.int8),
+            REASON_COLUMN: reasons,
         }
     )
     return predictions, prepared
 
 
+def scored_mask(predictions: pd.DataFrame) -> np.ndarray:
+    """The rows of a predictions frame the model scored (an empty `not_scored_reason`)."""
+    if REASON_COLUMN not in predictions.columns:
+        return np.ones(len(predictions), dtype=bool)
+    return (predictions[REASON_COLUMN].fillna("") == "").to_numpy()
+
+
+def not_scored_counts(predictions: pd.DataFrame) -> dict[str, int]:
+    """How many rows were not scored, by reason (`{"expired": 3, "hospice": 1}`; {} when none)."""
+    if REASON_COLUMN not in predictions.columns:
+        return {}
+    reasons = predictions[REASON_COLUMN].fillna("")
+    counts = reasons[reasons != ""].value_counts()
+    return {str(k): int(v) for k, v in sorted(counts.items())}
+
+
 def predictions_csv(predictions: pd.DataFrame) -> str:
-    """CSV text `encounter_id,probability,prediction` with a header (probability to 6 decimals).
+    """CSV text `encounter_id,probability,prediction,not_scored_reason` with a header (probability to
+    6 decimals; a row not scored has empty probability and prediction and its reason).
 
     Formatted with one f-string per row: pandas' to_csv formats floats value by value in Python and
     was the slowest step of a 100k-row batch; this is ~5x faster and the same in every pandas.
@@ -259,9 +301,18 @@ def predictions_csv(predictions: pd.DataFrame) -> str:
     if any(ch in joined for ch in ',"\r\n'):
         ids = [_csv_field(i) for i in ids]
     probabilities = predictions["probability"].to_numpy(dtype=float).tolist()
-    decisions = predictions["prediction"].to_numpy().astype(int).tolist()
-    lines = [f"{i},{p:.6f},{d}" for i, p, d in zip(ids, probabilities, decisions)]
-    return ",".join(OUTPUT_COLUMNS) + "\n" + "".join(line + "\n" for line in lines)
+    scored = scored_mask(predictions)
+    header = ",".join(OUTPUT_COLUMNS) + "\n"
+    if scored.all():
+        decisions = predictions["prediction"].to_numpy().astype(int).tolist()
+        return header + "".join(f"{i},{p:.6f},{d},\n" for i, p, d in zip(ids, probabilities, decisions))
+    reasons = predictions[REASON_COLUMN].fillna("").tolist()
+    decisions = predictions["prediction"].to_numpy(dtype=float).tolist()
+    lines = [
+        f"{i},{p:.6f},{int(d)},\n" if ok else f"{i},,,{r}\n"
+        for i, p, d, ok, r in zip(ids, probabilities, decisions, scored.tolist(), reasons)
+    ]
+    return header + "".join(lines)
 
 
 def _csv_field(text: str) -> str:
@@ -298,13 +349,29 @@ def predict_fn(data: pd.DataFrame, model: ModelBundle) -> pd.DataFrame:
 def output_fn(prediction: pd.DataFrame, accept: str = "text/csv") -> Any:
     """CSV by default, with the header line only when the request carried the header (a frame not
     from input_fn gets it too); `application/json` gives `{"predictions": [{encounter_id,
-    probability, prediction}, ...]}`, `application/jsonlines` one such object per line."""
+    probability, prediction, not_scored_reason}, ...]}` (null probability and prediction for a row not
+    scored, null reason for a scored one), `application/jsonlines` one such object per line."""
     media = (accept or "text/csv").split(";")[0].strip().lower()
     if media in ("application/json", "application/jsonlines"):
+        scored = scored_mask(prediction).tolist()
+        reasons = (
+            prediction[REASON_COLUMN].fillna("").tolist()
+            if REASON_COLUMN in prediction.columns
+            else [""] * len(prediction)
+        )
         records: list[dict[str, Any]] = [
-            {"encounter_id": str(i), "probability": float(p), "prediction": int(d)}
-            for i, p, d in zip(
-                prediction["encounter_id"], prediction["probability"], prediction["prediction"]
+            {
+                "encounter_id": str(i),
+                "probability": float(p) if ok else None,
+                "prediction": int(d) if ok else None,
+                "not_scored_reason": r or None,
+            }
+            for i, p, d, ok, r in zip(
+                prediction["encounter_id"],
+                prediction["probability"],
+                prediction["prediction"],
+                scored,
+                reasons,
             )
         ]
         if media == "application/jsonlines":

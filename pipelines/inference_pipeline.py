@@ -11,13 +11,22 @@ import time
 from typing import Any, Optional
 
 from pipelines.drift import count_features, count_predictions, counts_report, merge_counts, write_report
-from pipelines.inference import load_model_dir, predictions_csv, read_scoring_file, score_with_features
+from pipelines.inference import (
+    load_model_dir,
+    not_scored_counts,
+    predictions_csv,
+    read_scoring_file,
+    score_with_features,
+    scored_mask,
+)
 
 PREDICTIONS_FILE = "predictions.csv"
 
 
 class InferenceResult:
-    """What a scoring run produced: `prediction_count`, output paths, the drift report and timings."""
+    """What a scoring run produced: `prediction_count` (output rows, one per input row), of which
+    `scored_count` were scored and `not_scored` (by reason, e.g. `{"expired": 2}`) were not, output
+    paths, the drift report and timings."""
 
     def __init__(
         self,
@@ -26,9 +35,12 @@ class InferenceResult:
         drift: Optional[dict[str, Any]],
         drift_paths: dict[str, str],
         timings: dict[str, float],
+        not_scored: Optional[dict[str, int]] = None,
     ) -> None:
         self.status = "succeeded"
         self.prediction_count = prediction_count
+        self.not_scored = dict(not_scored or {})
+        self.scored_count = prediction_count - sum(self.not_scored.values())
         self.predictions_path = predictions_path
         self.drift = drift
         self.drift_paths = drift_paths
@@ -36,7 +48,10 @@ class InferenceResult:
 
     def __repr__(self) -> str:
         status = self.drift["status"] if self.drift else "-"
-        return f"InferenceResult(prediction_count={self.prediction_count}, drift={status!r})"
+        return (
+            f"InferenceResult(prediction_count={self.prediction_count}, scored_count={self.scored_count}, "
+            f"not_scored={self.not_scored!r}, drift={status!r})"
+        )
 
 
 class InferencePipeline:
@@ -49,8 +64,9 @@ class InferencePipeline:
                 self.bundle.baseline = json.load(handle)
 
     def execute(self, input_csv: str, output_dir: str, compute_drift: bool = True) -> InferenceResult:
-        """Write `predictions.csv` (encounter_id, probability, prediction) and, when a baseline is
-        known, `drift_report.json` / `drift_report.md` into `output_dir`."""
+        """Write `predictions.csv` (encounter_id, probability, prediction, not_scored_reason) and,
+        when a baseline is known, `drift_report.json` / `drift_report.md` into `output_dir`. The drift
+        counts are those of the scored rows (the death/hospice rows are neither scored nor counted)."""
         timings: dict[str, float] = {}
         start = time.perf_counter()
         frame = read_scoring_file(input_csv, keep=self.bundle.input_columns)
@@ -67,16 +83,17 @@ class InferencePipeline:
         report, paths = None, {}
         if compute_drift and self.bundle.baseline is not None:
             mark = time.perf_counter()
+            scored = scored_mask(predictions)
             features = prepared.features
             if features is None:
-                features = self.bundle.model.named_steps["features"].transform(frame)
+                features = self.bundle.model.named_steps["features"].transform(frame[scored])
             # What scoring prepared, not a second pass over the rows (the report drift_report gives).
             encoding = None if prepared.encoded is None else (prepared.encoded, prepared.encoder)
             counts = merge_counts(
                 count_features(self.bundle.baseline, features, encoding),
-                count_predictions(self.bundle.baseline, predictions["probability"].to_numpy()),
+                count_predictions(self.bundle.baseline, predictions["probability"].to_numpy()[scored]),
             )
             report = counts_report(self.bundle.baseline, counts)
             paths = write_report(report, output_dir)
             timings["drift"] = time.perf_counter() - mark
-        return InferenceResult(len(predictions), path, report, paths, timings)
+        return InferenceResult(len(predictions), path, report, paths, timings, not_scored_counts(predictions))

@@ -16,9 +16,21 @@ TARGET_VALUES = ("NO", ">30", "<30")
 POSITIVE_30D = "<30"
 
 # discharge_disposition_id codes for death (11, 19, 20, 21) and hospice (13, 14): such encounters
-# cannot be readmitted, so the 30-day target leaves them out of training and evaluation.
-EXCLUDED_DISCHARGE_DISPOSITIONS = (11, 13, 14, 19, 20, 21)
+# cannot be readmitted, so the 30-day target leaves them out of training and evaluation, and scoring
+# leaves them unscored (with the reason below) and out of the drift statistics.
+EXPIRED_DISCHARGE_DISPOSITIONS = (11, 19, 20, 21)
+HOSPICE_DISCHARGE_DISPOSITIONS = (13, 14)
+EXCLUDED_DISCHARGE_DISPOSITIONS = tuple(
+    sorted((*EXPIRED_DISCHARGE_DISPOSITIONS, *HOSPICE_DISCHARGE_DISPOSITIONS))
+)
 DISCHARGE_COLUMN = "discharge_disposition_id"
+# The `not_scored_reason` a predictions row carries for each excluded code.
+NOT_SCORED_REASONS = {
+    **{code: "expired" for code in EXPIRED_DISCHARGE_DISPOSITIONS},
+    **{code: "hospice" for code in HOSPICE_DISCHARGE_DISPOSITIONS},
+}
+# Targets whose definition leaves the death/hospice encounters out (see EXCLUDED_DISCHARGE_DISPOSITIONS).
+TARGETS_EXCLUDING_DEATH_OR_HOSPICE = ("readmitted_30d",)
 
 # Targets the training job accepts (hyperparameter `target`).
 TARGETS = ("readmitted_30d", "readmitted_any")
@@ -27,6 +39,34 @@ TARGETS = ("readmitted_30d", "readmitted_any")
 # with a single class for the run's target before a training job is paid for.
 POSITIVE_TARGET_VALUES = {"readmitted_30d": (POSITIVE_30D,), "readmitted_any": (">30", "<30")}
 DEFAULT_TARGET = "readmitted_30d"
+
+# The smallest evaluation worth comparing with a champion: held-out (validation) rows, and held-out
+# rows of each outcome. ROC AUC is a statement about positive/negative pairs, so its precision is set
+# by the smaller class: by Hanley & McNeil's standard error, at this model's AUC (~0.67) and ~11%
+# prevalence, 50 held-out positives give SE ~0.04 (a 95% interval of about +/-0.085), while 10 give
+# ~0.09 (+/-0.18: the whole way from a coin toss to a good model) and the issue's 4 held-out rows say
+# nothing. 50 events (and 50 non-events) is also the lower bound the clinical-prediction validation
+# literature gives (Vergouwe et al. 2005; 100 recommended). 200 rows keep the threshold metrics
+# (precision, recall, the flagged share) from resting on a handful of encounters.
+MIN_HELD_OUT_ROWS = 200
+MIN_HELD_OUT_PER_CLASS = 50
+
+
+def minimum_dataset(validation_fraction: float) -> dict[str, int]:
+    """The usable rows (death/hospice not counted for the 30-day target) and rows of each outcome a
+    whole dataset needs so that `validation_fraction` of it holds the held-out minimums above.
+
+    The training job refuses a smaller dataset before fitting, and the validation Lambda (from the
+    JSON copy) when its sample is the whole file; both say these numbers in the message.
+    """
+
+    def need(held_out: int) -> int:
+        # The ceiling, without importing math (this module imports nothing); rounded first so that
+        # 50 / 0.2 is 250, not 251.
+        return int(-(-round(held_out / validation_fraction, 6) // 1))
+
+    return {"rows": need(MIN_HELD_OUT_ROWS), "per_class": need(MIN_HELD_OUT_PER_CLASS)}
+
 
 MEDICATION_COLUMNS = (
     "metformin",
@@ -156,4 +196,11 @@ def as_json_dict() -> dict[str, object]:
         "target_values": list(TARGET_VALUES),
         "positive_target_values": {target: list(values) for target, values in POSITIVE_TARGET_VALUES.items()},
         "excluded_discharge_dispositions": list(EXCLUDED_DISCHARGE_DISPOSITIONS),
+        "targets_excluding_death_or_hospice": list(TARGETS_EXCLUDING_DEATH_OR_HOSPICE),
+        # The held-out minimums (see MIN_HELD_OUT_ROWS); a dataset needs each divided by the run's
+        # validation_fraction (minimum_dataset), which the Lambda computes alike.
+        "minimum_evaluation": {
+            "held_out_rows": MIN_HELD_OUT_ROWS,
+            "held_out_per_class": MIN_HELD_OUT_PER_CLASS,
+        },
     }

@@ -27,7 +27,7 @@ import sklearn
 from threadpoolctl import threadpool_limits
 
 from pipelines import container, schema
-from pipelines.data import DatasetError, read_training_data
+from pipelines.data import DatasetError, excluded_rows, read_training_data
 from pipelines.drift import compute_baseline
 from pipelines.estimators import DEFAULT_ALGORITHM, ConfigError, algorithm_parameters, build_pipeline
 from pipelines.evaluation import choose_threshold, compare_roc_auc, evaluate, patient_split
@@ -78,14 +78,6 @@ def make_target(frame: pd.DataFrame, target: str) -> pd.Series:
     if target not in schema.POSITIVE_TARGET_VALUES:
         raise ConfigError("unknown target '{}' (choose one of {})".format(target, ", ".join(schema.TARGETS)))
     return frame[schema.TARGET_COLUMN].isin(schema.POSITIVE_TARGET_VALUES[target]).astype(int)
-
-
-def excluded_rows(frame: pd.DataFrame, target: str) -> np.ndarray:
-    """Encounters ending in death or hospice: no readmission is possible, so the 30-day target drops them."""
-    if target != "readmitted_30d":
-        return np.zeros(len(frame), dtype=bool)
-    codes = pd.to_numeric(frame[schema.DISCHARGE_COLUMN], errors="coerce")
-    return codes.isin(schema.EXCLUDED_DISCHARGE_DISPOSITIONS).to_numpy()
 
 
 def versions() -> dict[str, str]:
@@ -218,6 +210,7 @@ class TrainingPipeline:
                 "the target '{}' has a single class ({}) in the {} usable rows; "
                 "training needs both outcomes".format(self.target, int(y[0]) if len(y) else "-", len(frame)),
             )
+        self._check_size(y, None)
         train_mask, validation_mask = patient_split(
             frame[schema.GROUP_COLUMN].to_numpy(), self.validation_fraction, self.seed
         )
@@ -228,9 +221,46 @@ class TrainingPipeline:
                     f"the {side} patients have a single outcome class; "
                     "the dataset is too small or too uniform to evaluate",
                 )
+        self._check_size(y, validation_mask)
         return _Split(
             frame, y, excluded, train_mask, validation_mask, frame[train_mask], frame[validation_mask]
         )
+
+    def _check_size(self, y: np.ndarray, validation_mask: Optional[np.ndarray]) -> None:
+        """Refuse, before fitting, a dataset too small to evaluate (schema.MIN_HELD_OUT_ROWS says why
+        the minimums are what they are): first the whole dataset against `schema.minimum_dataset`,
+        then (`validation_mask` given) the held-out patients the split actually drew."""
+        needed = schema.minimum_dataset(self.validation_fraction)
+        what = (
+            f"a ROC AUC worth comparing needs at least {schema.MIN_HELD_OUT_ROWS} held-out rows with "
+            f"{schema.MIN_HELD_OUT_PER_CLASS} of each outcome, so at validation_fraction "
+            f"{self.validation_fraction:g} a dataset of at least {needed['rows']:,} usable rows with "
+            f"{needed['per_class']:,} positives and {needed['per_class']:,} negatives for target "
+            f"'{self.target}'" + (" (death/hospice encounters not counted)" if self._excludes() else "")
+        )
+        if validation_mask is None:
+            rows, positives = len(y), int(y.sum())
+            if rows < needed["rows"] or min(positives, rows - positives) < needed["per_class"]:
+                raise DatasetError(
+                    "too_small_to_evaluate",
+                    f"the dataset has {rows:,} usable rows with {positives:,} positives and "
+                    f"{rows - positives:,} negatives; {what}",
+                )
+            return
+        held_out = y[validation_mask]
+        rows, positives = len(held_out), int(held_out.sum())
+        if (
+            rows < schema.MIN_HELD_OUT_ROWS
+            or min(positives, rows - positives) < schema.MIN_HELD_OUT_PER_CLASS
+        ):
+            raise DatasetError(
+                "too_small_to_evaluate",
+                f"the held-out patients hold {rows:,} rows with {positives:,} positives and "
+                f"{rows - positives:,} negatives; {what} (more patients, or a larger validation_fraction)",
+            )
+
+    def _excludes(self) -> bool:
+        return self.target in schema.TARGETS_EXCLUDING_DEATH_OR_HOSPICE
 
     def _evaluate(
         self, model: Any, split: "_Split", raw: pd.DataFrame, columns: Any, champion_path: Optional[str]

@@ -87,7 +87,11 @@ def test_second_run_continues_the_registry_and_becomes_champion(
     assert summary["status"] == "SUCCEEDED" and summary["decision"] == "approved"
     assert summary["model_version"] == 2 and summary["champion_version"] == 2
     assert {"roc_auc", "pr_auc"} <= set(summary["metrics"])
-    assert Path(summary["predictions"]).read_text().startswith("encounter_id,probability,prediction")
+    assert (
+        Path(summary["predictions"])
+        .read_text()
+        .startswith("encounter_id,probability,prediction,not_scored_reason\n")
+    )
     assert summary["drift"] is not None
     assert Path(summary["model_report"]).name == "report.md"
 

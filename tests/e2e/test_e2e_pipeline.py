@@ -86,8 +86,15 @@ def test_first_upload_trains_approves_and_scores_with_the_new_model(first_run: d
     assert 0.5 < summary["metrics"]["roc_auc"] <= 1 and 0 < summary["metrics"]["pr_auc"] <= 1
     with open(summary["predictions"], newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["encounter_id", "probability", "prediction"]
+    assert list(rows[0]) == ["encounter_id", "probability", "prediction", "not_scored_reason"]
     assert len(rows) == 3000  # one row per input row
+    # Death and hospice encounters: kept, not scored, with the reason, and counted in the summary.
+    unscored = [r for r in rows if r["not_scored_reason"]]
+    assert unscored and all(r["probability"] == r["prediction"] == "" for r in unscored)
+    assert {r["not_scored_reason"] for r in unscored} <= {"expired", "hospice"}
+    counts = summary["prediction_counts"]
+    assert counts["rows"] == 3000 and counts["scored"] == 3000 - len(unscored)
+    assert summary["drift"]["rows"] == counts["scored"]
     assert summary["model_report"] is not None and Path(summary["model_report"]).read_text().strip()
     assert any(f.endswith(".png") for f in summary["model_report_files"])
     assert summary["drift"] is not None and Path(summary["drift_report"]).is_file()

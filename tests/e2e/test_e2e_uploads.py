@@ -62,7 +62,7 @@ def predictions(runtime: LocalRuntime, record: dict[str, Any]) -> int:
     """Rows scored, over all parts: each `.out` starts with exactly one header line."""
     total = 0
     for key, lines in prediction_parts(runtime, record).items():
-        assert lines[0] == "encounter_id,probability,prediction", key
+        assert lines[0] == "encounter_id,probability,prediction,not_scored_reason", key
         assert lines.count(lines[0]) == 1, f"{key} has more than one header"
         total += len(lines) - 1
     return total
@@ -202,5 +202,6 @@ def test_a_prefix_of_three_parts_on_two_instances_scores_every_row_once_and_join
     assert [key.rsplit("/", 1)[1] for key in parts] == ["part-0.csv.out", "part-1.csv.out", "part-2.csv.out"]
     assert predictions(runtime, record) == 1500
     joined = Path(summarize(runtime, record)["predictions"]).read_text().splitlines()
-    assert joined[0] == "encounter_id,probability,prediction" and joined.count(joined[0]) == 1
+    assert joined[0] == "encounter_id,probability,prediction,not_scored_reason"
+    assert joined.count(joined[0]) == 1
     assert [line.split(",")[0] for line in joined[1:]] == [row.split(",")[0] for row in rows[3000:]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emulator.summary import join_predictions, render
+from emulator.summary import join_predictions, prediction_counts, render
 
 
 def summary(**fields: object) -> dict:
@@ -49,13 +49,38 @@ def test_predictions_name_the_model_that_scored_them() -> None:
 
 
 def test_prediction_parts_are_joined_in_order_with_one_header(tmp_path: Path) -> None:
-    header = "encounter_id,probability,prediction\n"
+    header = "encounter_id,probability,prediction,not_scored_reason\n"
     parts = []
-    for n, rows in enumerate(["1,0.1,0\n2,0.9,1\n", "3,0.2,0\n", "4,0.3,0"]):  # the last one unterminated
+    chunks = ["1,0.1,0,\n2,0.9,1,\n", "3,,,expired\n", "4,0.3,0,"]  # the last one unterminated
+    for n, rows in enumerate(chunks):
         path = tmp_path / f"part-{n}.csv.out"
         path.write_text(header + rows)
         parts.append(path)
 
     join_predictions(parts, tmp_path / "predictions.csv")
 
-    assert (tmp_path / "predictions.csv").read_text() == header + "1,0.1,0\n2,0.9,1\n3,0.2,0\n4,0.3,0\n"
+    assert (
+        tmp_path / "predictions.csv"
+    ).read_text() == header + "1,0.1,0,\n2,0.9,1,\n3,,,expired\n4,0.3,0,\n"
+
+
+def test_the_summary_counts_scored_and_not_scored_rows_by_reason(tmp_path: Path) -> None:
+    path = tmp_path / "predictions.csv"
+    path.write_text(
+        "encounter_id,probability,prediction,not_scored_reason\n"
+        '1,0.100000,0,\n2,,,expired\n"3,a",0.900000,1,\n4,,,hospice\n5,,,expired\n'
+    )
+    counts = prediction_counts(path)
+
+    assert counts == {"rows": 5, "scored": 2, "not_scored": {"expired": 2, "hospice": 1}}
+    assert "2 scored, 3 not scored: 2 expired, 1 hospice" in render(summary(prediction_counts=counts))
+
+
+def test_a_file_with_every_row_scored_says_only_how_many(tmp_path: Path) -> None:
+    path = tmp_path / "predictions.csv"
+    path.write_text("encounter_id,probability,prediction,not_scored_reason\n1,0.1,0,\n2,0.2,0,\n")
+    counts = prediction_counts(path)
+
+    assert counts == {"rows": 2, "scored": 2, "not_scored": {}}
+    assert "2 scored\n" in render(summary(prediction_counts=counts)) + "\n"
+    assert "not scored" not in render(summary(prediction_counts=counts))

@@ -36,6 +36,7 @@ def test_success_marks_the_run_and_its_version_succeeded_with_uris(aws: Aws) -> 
     assert reg.get_version(run["modelName"], 1)["run_status"] == "SUCCEEDED"
     assert result["subject"] == "medication-adherence-model v1 approved: run succeeded"
     assert "Predictions: s3://" in result["message"] and "now the champion" in result["message"]
+    assert "death or hospice are not scored" in result["message"] and "not_scored_reason" in result["message"]
     assert len(result["subject"]) <= 100
     assert f"{run['driftOutputUri']}/drift_report.json does not exist (NoSuchKey)" in result["message"]
 

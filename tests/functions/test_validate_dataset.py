@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import gzip
+import json
 from typing import Any
 
 import pytest
@@ -11,6 +12,24 @@ import pytest
 import validate_dataset
 from conftest import BUCKET, DATASET, Aws, dataset_head, gz, load_event
 from errors import InvalidDataset
+
+
+def put_schema(aws: Aws, **minimum_evaluation: int) -> None:
+    """code/dataset_schema.json as pipelines/schema.py writes it, with the held-out minimums replaced."""
+    from pipelines.schema import as_json_dict
+
+    written = as_json_dict()
+    written["minimum_evaluation"] = {**written["minimum_evaluation"], **minimum_evaluation}  # type: ignore[dict-item]
+    aws.put("code/dataset_schema.json", json.dumps(written).encode())
+    validate_dataset.clear_schema_cache()
+
+
+@pytest.fixture(autouse=True)
+def small_files_may_train(aws: Aws) -> None:
+    """A test-only setting: most tests here check one rule on a few dozen rows, far fewer than a
+    dataset needs to be evaluated, so their schema lowers the held-out minimums to 0 (off). The tests of the
+    minimum put back the schema pipelines/schema.py writes (`put_schema(aws)`)."""
+    put_schema(aws, held_out_rows=0, held_out_per_class=0)
 
 
 def run_for(aws: Aws, body: bytes, *, name: str = "data.csv", score: bytes | None = None) -> dict[str, Any]:
@@ -316,3 +335,39 @@ def test_the_payload_limit_is_the_batch_transforms() -> None:
     asl = Path(__file__).resolve().parents[2] / "statemachine" / "readmission_pipeline.asl.json"
     params = json.loads(asl.read_text())["States"]["BatchTransform"]["Parameters"]
     assert params["MaxPayloadInMB"] == validate_dataset.TRANSFORM_MAX_PAYLOAD_MB
+
+
+def test_a_whole_file_too_small_to_evaluate_is_refused_before_training(aws: Aws) -> None:
+    put_schema(aws)
+    with pytest.raises(InvalidDataset) as caught:
+        validate_dataset.handler(run_for(aws, dataset_head(20)), None)
+    message = str(caught.value)
+    assert "is too small to evaluate: it has 20 usable rows with 3 positives and 17 negatives" in message
+    assert "200 held-out rows with 50 of each outcome" in message
+    assert "at validation_fraction 0.2 a dataset of at least 1,000 usable rows with 250 positives" in message
+
+
+def test_the_size_check_counts_the_rows_the_target_uses(aws: Aws) -> None:
+    put_schema(aws)
+    # 3,000 rows: 2,959 usable once the 41 death/hospice encounters are left out, 313 positives.
+    result = validate_dataset.handler(run_for(aws, dataset_head(3000)), None)
+    assert result["dataset"]["sampleIsWholeFile"] is True
+    put_schema(aws, held_out_rows=592)  # 2,959 * 0.2 = 591.8: the whole 3,000 would pass, the usable not
+    with pytest.raises(InvalidDataset, match=r"2,959 usable rows .*death/hospice encounters not counted"):
+        validate_dataset.handler(run_for(aws, dataset_head(3000)), None)
+
+
+def test_a_sample_that_is_not_the_whole_file_is_not_judged_by_its_size(aws: Aws) -> None:
+    put_schema(aws, held_out_rows=10**9)  # no file could pass: only a complete sample is judged
+    result = validate_dataset.handler(run_for(aws, dataset_head(60_000)), None)
+    assert result["dataset"]["sampleIsWholeFile"] is False
+
+
+def test_the_dataset_minimum_follows_the_runs_validation_fraction(aws: Aws) -> None:
+    put_schema(aws)
+    event = run_for(aws, dataset_head(900))
+    event["run"]["hyperparameters"]["validation_fraction"] = "0.5"
+    with pytest.raises(
+        InvalidDataset, match=r"at validation_fraction 0.5 a dataset of at least 400 usable rows"
+    ):
+        validate_dataset.handler(event, None)

@@ -30,6 +30,7 @@ BAD_DATA_CASES = (
     "non_numeric",
     "corrupt_gzip",
     "too_few_rows",
+    "too_small_to_evaluate",
     "single_class",
     "duplicate_encounter_id",
     "bad_target",
@@ -68,6 +69,8 @@ def make_bad_case(case: str, directory: Path, lines: list[str]) -> Path:
         text_path.write_bytes(payload[: len(payload) // 2])
     elif case == "too_few_rows":
         text_path.write_text(header + "\n" + rows[0] + "\n")
+    elif case == "too_small_to_evaluate":  # well-formed, both outcomes, but ~60 held-out rows
+        text_path.write_text("\n".join([header, *rows]) + "\n")
     elif case == "single_class":
         data = frame()
         data["readmitted"] = "NO"

@@ -29,12 +29,42 @@ def parse_output(text: str) -> pd.DataFrame:
 def test_csv_with_header_scores_one_row_per_input_row_in_input_order(model, raw_lines):
     body = "\n".join(raw_lines[:201]) + "\n"
     out = parse_output(score_payload(model, body))
-    assert list(out.columns) == ["encounter_id", "probability", "prediction"]
+    assert list(out.columns) == ["encounter_id", "probability", "prediction", "not_scored_reason"]
     expected_ids = [line.split(",")[0] for line in raw_lines[1:201]]
     assert list(out["encounter_id"]) == expected_ids
-    assert out["probability"].between(0, 1).all()
-    assert set(out["prediction"]) <= {0, 1}
-    assert ((out["probability"] >= model.threshold) == (out["prediction"] == 1)).all()
+    scored = out[out["not_scored_reason"].isna()]
+    assert len(scored) > 190
+    assert scored["probability"].between(0, 1).all()
+    assert set(scored["prediction"]) <= {0, 1}
+    assert ((scored["probability"] >= model.threshold) == (scored["prediction"] == 1)).all()
+
+
+def test_death_and_hospice_encounters_are_kept_unscored_with_the_reason(model, slice_frame):
+    codes = slice_frame["discharge_disposition_id"]
+    rows = pd.concat(
+        [
+            slice_frame[codes == "1"].head(3),
+            slice_frame[codes == "11"].head(2),
+            slice_frame[codes == "14"].head(1),
+        ]
+    )
+    out = parse_output(score_payload(model, rows.to_csv(index=False)))
+    assert list(out["encounter_id"]) == list(rows["encounter_id"])
+    assert out["not_scored_reason"].fillna("").tolist() == ["", "", "", "expired", "expired", "hospice"]
+    assert out["probability"].isna().tolist() == [False, False, False, True, True, True]
+    assert out["prediction"].isna().tolist() == [False, False, False, True, True, True]
+    as_json = json.loads(score_payload(model, rows.to_csv(index=False), accept="application/json"))
+    records = as_json["predictions"]
+    assert [r["not_scored_reason"] for r in records] == [None, None, None, "expired", "expired", "hospice"]
+    assert [r["probability"] is None for r in records] == [False, False, False, True, True, True]
+    assert records[3]["prediction"] is None and records[0]["prediction"] in (0, 1)
+
+
+def test_a_file_of_only_death_and_hospice_encounters_scores_none(model, slice_frame):
+    rows = slice_frame[slice_frame["discharge_disposition_id"].isin(["11", "14"])].head(4)
+    text = score_payload(model, rows.to_csv(index=False))
+    assert text.splitlines()[0] == "encounter_id,probability,prediction,not_scored_reason"
+    assert all(line.split(",")[1:3] == ["", ""] for line in text.splitlines()[1:])
 
 
 def test_bytes_with_bom_and_crlf_score_like_plain_text(model, raw_lines):
@@ -80,8 +110,8 @@ def test_only_the_mini_batch_holding_the_header_gets_an_output_header(model, raw
     out = assembled(model, mini_batches(raw_lines[:121], 40))
 
     assert out == whole
-    assert out.count("encounter_id,probability,prediction") == 1
-    assert out.startswith("encounter_id,probability,prediction\n")
+    assert out.count("encounter_id,probability,prediction,not_scored_reason") == 1
+    assert out.startswith("encounter_id,probability,prediction,not_scored_reason\n")
 
 
 def test_a_later_mini_batch_is_read_with_the_files_reordered_columns(model, slice_frame, monkeypatch):
@@ -126,7 +156,10 @@ def test_a_header_line_is_dropped_wherever_it_falls(model, raw_lines, monkeypatc
 
 def test_a_mini_batch_of_the_header_alone_gives_the_header_alone(model, raw_lines, monkeypatch):
     monkeypatch.setenv("SCORING_COLUMNS", raw_lines[0])
-    assert score_payload(model, raw_lines[0] + "\r\n") == "encounter_id,probability,prediction\n"
+    assert (
+        score_payload(model, raw_lines[0] + "\r\n")
+        == "encounter_id,probability,prediction,not_scored_reason\n"
+    )
 
 
 def test_a_header_less_line_of_another_width_than_the_files_header_is_named(model, raw_lines, monkeypatch):
@@ -205,8 +238,11 @@ def test_inference_pipeline_writes_predictions_and_the_drift_report(trained, sli
     assert result.prediction_count == len(frame)
     predictions = pd.read_csv(tmp_path / "predictions.csv", dtype={"encounter_id": str})
     assert list(predictions["encounter_id"]) == list(frame[schema.ID_COLUMN])
+    reasons = predictions["not_scored_reason"].dropna()
+    assert result.not_scored == reasons.value_counts().to_dict() and set(reasons) == {"expired", "hospice"}
+    assert result.scored_count == len(frame) - len(reasons)
     report = read_json(tmp_path / "drift_report.json")
-    assert report["rows"] == len(frame)
+    assert report["rows"] == result.scored_count
     assert (tmp_path / "drift_report.md").read_text().startswith("# Drift report")
     # The training slice scored against its own baseline: no feature drifts.
     assert report["drift"] is False
@@ -218,12 +254,15 @@ def test_inference_pipeline_drift_is_the_drift_report_of_its_rows(trained, slice
 
     pipeline = InferencePipeline(trained.model_dir, f"{trained.model_dir}/baseline_statistics.json")
     result = pipeline.execute(str(slice_csv), str(tmp_path))
+    from pipelines.data import excluded_rows
+
     frame = read_scoring_file(str(slice_csv))
     bundle = pipeline.bundle
+    scored = frame[~excluded_rows(frame, bundle.target)]
     expected = drift_report(
         bundle.baseline,
-        bundle.model.named_steps["features"].transform(frame),
-        score(bundle, frame)["probability"].to_numpy(),
+        bundle.model.named_steps["features"].transform(scored),
+        score(bundle, scored)["probability"].to_numpy(),
     )
     assert result.drift == expected
     assert "prediction" in expected
@@ -234,7 +273,7 @@ def test_inference_pipeline_reads_only_the_models_columns_and_scores_like_batch_
 ):
     pipeline = InferencePipeline(trained.model_dir)
     used = set(read_json(f"{trained.model_dir}/features.json")["columns"])
-    assert set(pipeline.bundle.input_columns) == used | {schema.ID_COLUMN}
+    assert set(pipeline.bundle.input_columns) == used | {schema.ID_COLUMN, schema.DISCHARGE_COLUMN}
     assert "patient_nbr" not in used and "readmitted" not in used
     pipeline.execute(str(slice_csv), str(tmp_path), compute_drift=False)
     served = score_payload(pipeline.bundle, slice_csv.read_text())
@@ -247,4 +286,4 @@ def test_output_quotes_an_encounter_id_that_contains_a_comma():
     text = predictions_csv(
         pd.DataFrame({"encounter_id": ["a,b", "7"], "probability": [0.25, 0.5], "prediction": [0, 1]})
     )
-    assert text == 'encounter_id,probability,prediction\n"a,b",0.250000,0\n7,0.500000,1\n'
+    assert text == 'encounter_id,probability,prediction,not_scored_reason\n"a,b",0.250000,0,\n7,0.500000,1,\n'

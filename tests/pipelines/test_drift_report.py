@@ -12,6 +12,7 @@ import pytest
 from pipeline_cases import read_json
 
 from pipelines import bundle
+from pipelines.data import excluded_rows
 from pipelines.drift import (
     COUNTS_FILE,
     DriftCounts,
@@ -127,14 +128,16 @@ def test_processing_entry_point_reads_model_tar_gz_and_writes_the_report(trained
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stderr  # as many data rows counted as predictions scored
     report = read_json(output / "drift_report.json")
-    assert report["rows"] == len(raw)
+    scored_rows = len(raw) - int(excluded_rows(raw, model.target).sum())
+    assert report["rows"] == scored_rows < len(raw)
     assert "number_inpatient" in report["drifted_features"]
     assert report["drift"] is True
     assert "prediction" in report
     assert "number_inpatient" in (output / "drift_report.md").read_text()
     counts = DriftCounts.from_json(read_json(output / COUNTS_FILE))
-    assert counts.rows == counts.prediction_rows == len(raw)
+    assert counts.rows == counts.prediction_rows == scored_rows
     assert counts_report(model.baseline, counts) == report
 
 
@@ -156,9 +159,11 @@ def scored_slice(model, slice_csv, tmp_path_factory):
 
 
 def whole_frame_report(model, frame: pd.DataFrame, predictions: Path) -> dict:
-    """Today's drift_report on the whole frame, with the probabilities as the transform wrote them."""
-    probability = pd.read_csv(predictions / "slice.csv.out")["probability"].to_numpy()
-    return drift_report(model.baseline, model.model.named_steps["features"].transform(frame), probability)
+    """Today's drift_report on the frame's scored rows (death/hospice left out), with the
+    probabilities as the transform wrote them."""
+    probability = pd.read_csv(predictions / "slice.csv.out")["probability"].dropna().to_numpy()
+    scored = frame[~excluded_rows(frame, model.target)]
+    return drift_report(model.baseline, model.model.named_steps["features"].transform(scored), probability)
 
 
 @pytest.mark.parametrize("chunk_rows", [999, 1500, 4000, 100_000])
@@ -175,17 +180,20 @@ def test_streamed_report_equals_the_whole_frame_report_whatever_the_chunk_size(
         chunk_rows=chunk_rows,
     )
     expected = whole_frame_report(model, frame, predictions)
-    assert counts.rows == counts.prediction_rows == len(frame) == 4000
+    excluded = int(excluded_rows(frame, model.target).sum())
+    assert excluded == 62  # the slice's death/hospice encounters: neither scored nor counted
+    assert counts.rows == counts.prediction_rows == len(frame) - excluded == 4000 - 62
     assert counts_report(model.baseline, counts) == expected
     assert "prediction" in expected and len(expected["features"]) == len(model.baseline["features"])
 
 
 def test_the_probabilities_as_written_give_the_prediction_psi_of_the_full_precision_ones(model, scored_slice):
     frame, predictions = scored_slice
+    scored = frame[~excluded_rows(frame, model.target)]
     exact = drift_report(
         model.baseline,
-        model.model.named_steps["features"].transform(frame),
-        score(model, frame)["probability"].to_numpy(),
+        model.model.named_steps["features"].transform(scored),
+        score(model, scored)["probability"].to_numpy(),
     )
     written = whole_frame_report(model, frame, predictions)
     assert written["features"] == exact["features"]
@@ -215,16 +223,17 @@ def test_counts_of_two_shards_merge_into_the_report_of_all_rows(model, scored_sl
     frame, predictions = scored_slice
     prepare = model.model.named_steps["features"]
     probability = pd.read_csv(predictions / "slice.csv.out")["probability"].to_numpy()
+    scored = ~excluded_rows(frame, model.target)
     shards = []
     for rows in (slice(0, 2500), slice(2500, None)):
         shard = merge_counts(
-            count_features(model.baseline, prepare.transform(frame.iloc[rows])),
-            count_predictions(model.baseline, probability[rows]),
+            count_features(model.baseline, prepare.transform(frame.iloc[rows][scored[rows]])),
+            count_predictions(model.baseline, probability[rows][scored[rows]]),
         )
         # What a processing instance would write and the merging one read back.
         shards.append(DriftCounts.from_json(json.loads(json.dumps(shard.to_json()))))
     merged = merge_counts(*shards)
-    assert merged.rows == 4000
+    assert merged.rows == 4000 - 62
     assert counts_report(model.baseline, merged) == whole_frame_report(model, frame, predictions)
 
 
@@ -248,9 +257,31 @@ def test_prediction_header_lines_are_skipped_wherever_they_fall(tmp_path):
     assert np.concatenate(list(probability_chunks(str(bare), 2))).tolist() == [0.25]
 
 
+def test_rows_not_scored_are_left_out_of_the_prediction_counts(tmp_path):
+    path = tmp_path / "part.csv.out"
+    path.write_text(
+        "encounter_id,probability,prediction,not_scored_reason\n"
+        "1,0.100000,0,\n2,,,expired\n3,0.900000,1,\n4,,,hospice\n"
+    )
+    assert np.concatenate(list(probability_chunks(str(path), 2))).tolist() == [0.1, 0.9]
+
+
+def test_streamed_counts_leave_out_the_death_and_hospice_rows(model, slice_csv, scored_slice):
+    frame, predictions = scored_slice
+    counts = stream_counts(
+        model.baseline, model.model.named_steps["features"], str(slice_csv), str(predictions), chunk_rows=500
+    )
+    scored = frame[~excluded_rows(frame, model.target)]
+    assert counts.rows == counts.prediction_rows == len(scored) < len(frame)
+    expected = count_features(model.baseline, model.model.named_steps["features"].transform(scored))
+    assert {k: v.tolist() for k, v in counts.features.items()} == {
+        k: v.tolist() for k, v in expected.features.items()
+    }
+
+
 def test_a_prediction_line_without_a_probability_is_a_named_error(tmp_path):
     path = tmp_path / "part.csv.out"
-    path.write_text("encounter_id,probability,prediction\n1,0.1,0\n2,,1\n")
+    path.write_text("encounter_id,probability,prediction,not_scored_reason\n1,0.1,0,\n2,,1,\n")
     with pytest.raises(DatasetError, match="line 3") as caught:
         list(probability_chunks(str(path), 1000))
     assert caught.value.code == "malformed_predictions"

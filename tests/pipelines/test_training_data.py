@@ -25,6 +25,55 @@ def test_bad_training_data_is_rejected_with_its_named_reason(case, tmp_path, raw
     assert not (tmp_path / "model" / "model.joblib").exists()
 
 
+def test_a_dataset_too_small_to_evaluate_says_how_many_rows_and_positives_it_needs(tmp_path, raw_lines):
+    from pipelines.training_pipeline import TrainingPipeline
+
+    channel = tmp_path / "training"
+    channel.mkdir()
+    (channel / "small.csv").write_text("\n".join(raw_lines[:21]) + "\n")  # the 20 rows
+    with pytest.raises(DatasetError) as info:
+        TrainingPipeline({}).execute(str(channel), str(tmp_path / "model"), make_report=False)
+    assert info.value.code == "too_small_to_evaluate"
+    message = str(info.value)
+    assert "the dataset has 20 usable rows with 3 positives and 17 negatives" in message
+    assert "200 held-out rows with 50 of each outcome" in message
+    assert "at least 1,000 usable rows with 250 positives and 250 negatives" in message
+    assert not (tmp_path / "model" / "model.joblib").exists()
+
+
+def test_the_dataset_minimum_follows_the_validation_fraction(tmp_path, raw_lines):
+    from pipelines.training_pipeline import TrainingPipeline
+
+    channel = tmp_path / "training"
+    channel.mkdir()
+    (channel / "small.csv").write_text("\n".join(raw_lines[:300]) + "\n")
+    with pytest.raises(
+        DatasetError, match=r"validation_fraction 0.5 a dataset of at least 400 usable rows with 100"
+    ):
+        TrainingPipeline({"validation_fraction": 0.5}).execute(
+            str(channel), str(tmp_path / "m"), make_report=False
+        )
+    assert schema.minimum_dataset(0.2) == {"rows": 1000, "per_class": 250}
+    assert schema.minimum_dataset(0.3) == {"rows": 667, "per_class": 167}
+
+
+def test_held_out_patients_short_of_the_minimum_are_refused_even_when_the_dataset_is_not():
+    import numpy as np
+
+    from pipelines.training_pipeline import TrainingPipeline
+
+    pipeline = TrainingPipeline({})
+    y = np.array([1] * 300 + [0] * 900)
+    pipeline._check_size(y, None)  # the whole dataset is large enough
+    held_out = np.zeros(len(y), dtype=bool)
+    held_out[250:450] = True  # 200 held-out rows, 50 positives: just enough
+    pipeline._check_size(y, held_out)
+    held_out[250] = False  # 49 positives
+    with pytest.raises(DatasetError, match=r"held-out patients hold 199 rows with 49 positives") as info:
+        pipeline._check_size(y, held_out)
+    assert info.value.code == "too_small_to_evaluate"
+
+
 def test_missing_columns_error_names_each_missing_column(tmp_path, raw_lines):
     make_bad_case("missing_columns", tmp_path, raw_lines)
     with pytest.raises(DatasetError, match=r"age, diag_1"):

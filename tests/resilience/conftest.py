@@ -21,7 +21,7 @@ from .stack import PROJECT, Notifications, dataset_lines, write_csv
 from .table import WRITE_OPTION, ResilienceTable, Row
 
 PLUGIN_NAME = "resilience-table"
-BASELINE_ROWS = 2000
+BASELINE_ROWS = 3000
 # The gate (MIN_ROC_AUC, MAX_AUC_DROP) is not what these scenarios test: every model passes it unless a
 # scenario says otherwise, so "approved" never depends on which slice a scenario trained on. The fastest
 # estimator keeps each training job to seconds; the jobs' Retry back-off (30 s, 120 s) runs without
@@ -92,7 +92,9 @@ def baseline(runtime: LocalRuntime, notifications: Notifications, data_dir: Path
 def slice_file(data_dir: Path) -> Callable[[str, int, int], Path]:
     """A plain CSV of rows [start, start + rows) of the bundled dataset, named `<name>.csv`."""
 
-    def make(name: str, start: int, rows: int = 1500) -> Path:
+    # 3000 rows: enough for the training job's minimum evaluation (pipelines/schema.py
+    # MIN_HELD_OUT_ROWS: a dataset of at least 1,000 usable rows with 250 of each outcome).
+    def make(name: str, start: int, rows: int = 3000) -> Path:
         header, lines = dataset_lines(start, rows)
         return write_csv(data_dir / f"{name}.csv", header, lines)
 

@@ -115,6 +115,11 @@ def _duplicate_ids(folder: Path) -> Path:
     return write_csv(folder / "duplicate_ids.csv", header, [*lines, lines[10]])
 
 
+def _too_small_to_evaluate(folder: Path) -> Path:
+    header, lines = dataset_lines(3000, 600)  # well formed, both outcomes, ~60 of them positive
+    return write_csv(folder / "too_small.csv", header, lines)
+
+
 def _oversized(folder: Path) -> Path:
     header, lines = dataset_lines(3000, 1500)  # about 0.5 MB against a 64 KiB limit
     return write_csv(folder / "oversized.csv", header, lines)
@@ -170,6 +175,12 @@ CASES: dict[str, tuple[Callable[[Path], Path], str, str, str]] = {
         "300 rows plus a repeat of line 12",
         "ValidateDataset",
         "repeats encounter_id",
+    ),
+    "too-small-to-evaluate": (
+        _too_small_to_evaluate,
+        "600 well-formed rows (both outcomes)",
+        "ValidateDataset",
+        "is too small to evaluate",
     ),
     "over-size-limit": (
         _oversized,
@@ -255,7 +266,7 @@ def test_a_bom_and_crlf_line_ends_simply_work(
         Row(
             "Bad datasets",
             "UTF-8 BOM and CRLF line ends",
-            "uploaded 2000 rows saved with a BOM and CRLF line ends to datasets/",
+            "uploaded 3000 rows saved with a BOM and CRLF line ends to datasets/",
             record["status"],
             "-",
             "trained, approved, scored, drift reported",
@@ -272,7 +283,7 @@ def test_extra_unknown_columns_are_ignored_and_the_run_succeeds(
     data_dir: Path,
     resilience_row: Callable[[Row], None],
 ) -> None:
-    header, lines = dataset_lines(6000, 1500)
+    header, lines = dataset_lines(6000, 3000)
     path = write_csv(
         data_dir / "extra_columns.csv",
         header + ",ward,discharge_note",
@@ -305,11 +316,70 @@ def test_extra_unknown_columns_are_ignored_and_the_run_succeeds(
         Row(
             "Bad datasets",
             "Extra unknown columns",
-            "uploaded 1500 rows with two columns the schema does not know",
+            "uploaded 3000 rows with two columns the schema does not know",
             record["status"],
             "-",
             "unknown columns ignored; trained, scored",
             "new version registered, run SUCCEEDED, notified",
             "yes (earlier versions and artifacts)",
+        )
+    )
+
+
+def test_a_dataset_too_small_to_evaluate_fails_the_training_job_with_the_sentence(
+    runtime: LocalRuntime,
+    baseline: dict[str, Any],
+    notifications: Notifications,
+    data_dir: Path,
+    resilience_row: Callable[[Row], None],
+) -> None:
+    # 7000 rows (more than ValidateDataset's 1 MiB sample, so it cannot count the whole file) with
+    # only 150 of them readmitted within 30 days: too few positives to evaluate on held-out patients.
+    header, lines = dataset_lines(30_000, 7000)
+    at = column_index(header, "readmitted")
+    kept, thinned = 0, []
+    for line in lines:
+        fields = line.split(",")
+        if fields[at] == "<30":
+            kept += 1
+            if kept > 150:
+                fields[at] = "NO"
+        thinned.append(",".join(fields))
+    path = write_csv(data_dir / "few_positives.csv", header, thinned)
+    key = runtime.datasets_prefix + path.name
+    before = snapshot(runtime)
+    [event] = runtime.trigger.upload(str(path), key)
+
+    record = runtime.run(event)
+
+    after = snapshot(runtime)
+    run_id = record["name"]
+    assert record["status"] == "FAILED"
+    assert "TrainModel" in entered(record) and entered(record)[-3:] == [
+        "RecordFailure",
+        "NotifyFailure",
+        "RunFailed",
+    ]
+    reason = "Invalid dataset (too_small_to_evaluate): the dataset has"
+    assert reason in record["cause"] and "250 positives" in record["cause"]
+    run = after.items[(f"RUN#{run_id}", "RUN")]
+    assert (run["status"], run["stage"]) == ("FAILED", "TrainModel")
+    assert reason in run["cause"] and "150 positives" in run["cause"]
+    [notice] = notifications.about(run_id)
+    assert "failed at TrainModel" in notice["subject"] and reason in notice["message"]
+    nothing_lost(before, after, run_ids=[run_id], uploads=(key,))
+    assert champion(after.items, MODEL) == champion(before.items, MODEL) is not None
+    assert versions_of(after.items, MODEL) == versions_of(before.items, MODEL)
+
+    resilience_row(
+        Row(
+            "Bad datasets",
+            "Too few positives to evaluate (file larger than the sample)",
+            "uploaded 7000 rows with only 150 readmitted within 30 days to datasets/",
+            record["status"],
+            record["error"],
+            first_words(run["cause"], run_id),
+            "run FAILED at TrainModel before fitting, notified; champion and versions unchanged",
+            "yes",
         )
     )

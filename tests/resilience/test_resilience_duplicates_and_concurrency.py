@@ -144,7 +144,7 @@ def test_two_uploads_together_train_in_parallel_without_touching_each_other(
         Row(
             "Concurrency",
             "Two uploads at once",
-            "two 1500-row files uploaded, both executions started before either finished (strict gate)",
+            "two 3000-row files uploaded, both executions started before either finished (strict gate)",
             "SUCCEEDED, SUCCEEDED",
             "-",
             "training jobs ran at the same time; each scored its own file",
@@ -201,7 +201,7 @@ def test_two_approved_uploads_at_once_both_succeed_and_the_later_compares_with_t
         Row(
             "Concurrency",
             "Two approved uploads at once",
-            "two 1500-row files uploaded together, both models approved against the same champion",
+            "two 3000-row files uploaded together, both models approved against the same champion",
             "SUCCEEDED, SUCCEEDED",
             "-",
             "the later run found the champion moved, compared again with it and promoted over it",
