@@ -48,6 +48,9 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_BODY_DEPTH = 16
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_RETRIES_PER_KEY = 10  # executions started for one key after failures, before the key is refused
+# Step Functions' executionArn is 256 characters at most: a longer id names no execution, and asking
+# about it is a ValidationException (a 502), not the 404 it is
+MAX_EXECUTION_ARN_LENGTH = 256
 
 
 def body_problem(field: str, message: str) -> RequestErrors:
@@ -182,6 +185,8 @@ def describe_execution(
         if execution_id.startswith("arn:")
         else _execution_arn(settings.state_machine_arn, execution_id)
     )
+    if len(arn) > MAX_EXECUTION_ARN_LENGTH:
+        return None
     try:
         described = sfn.describe_execution(executionArn=arn)
     except (sfn.exceptions.ExecutionDoesNotExist, sfn.exceptions.InvalidArn):

@@ -8,12 +8,15 @@ import json
 import time
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 import api
 import register_model
 from conftest import BUCKET, TABLE, Aws, dataset_head, load_event
 from registry import Registry
+from settings import load_settings
 
 
 def post(body: Any, headers: dict[str, str] | None = None, *, raw: str | None = None) -> tuple[int, dict]:
@@ -342,6 +345,43 @@ def test_get_execution_of_an_unknown_id_is_404(aws: Aws) -> None:
     response = api.handler(load_event("api_get_execution.json"), None)
 
     assert response["statusCode"] == 404
+
+
+class StepFunctionsAsOnAws:
+    """DescribeExecution as Step Functions answers it: an executionArn over 256 characters is a
+    ValidationException (moto, unlike AWS and the local runtime, answers ExecutionDoesNotExist)."""
+
+    def __init__(self, real: Any):
+        self.real = real
+        self.exceptions = real.exceptions
+        self.described: list[str] = []
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        self.described.append(executionArn)
+        if len(executionArn) > 256:
+            raise ClientError(
+                {"Error": {"Code": "ValidationException", "Message": "Member must have length <= 256"}},
+                "DescribeExecution",
+            )
+        return self.real.describe_execution(executionArn=executionArn)
+
+
+@pytest.mark.parametrize(
+    "execution_id",
+    ["x" * 300, "arn:aws:states:us-east-1:123456789012:execution:machine:" + "x" * 250, "%C3%89" * 200],
+    ids=["long-name", "long-arn", "long-escaped-name"],
+)
+def test_an_execution_id_longer_than_any_execution_arn_is_unknown_without_asking_step_functions(
+    aws: Aws, execution_id: str
+) -> None:
+    """Found by the schemathesis run: an ARN over 256 characters was a ValidationException (a 502)."""
+    sfn = StepFunctionsAsOnAws(boto3.client("stepfunctions"))
+    registry = Registry(TABLE, boto3.client("dynamodb"))
+
+    found = api.describe_execution(execution_id, settings=load_settings(), sfn=sfn, registry=registry)
+
+    assert found is None  # the handler's 404
+    assert sfn.described == []
 
 
 def test_get_models_lists_versions_with_the_champion_flag(aws: Aws) -> None:
