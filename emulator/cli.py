@@ -89,7 +89,13 @@ def _finish(
 ) -> int:
     from emulator.summary import render, summarize
 
+    runtime.progress.flush()  # the handlers' last lines before the summary
     summary = summarize(runtime, record)
+    log_dir = runtime.progress.lambda_log_dir
+    if log_dir is not None and log_dir.is_dir():
+        summary["lambda_logs"] = str(log_dir)
+        runtime.progress.note(f"the functions' logs (CloudWatch Logs /aws/lambda/<function>): {log_dir}")
+    runtime.progress.flush()  # what the summary's own API calls logged
     summary["seconds"] = round(time.monotonic() - started, 3)
     summary["job_seconds"] = {k: round(v, 3) for k, v in runtime.sagemaker.job_seconds().items()}
     summary["startup_seconds"] = round(runtime.startup_seconds, 3)
@@ -247,7 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="seconds to wait for another process using the same state dir",
     )
-    common.add_argument("--quiet", action="store_true", help="do not stream the jobs' log lines")
+    common.add_argument(
+        "--quiet",
+        action="store_true",
+        help="do not stream the jobs' and the functions' log lines (their log files keep them)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", parents=[common], help="upload a dataset and run the pipeline")

@@ -365,16 +365,29 @@ class StepFunctionsAsOnAws:
             )
         return self.real.describe_execution(executionArn=executionArn)
 
+    def get_execution_history(self, **kwargs: Any) -> dict[str, Any]:
+        return self.real.get_execution_history(**kwargs)
+
 
 @pytest.mark.parametrize(
     "execution_id",
-    ["x" * 300, "arn:aws:states:us-east-1:123456789012:execution:machine:" + "x" * 250, "%C3%89" * 200],
-    ids=["long-name", "long-arn", "long-escaped-name"],
+    [
+        "x" * 300,
+        "%C3%89" * 200,
+        "a%0Ab",
+        "a b",
+        "a/b",
+        "a%C2%96b",
+        "arn:aws:states:x",
+        "arn:aws:states:us-east-1:123456789012:execution:another-machine:run-1",
+    ],
+    ids=["long", "long-escaped", "newline", "space", "slash", "c1-control", "short-arn", "another-machine"],
 )
-def test_an_execution_id_longer_than_any_execution_arn_is_unknown_without_asking_step_functions(
+def test_an_id_that_cannot_name_one_of_our_executions_is_unknown_without_asking_step_functions(
     aws: Aws, execution_id: str
 ) -> None:
-    """Found by the schemathesis run: an ARN over 256 characters was a ValidationException (a 502)."""
+    """Found by the schemathesis run: an ARN over 256 characters was a ValidationException, a name with a
+    control character or an ARN outside the state machine an AccessDeniedException: each a 502."""
     sfn = StepFunctionsAsOnAws(boto3.client("stepfunctions"))
     registry = Registry(TABLE, boto3.client("dynamodb"))
 
@@ -382,6 +395,23 @@ def test_an_execution_id_longer_than_any_execution_arn_is_unknown_without_asking
 
     assert found is None  # the handler's 404
     assert sfn.described == []
+
+
+def test_an_execution_is_found_by_its_name_and_by_its_arn(aws: Aws) -> None:
+    aws.put("datasets/diabetic_data.csv", dataset_head(50))
+    _, started = post(sample_body(), {"Idempotency-Key": "by-name-and-arn"})
+    sfn = StepFunctionsAsOnAws(boto3.client("stepfunctions"))
+    registry = Registry(TABLE, boto3.client("dynamodb"))
+
+    by_name = api.describe_execution(
+        started["executionName"], settings=load_settings(), sfn=sfn, registry=registry
+    )
+    by_arn = api.describe_execution(
+        started["executionArn"], settings=load_settings(), sfn=sfn, registry=registry
+    )
+
+    assert by_name is not None and by_arn is not None
+    assert by_name["executionArn"] == by_arn["executionArn"] == started["executionArn"]
 
 
 def test_get_models_lists_versions_with_the_champion_flag(aws: Aws) -> None:
