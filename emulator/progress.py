@@ -130,11 +130,17 @@ class Progress:
     def handler_line(self, function: str, line: str) -> None:
         """A line a Lambda handler wrote (its log file has it already): shown unless quiet, after
         the history events that came before it."""
-        if not self.verbose_jobs:
-            return
+        if self.verbose_jobs:
+            self._hold(f"    | {function} | {line}")
+
+    def handler_note(self, text: str) -> None:
+        """A note about an invocation (a handler raised): shown even when quiet, in the same place."""
+        self._hold(f"[local] {text}")
+
+    def _hold(self, text: str) -> None:
         at = int(time.time() * 1000)  # the history's timestamps have milliseconds
         with self._held_lock:
-            self._held.append((at, f"    | {function} | {line}"))
+            self._held.append((at, text))
             if self._timer is None:
                 self._timer = threading.Timer(HANDLER_LINE_SECONDS, self.flush)
                 self._timer.daemon = True

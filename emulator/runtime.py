@@ -173,7 +173,7 @@ class LocalRuntime:
         self.lambdas = LocalLambda(
             self.stack,
             self.faults,
-            log=self.progress.note,
+            log=self.progress.handler_note,
             roles=self.roles,
             log_dir=self.progress.lambda_log_dir,
             log_line=self.progress.handler_line,

@@ -18,7 +18,7 @@ from emulator.lambdas import LocalLambda, function_log
 from emulator.progress import Progress
 from emulator.template import FunctionSpec
 
-HANDLERS = '''
+HANDLERS = """
 import sys
 
 from aws_lambda_powertools import Logger
@@ -36,7 +36,7 @@ def logs(event, context):
 def fails(event, context):
     logger.info("about to fail")
     raise ValueError("the dataset has no header")
-'''
+"""
 
 
 def _spec(root: Path, logical_id: str, handler: str) -> FunctionSpec:
@@ -120,7 +120,8 @@ def test_an_unhandled_errors_traceback_goes_to_the_log_file_and_the_note_names_i
 def test_concurrent_invocations_keep_each_line_whole_and_with_its_function(host: Any) -> None:
     threads = [
         threading.Thread(
-            target=host.lambdas.invoke, kwargs={"FunctionName": "LogsFunction", "Payload": json.dumps({"rows": i})}
+            target=host.lambdas.invoke,
+            kwargs={"FunctionName": "LogsFunction", "Payload": json.dumps({"rows": i})},
         )
         for i in range(8)
     ]
@@ -134,7 +135,9 @@ def test_concurrent_invocations_keep_each_line_whole_and_with_its_function(host:
     assert shown.count("plain print in pieces and its end") == 8
 
 
-def test_without_a_log_dir_or_sink_the_lines_stay_on_stdout(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_without_a_log_dir_or_sink_the_lines_stay_on_stdout(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     code = tmp_path / "code"
     code.mkdir()
     (code / "log_handlers.py").write_text(HANDLERS)
