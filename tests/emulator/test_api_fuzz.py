@@ -52,6 +52,11 @@ SCHEMA_CHECKS = [
     negative_data_rejection,
 ]
 OPERATIONS = [(found.ok().method.upper(), found.ok().path) for found in SCHEMA.get_all_operations()]
+OPERATION_IDS = {
+    (method.upper(), path): operation["operationId"]
+    for path, item in SCHEMA.raw_schema["paths"].items()
+    for method, operation in item.items()
+}
 READ_TIMEOUT = 0.2  # a body shorter than its Content-Length is answered after this
 
 
@@ -182,7 +187,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "mode"), CASES, ids=[f"{m} {p} {mode}" for m, p, mode in CASES])
+@pytest.mark.parametrize(
+    ("method", "path", "mode"), CASES, ids=[f"{OPERATION_IDS[(m, p)]}-{mode}" for m, p, mode in CASES]
+)
 def test_schemathesis_finds_every_answer_conforms_to_the_openapi_document(
     address: tuple[str, int, str], method: str, path: str, mode: GenerationMode
 ) -> None:

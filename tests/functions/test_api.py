@@ -383,7 +383,7 @@ class StepFunctionsAsOnAws:
     ],
     ids=["long", "long-escaped", "newline", "space", "slash", "c1-control", "short-arn", "another-machine"],
 )
-def test_an_id_that_cannot_name_one_of_our_executions_is_unknown_without_asking_step_functions(
+def test_an_impossible_execution_id_is_unknown_without_asking_step_functions(
     aws: Aws, execution_id: str
 ) -> None:
     """Found by the schemathesis run: an ARN over 256 characters was a ValidationException, a name with a
