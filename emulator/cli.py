@@ -14,6 +14,10 @@
         while `api` or `run` holds the state dir, and create nothing.
     api [--port N]          the REST API on localhost (POST /training starts a local execution)
 
+The Lambda handlers' own log lines (Powertools JSON, print) are kept in
+<state-dir>/logs/lambda/<function>.log, the local CloudWatch Logs /aws/lambda/<function>, with each
+unhandled error's traceback; the progress shows them in place among the states (--quiet: not at all).
+
 Every command takes --state-dir (default .local/). Progress goes to stderr; with --json stdout holds
 exactly one JSON document. Exit status 0 when the execution succeeded, 1 when it failed, 2 for a
 usage or input error, 141 (SIGPIPE's) without a word when stdout's reader went away (`| head -1`).
