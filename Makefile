@@ -21,7 +21,7 @@ help:
 	@echo "make bench        print the performance figures on the full dataset"
 	@echo "make security     checkov on template.yaml (skips must carry a reason)"
 	@echo "make resilience-table  run the resilience scenarios and write docs/resilience.md from their results"
-	@echo "make fuzz-api     fuzz the local API (FUZZ_EXAMPLES=2000 requests): no 5xx, no dropped connection, JSON only"
+	@echo "make fuzz-api     fuzz the local API (hypothesis, and schemathesis from docs/openapi.json; FUZZ_EXAMPLES=2000 requests each): no 5xx, no dropped connection, JSON only, answers as documented"
 	@echo "make build        sam build (ENV=dev|prod|default picks the samconfig.toml environment)"
 	@echo "make package      sam build + the SageMaker code bundle in build/code (offline)"
 	@echo "make deploy       sam build + sam deploy + upload the code bundle (needs AWS credentials)"

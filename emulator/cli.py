@@ -14,6 +14,10 @@
         while `api` or `run` holds the state dir, and create nothing.
     api [--port N]          the REST API on localhost (POST /training starts a local execution)
 
+The Lambda handlers' own log lines (Powertools JSON, print) are kept in
+<state-dir>/logs/lambda/<function>.log, the local CloudWatch Logs /aws/lambda/<function>, with each
+unhandled error's traceback; the progress shows them in place among the states (--quiet: not at all).
+
 Every command takes --state-dir (default .local/). Progress goes to stderr; with --json stdout holds
 exactly one JSON document. Exit status 0 when the execution succeeded, 1 when it failed, 2 for a
 usage or input error, 141 (SIGPIPE's) without a word when stdout's reader went away (`| head -1`).
@@ -89,7 +93,13 @@ def _finish(
 ) -> int:
     from emulator.summary import render, summarize
 
+    runtime.progress.flush()  # the handlers' last lines before the summary
     summary = summarize(runtime, record)
+    log_dir = runtime.progress.lambda_log_dir
+    if log_dir is not None and log_dir.is_dir():
+        summary["lambda_logs"] = str(log_dir)
+        runtime.progress.note(f"the functions' logs (CloudWatch Logs /aws/lambda/<function>): {log_dir}")
+    runtime.progress.flush()  # what the summary's own API calls logged
     summary["seconds"] = round(time.monotonic() - started, 3)
     summary["job_seconds"] = {k: round(v, 3) for k, v in runtime.sagemaker.job_seconds().items()}
     summary["startup_seconds"] = round(runtime.startup_seconds, 3)
@@ -247,7 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="seconds to wait for another process using the same state dir",
     )
-    common.add_argument("--quiet", action="store_true", help="do not stream the jobs' log lines")
+    common.add_argument(
+        "--quiet",
+        action="store_true",
+        help="do not stream the jobs' and the functions' log lines (their log files keep them)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", parents=[common], help="upload a dataset and run the pipeline")

@@ -1,7 +1,10 @@
 """Human-readable progress of executions on stderr: states entered and left, with timings.
 
 Fed from the execution history (the same events AWS shows in the console), never from the
-interpreter's internals, plus the jobs' own log lines prefixed with the job name.
+interpreter's internals, plus the jobs' own log lines prefixed with the job name, and the Lambda
+handlers' log lines prefixed with the function name, in their place among the states: a handler's
+line is held until the history shows the event that came after it (or HANDLER_LINE_SECONDS pass,
+or `flush()`), since the history is read a few times a second and the handler writes at once.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -22,6 +26,9 @@ _FAILURE_DETAILS = (
     "lambdaFunctionFailedEventDetails",
     "lambdaFunctionTimedOutEventDetails",
 )
+
+
+HANDLER_LINE_SECONDS = 2.0  # how long a handler's line waits for the history to catch up
 
 
 def _seconds(later: datetime, earlier: datetime) -> float:
@@ -46,6 +53,10 @@ def state_timings(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for _name, (_started, index) in open_states.items():
         visits[index]["status"] = "FAILED"
     return visits
+
+
+def _epoch_ms(timestamp: datetime) -> float:
+    return timestamp.timestamp() * 1000
 
 
 def error_names(events: list[dict[str, Any]]) -> list[str]:
@@ -100,6 +111,10 @@ class Progress:
         self._failed: dict[str, str] = {}  # execution -> error of the state that is running
         self._traced: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+        self._held: list[tuple[float, str]] = []  # handlers' lines not printed yet: (epoch ms, text)
+        self._held_lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self.lambda_log_dir: Path | None = None  # where the handlers' whole logs are (the runtime sets it)
 
     def _write(self, text: str) -> None:
         with self._lock:
@@ -112,9 +127,48 @@ class Progress:
         if self.verbose_jobs:
             self._write(f"    | {job} | {line}")
 
+    def handler_line(self, function: str, line: str) -> None:
+        """A line a Lambda handler wrote (its log file has it already): shown unless quiet, after
+        the history events that came before it."""
+        if self.verbose_jobs:
+            self._hold(f"    | {function} | {line}")
+
+    def handler_note(self, text: str) -> None:
+        """A note about an invocation (a handler raised): shown even when quiet, in the same place."""
+        self._hold(f"[local] {text}")
+
+    def _hold(self, text: str) -> None:
+        at = int(time.time() * 1000)  # the history's timestamps have milliseconds
+        with self._held_lock:
+            self._held.append((at, text))
+            if self._timer is None:
+                self._timer = threading.Timer(HANDLER_LINE_SECONDS, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _release(self, before_ms: float | None) -> None:
+        """Print the held lines written before `before_ms` (all of them when None)."""
+        with self._held_lock:
+            if before_ms is None:
+                due, self._held = self._held, []
+            else:
+                due = [held for held in self._held if held[0] < before_ms]
+                self._held = [held for held in self._held if held[0] >= before_ms]
+            if not self._held and self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        for _at, text in due:
+            self._write(text)
+
+    def flush(self) -> None:
+        """Print every held handler line (the run ended, or the history was not read for a while)."""
+        self._release(None)
+
     def events(self, execution: str, events: list[dict[str, Any]]) -> None:
         seen = self._seen.get(execution, 0)
         for event in events[seen:]:
+            if self._held:
+                self._release(_epoch_ms(event["timestamp"]))
             self._event(execution, event)
         self._seen[execution] = max(seen, len(events))
 

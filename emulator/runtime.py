@@ -168,7 +168,16 @@ class LocalRuntime:
         self.sagemaker.import_state(self.state.read_json("sagemaker.json", {}))
         from emulator.lambdas import LocalLambda
 
-        self.lambdas = LocalLambda(self.stack, self.faults, log=self.progress.note, roles=self.roles)
+        # the handlers' stdout: <state-dir>/logs/lambda/<function>.log (CloudWatch Logs' /aws/lambda/...)
+        self.progress.lambda_log_dir = self.state.root / "logs" / "lambda"
+        self.lambdas = LocalLambda(
+            self.stack,
+            self.faults,
+            log=self.progress.handler_note,
+            roles=self.roles,
+            log_dir=self.progress.lambda_log_dir,
+            log_line=self.progress.handler_line,
+        )
         interpreter.install(self, self.sagemaker, self.lambdas, self.roles, self.retry_wait_scale)
         interpreter.clear_threads()
         self.sfn = boto3.client("stepfunctions", region_name=REGION)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import re
 from typing import Any
 from urllib.parse import unquote
 
@@ -48,6 +49,13 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_BODY_DEPTH = 16
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_RETRIES_PER_KEY = 10  # executions started for one key after failures, before the key is refused
+# Step Functions' executionArn is 256 characters at most: a longer id names no execution, and asking
+# about it is a ValidationException (a 502), not the 404 it is
+MAX_EXECUTION_ARN_LENGTH = 256
+# What StartExecution accepts as a name (1 to 80 characters; no whitespace, brackets, wildcards, control
+# characters or any of "#%\^|~`$&,;:/): an id that is not one names no execution of ours. Asking anyway is
+# an AccessDeniedException for an ARN outside the function's policy, not the 404 it is.
+_EXECUTION_NAME = re.compile(r'[^\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}')
 
 
 def body_problem(field: str, message: str) -> RequestErrors:
@@ -177,11 +185,14 @@ def describe_execution(
 ) -> dict[str, Any] | None:
     """Status and the state it is in (the last StateEntered), or None when unknown."""
     execution_id = unquote(execution_id)
-    arn = (
-        execution_id
-        if execution_id.startswith("arn:")
-        else _execution_arn(settings.state_machine_arn, execution_id)
-    )
+    prefix = _execution_arn(settings.state_machine_arn, "")  # this state machine's executions
+    if execution_id.startswith("arn:"):
+        if not execution_id.startswith(prefix):
+            return None  # another state machine's, or not an execution ARN: not ours to describe
+        execution_id = execution_id[len(prefix) :]
+    arn = prefix + execution_id
+    if not _EXECUTION_NAME.fullmatch(execution_id) or len(arn) > MAX_EXECUTION_ARN_LENGTH:
+        return None
     try:
         described = sfn.describe_execution(executionArn=arn)
     except (sfn.exceptions.ExecutionDoesNotExist, sfn.exceptions.InvalidArn):

@@ -1,8 +1,16 @@
-"""A bounded fuzz run of the local API on the real project: generated methods, paths, headers and bodies
-through `serve()` to the template's ApiFunction. Every request gets a status under 500 with a JSON
-body: no dropped connection, no HTML page, no crash of the server or of the handler (a 502).
+"""Bounded fuzz runs of the local API on the real project, through `serve()` to the template's ApiFunction.
 
-Deterministic (derandomized, a fixed number of examples); `make fuzz-api` runs it with more.
+Two fuzzers, one server:
+- schemathesis (from docs/openapi.json): requests that follow the document (positive) and requests that
+  break it (negative), each response checked by schemathesis' own checks: no 5xx, a status and a
+  Content-Type the document declares, a body that conforms to the declared schema, and negative data
+  refused with a 4xx;
+- hypothesis (below): what no schema describes, methods and paths no route takes, broken
+  Content-Length headers, bodies that are not UTF-8 or not JSON.
+Every request gets a status under 500 with a JSON body: no dropped connection, no HTML page, no crash
+of the server or of the handler (a 502).
+
+Deterministic (derandomized, a fixed number of examples); `make fuzz-api` runs both with more.
 """
 
 from __future__ import annotations
@@ -15,8 +23,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.generation.modes import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from emulator.api import serve
 from emulator.progress import Progress
@@ -24,6 +41,22 @@ from emulator.runtime import LocalRuntime
 
 PROJECT = Path(__file__).resolve().parents[2]
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
+# per operation and mode: 7 cases x 25 = 175 requests in the suite
+SCHEMA_EXAMPLES = max(1, int(os.environ.get("FUZZ_EXAMPLES", "175")) // 7)
+SCHEMA = schemathesis.openapi.from_path(PROJECT / "docs" / "openapi.json")
+SCHEMA_CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
+OPERATIONS = [(found.ok().method.upper(), found.ok().path) for found in SCHEMA.get_all_operations()]
+OPERATION_IDS = {
+    (method.upper(), path): operation["operationId"]
+    for path, item in SCHEMA.raw_schema["paths"].items()
+    for method, operation in item.items()
+}
 READ_TIMEOUT = 0.2  # a body shorter than its Content-Length is answered after this
 
 
@@ -141,5 +174,42 @@ def test_every_generated_request_gets_a_json_answer_under_500(address: tuple[str
         assert content_type.startswith("application/json"), (request, status, content_type)
         if request[0] != "HEAD":
             json.loads(body)
+
+    answered()
+
+
+# GET /models takes no input: nothing of it can break the document
+CASES = [
+    (method, path, mode)
+    for method, path in OPERATIONS
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    if not (mode is GenerationMode.NEGATIVE and path == "/models")
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "mode"), CASES, ids=[f"{OPERATION_IDS[(m, p)]}-{mode}" for m, p, mode in CASES]
+)
+def test_schemathesis_finds_every_answer_conforms_to_the_openapi_document(
+    address: tuple[str, int, str], method: str, path: str, mode: GenerationMode
+) -> None:
+    host, port, _bucket = address
+    operation = SCHEMA[path][method]
+
+    @settings(
+        max_examples=SCHEMA_EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(operation.as_strategy(generation_mode=mode))
+    def answered(case: schemathesis.Case) -> None:
+        response = case.call_and_validate(base_url=f"http://{host}:{port}", checks=SCHEMA_CHECKS, timeout=10)
+
+        # content_type_conformance passes a response without a Content-Type: this one does not
+        content_types = response.headers.get("content-type") or [""]
+        assert content_types[0].startswith("application/json"), (case, response.headers)
+        json.loads(response.content)
 
     answered()

@@ -8,12 +8,15 @@ import json
 import time
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 import api
 import register_model
 from conftest import BUCKET, TABLE, Aws, dataset_head, load_event
 from registry import Registry
+from settings import load_settings
 
 
 def post(body: Any, headers: dict[str, str] | None = None, *, raw: str | None = None) -> tuple[int, dict]:
@@ -342,6 +345,73 @@ def test_get_execution_of_an_unknown_id_is_404(aws: Aws) -> None:
     response = api.handler(load_event("api_get_execution.json"), None)
 
     assert response["statusCode"] == 404
+
+
+class StepFunctionsAsOnAws:
+    """DescribeExecution as Step Functions answers it: an executionArn over 256 characters is a
+    ValidationException (moto, unlike AWS and the local runtime, answers ExecutionDoesNotExist)."""
+
+    def __init__(self, real: Any):
+        self.real = real
+        self.exceptions = real.exceptions
+        self.described: list[str] = []
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        self.described.append(executionArn)
+        if len(executionArn) > 256:
+            raise ClientError(
+                {"Error": {"Code": "ValidationException", "Message": "Member must have length <= 256"}},
+                "DescribeExecution",
+            )
+        return self.real.describe_execution(executionArn=executionArn)
+
+    def get_execution_history(self, **kwargs: Any) -> dict[str, Any]:
+        return self.real.get_execution_history(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "execution_id",
+    [
+        "x" * 300,
+        "%C3%89" * 200,
+        "a%0Ab",
+        "a b",
+        "a/b",
+        "a%C2%96b",
+        "arn:aws:states:x",
+        "arn:aws:states:us-east-1:123456789012:execution:another-machine:run-1",
+    ],
+    ids=["long", "long-escaped", "newline", "space", "slash", "c1-control", "short-arn", "another-machine"],
+)
+def test_an_impossible_execution_id_is_unknown_without_asking_step_functions(
+    aws: Aws, execution_id: str
+) -> None:
+    """Found by the schemathesis run: an ARN over 256 characters was a ValidationException, a name with a
+    control character or an ARN outside the state machine an AccessDeniedException: each a 502."""
+    sfn = StepFunctionsAsOnAws(boto3.client("stepfunctions"))
+    registry = Registry(TABLE, boto3.client("dynamodb"))
+
+    found = api.describe_execution(execution_id, settings=load_settings(), sfn=sfn, registry=registry)
+
+    assert found is None  # the handler's 404
+    assert sfn.described == []
+
+
+def test_an_execution_is_found_by_its_name_and_by_its_arn(aws: Aws) -> None:
+    aws.put("datasets/diabetic_data.csv", dataset_head(50))
+    _, started = post(sample_body(), {"Idempotency-Key": "by-name-and-arn"})
+    sfn = StepFunctionsAsOnAws(boto3.client("stepfunctions"))
+    registry = Registry(TABLE, boto3.client("dynamodb"))
+
+    by_name = api.describe_execution(
+        started["executionName"], settings=load_settings(), sfn=sfn, registry=registry
+    )
+    by_arn = api.describe_execution(
+        started["executionArn"], settings=load_settings(), sfn=sfn, registry=registry
+    )
+
+    assert by_name is not None and by_arn is not None
+    assert by_name["executionArn"] == by_arn["executionArn"] == started["executionArn"]
 
 
 def test_get_models_lists_versions_with_the_champion_flag(aws: Aws) -> None:

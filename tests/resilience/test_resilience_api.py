@@ -45,6 +45,46 @@ CASES: dict[str, tuple[str, Callable[[LocalRuntime], str], list[str]]] = {
         lambda rt: json.dumps({"datasetUri": "s3://someone-elses-bucket/datasets/x.csv"}),
         ["datasetUri"],
     ),
+    # issue 11: hyperparameters outside their type or range used to answer 202 and fail (or train for an hour)
+    "negative-max-iter": (
+        "hyperparameters max_iter -5",
+        lambda rt: json.dumps({"datasetUri": _dataset(rt), "hyperparameters": {"max_iter": -5}}),
+        ["hyperparameters.max_iter"],
+    ),
+    "text-max-iter": (
+        'hyperparameters max_iter "lots"',
+        lambda rt: json.dumps({"datasetUri": _dataset(rt), "hyperparameters": {"max_iter": "lots"}}),
+        ["hyperparameters.max_iter"],
+    ),
+    "nan-max-iter": (
+        "hyperparameters max_iter NaN",
+        lambda rt: '{"datasetUri": ' + json.dumps(_dataset(rt)) + ', "hyperparameters": {"max_iter": NaN}}',
+        ["hyperparameters.max_iter"],
+    ),
+    "infinite-learning-rate": (
+        "hyperparameters learning_rate Infinity",
+        lambda rt: (
+            '{"datasetUri": ' + json.dumps(_dataset(rt)) + ', "hyperparameters": {"learning_rate": Infinity}}'
+        ),
+        ["hyperparameters.learning_rate"],
+    ),
+    "validation-fraction-0.99": (
+        "hyperparameters validation_fraction 0.99",
+        lambda rt: json.dumps({"datasetUri": _dataset(rt), "hyperparameters": {"validation_fraction": 0.99}}),
+        ["hyperparameters.validation_fraction"],
+    ),
+    "hundred-million-iterations": (
+        "hyperparameters max_iter 100000000",
+        lambda rt: json.dumps({"datasetUri": _dataset(rt), "hyperparameters": {"max_iter": 100_000_000}}),
+        ["hyperparameters.max_iter"],
+    ),
+    "missing-dataset-with-a-key": (
+        "an idempotencyKey and a datasetUri that does not exist",
+        lambda rt: json.dumps(
+            {"datasetUri": rt.s3_uri(rt.datasets_prefix + "missing.csv"), "idempotencyKey": "no-such-data"}
+        ),
+        ["datasetUri"],
+    ),
     "oversized-body": (
         "a 70 KB body",
         lambda rt: json.dumps({"datasetUri": _dataset(rt), "hyperparameters": {"note": "x" * 70_000}}),
