@@ -145,17 +145,26 @@ def drift_report(
     for column, stats in baseline["features"].items():
         if column not in features.columns:
             continue
-        value = _feature_psi(stats, features[column].to_numpy())
-        per_feature[column] = {"psi": round(value, 6), "level": level(value)}
+        per_feature[column] = _feature_psi(stats, features[column].to_numpy())
+    prediction = None
+    if probability is not None and "prediction" in baseline:
+        prediction = _feature_psi(baseline["prediction"], np.asarray(probability, dtype=float))
+    return _report(baseline, len(features), per_feature, prediction)
+
+
+def _report(
+    baseline: Mapping[str, Any], rows: int, per_feature_psi: Mapping[str, float], prediction: Optional[float]
+) -> dict[str, Any]:
+    """The drift report from PSI values: one shape whether they came from a frame or from counts."""
+    per_feature = {c: {"psi": round(v, 6), "level": level(v)} for c, v in per_feature_psi.items()}
     report: dict[str, Any] = {
-        "rows": len(features),
+        "rows": rows,
         "baseline_rows": int(baseline.get("rows", 0)),
         "thresholds": {"warn": WARN_PSI, "drift": DRIFT_PSI},
         "features": per_feature,
     }
-    if probability is not None and "prediction" in baseline:
-        value = _feature_psi(baseline["prediction"], np.asarray(probability, dtype=float))
-        report["prediction"] = {"psi": round(value, 6), "level": level(value)}
+    if prediction is not None:
+        report["prediction"] = {"psi": round(prediction, 6), "level": level(prediction)}
     drifted = sorted(c for c, r in per_feature.items() if r["level"] == "drift")
     warned = sorted(c for c, r in per_feature.items() if r["level"] == "warn")
     report["drifted_features"] = drifted
@@ -303,26 +312,12 @@ def counts_report(baseline: Mapping[str, Any], counts: DriftCounts) -> dict[str,
     for column, stats in baseline["features"].items():
         if column not in counts.features:
             continue
-        value = psi(stats["proportions"], counts.features[column] / max(counts.rows, 1))
-        per_feature[column] = {"psi": round(value, 6), "level": level(value)}
-    report: dict[str, Any] = {
-        "rows": counts.rows,
-        "baseline_rows": int(baseline.get("rows", 0)),
-        "thresholds": {"warn": WARN_PSI, "drift": DRIFT_PSI},
-        "features": per_feature,
-    }
+        per_feature[column] = psi(stats["proportions"], counts.features[column] / max(counts.rows, 1))
+    prediction = None
     if counts.prediction is not None and "prediction" in baseline:
         actual = counts.prediction / max(counts.prediction_rows, 1)
-        value = psi(baseline["prediction"]["proportions"], actual)
-        report["prediction"] = {"psi": round(value, 6), "level": level(value)}
-    drifted = sorted(c for c, r in per_feature.items() if r["level"] == "drift")
-    warned = sorted(c for c, r in per_feature.items() if r["level"] == "warn")
-    report["drifted_features"] = drifted
-    report["warned_features"] = warned
-    report["max_psi"] = max([r["psi"] for r in per_feature.values()] or [0.0])
-    report["drift"] = bool(drifted)
-    report["status"] = "drift" if drifted else ("warn" if warned else "ok")
-    return report
+        prediction = psi(baseline["prediction"]["proportions"], actual)
+    return _report(baseline, counts.rows, per_feature, prediction)
 
 
 # ---- streaming the processing job's inputs ---------------------------------------------------
@@ -334,24 +329,15 @@ PREDICTION_SUFFIX = ".out"
 def scoring_chunks(path: str, keep: Optional[Sequence[str]], chunk_rows: int) -> Iterator[pd.DataFrame]:
     """One scoring file (CSV or gzip, BOM, CRLF, `?`; header or schema order) in frames of at most
     `chunk_rows` rows: `read_scoring_file`'s sniffing, then the chunked reader of pipelines/data.py."""
-    import gzip
+    from pipelines.data import read_frame_chunks
+    from pipelines.inference import sniff_scoring_file
 
-    from pipelines.data import DatasetError, _is_gzip, decode_head, read_frame_chunks
-    from pipelines.inference import _layout
-
-    name = os.path.basename(path)
-    if os.path.getsize(path) == 0:
-        raise DatasetError("empty_file", f"{name} is empty (0 bytes)")
-    compressed = _is_gzip(path)
-    opener = gzip.open if compressed else open
-    with opener(path, "rb") as handle:
-        head = decode_head(handle.read(65536), name)
-    layout = _layout(head.splitlines()[0], name)
+    name, compression, layout = sniff_scoring_file(path)
     return read_frame_chunks(
         path,
         layout["columns"],
         name,
-        compression="gzip" if compressed else None,
+        compression=compression,
         header=layout["header"],
         keep=keep,
         chunk_rows=chunk_rows,

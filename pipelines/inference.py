@@ -211,25 +211,26 @@ def read_scoring_payload(
     return frame
 
 
-def read_scoring_file(path: str, keep: Optional[Sequence[str]] = None) -> pd.DataFrame:
-    """A scoring file (CSV or CSV.gz, by content) as a raw-column frame (only `keep` when given)."""
-    name = os.path.basename(path)
-    compressed = _is_gzip(path)
-    if os.path.getsize(path) == 0:
-        raise DatasetError("empty_file", f"{name} is empty (0 bytes)")
+def sniff_scoring_file(path: str) -> tuple[str, Optional[str], dict[str, Any]]:
+    """`(name, compression, layout)` of a scoring file from its first 64 KiB: gzip by content, and
+    whether it has a header (`_layout`). Shared by the whole-file reader and drift's chunked one."""
     import gzip
 
+    name = os.path.basename(path)
+    if os.path.getsize(path) == 0:
+        raise DatasetError("empty_file", f"{name} is empty (0 bytes)")
+    compressed = _is_gzip(path)
     opener = gzip.open if compressed else open
     with opener(path, "rb") as handle:
         head = decode_head(handle.read(65536), name)
-    layout = _layout(head.splitlines()[0], name)
+    return name, ("gzip" if compressed else None), _layout(head.splitlines()[0], name)
+
+
+def read_scoring_file(path: str, keep: Optional[Sequence[str]] = None) -> pd.DataFrame:
+    """A scoring file (CSV or CSV.gz, by content) as a raw-column frame (only `keep` when given)."""
+    name, compression, layout = sniff_scoring_file(path)
     return read_frame(
-        path,
-        layout["columns"],
-        name,
-        compression="gzip" if compressed else None,
-        header=layout["header"],
-        keep=keep,
+        path, layout["columns"], name, compression=compression, header=layout["header"], keep=keep
     )
 
 
