@@ -342,7 +342,13 @@ def calibration_figure(bins: Sequence[dict[str, Any]], min_count: int = MIN_CALI
     counts = [b["count"] for b in bins]
     colors = ["C0" if c >= min_count else "lightgrey" for c in counts]
     bottom.bar(centers, counts, width=width * 0.9, color=colors, gid="bin_counts")
+    from matplotlib.ticker import FuncFormatter, NullLocator
+
     bottom.set_yscale("log")
+    # Plain tick labels (the default log labels are mathtext, $10^{3}$) and no minor ticks (eight
+    # per decade, each a tick object to build and draw): the counts are written on the bars.
+    bottom.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:,.0f}"))
+    bottom.yaxis.set_minor_locator(NullLocator())
     for center, count in zip(centers, counts):
         bottom.annotate(
             f"{count:,}",
@@ -794,6 +800,8 @@ def comparison_lines(comparison: Optional[dict[str, Any]]) -> list[str]:
 
 
 def _save(fig: Any, report_dir: str, name: str) -> str:
+    """The PNG at FIGURE_DPI; zlib level 1: ~20% less time encoding than the default level for
+    files ~7% larger (the report runs inside the timed training job)."""
     path = os.path.join(report_dir, name)
-    fig.savefig(path, dpi=FIGURE_DPI)
+    fig.savefig(path, dpi=FIGURE_DPI, pil_kwargs={"compress_level": 1})
     return path
