@@ -363,7 +363,7 @@ def calibration_figure(bins: Sequence[dict[str, Any]], min_count: int = MIN_CALI
         ylabel="encounters",
     )
     bottom.set_ylim(0.8, max([*counts, 1]) * 4)
-    fig.subplots_adjust(left=0.11, right=0.97, top=0.94, bottom=0.09, hspace=0.08)
+    fig.subplots_adjust(left=0.13, right=0.97, top=0.94, bottom=0.09, hspace=0.08)
     return fig
 
 
