@@ -3,7 +3,8 @@
 `TrainingPipeline(config).execute(data_path, output_path)` is the Python API; the SageMaker entry
 point (`pipelines/train.py`) calls the same code. Artifacts (docs/architecture.md): `model.joblib`
 (one Pipeline, preprocessing inside, threshold attached as `decision_threshold_`), `features.json`,
-`baseline_statistics.json`, `metrics.json`; the report (`report.md` + PNGs) goes to `report_dir`.
+`baseline_statistics.json`, `metrics.json`; the report (`report.md`, PNGs, `subgroups.json`,
+`model_card.md`) goes to `report_dir`.
 Artifacts are written to a staging directory and moved in only after everything succeeded, so a
 failed run never leaves a half-written or overwritten model behind.
 """
@@ -323,7 +324,8 @@ class TrainingPipeline:
             shutil.rmtree(staging, ignore_errors=True)
 
     def _report(self, report_dir: str, model: Any, evaluated: "_Evaluated", split: "_Split") -> None:
-        """The plots and report.md; a failure here is a warning (the model is already saved)."""
+        """The plots, report.md, subgroups.json and model_card.md; a failure here is a warning (the
+        model is already saved). The card names the job SageMaker runs this in (TRAINING_JOB_NAME)."""
         from pipelines.report import write_report
 
         try:
@@ -337,6 +339,7 @@ class TrainingPipeline:
                     evaluated.validation_probability,
                     self.seed,
                     scorer=evaluated.scorer,
+                    job_name=os.environ.get("TRAINING_JOB_NAME"),
                 )
         except Exception as exc:
             print(f"WARNING: report not written: {exc}", file=sys.stderr)

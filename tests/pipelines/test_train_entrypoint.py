@@ -117,6 +117,14 @@ def test_training_job_writes_the_report_beside_the_metrics(job):
     report = (data / "report.md").read_text()
     for name in pictures:
         assert f"({name})" in report
+    # The subgroup table and the model card beside it, the codes decoded without data/ in the bundle.
+    assert set(json.loads((data / "subgroups.json").read_text())["inputs"]) == {
+        "race",
+        "gender",
+        "age",
+        "payer_code",
+    }
+    assert "11 (Expired)" in (data / "model_card.md").read_text()
 
 
 def test_champion_channel_is_scored_and_reported(job, code_dir, tmp_path, raw_lines):

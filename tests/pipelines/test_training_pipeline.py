@@ -285,5 +285,5 @@ def test_training_with_its_report_writes_every_plot_and_the_importance_table(sli
     for name in ("roc_curve", "precision_recall_curve", "calibration_curve", "feature_importance"):
         assert (report_dir / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     report = (report_dir / "report.md").read_text()
-    assert "| number_inpatient |" in report
+    assert "| inpatient stays, prior year | `number_inpatient` |" in report
     assert "report" in result.timings
