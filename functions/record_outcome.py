@@ -128,13 +128,14 @@ def comparison_line(version_item: dict[str, Any] | None) -> str | None:
         return "Comparison with the champion: none (no champion was scored on the same rows)."
     low, high = comparison["interval"]
     margin = float(gate.get("max_auc_drop") or 0.0)
+    bound = "0" if margin == 0 else f"{-margin:+.4f}"  # as the gate's reasons write it
     champion = item.get("compared_champion_version")
     return (
         f"Comparison with champion v{champion if champion is not None else '?'} (DeLong, paired, "
         f"{comparison.get('rows', '?')} rows, {comparison.get('positives', '?')} readmitted): ROC AUC "
         f"difference {float(comparison['roc_auc_difference']):+.4f}, "
         f"{float(comparison.get('confidence', 0.95)):.0%} interval [{float(low):+.4f}, {float(high):+.4f}], "
-        f"p = {float(comparison['p_value']):.3g}; the gate needs the lower end above {-margin:+.4f}."
+        f"p = {float(comparison['p_value']):.3g}; the gate needs the lower end above {bound}."
     )
 
 
