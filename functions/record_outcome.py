@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from typing import Any
+from urllib.parse import quote
 
 import aws_clients
 from observability import Logger, Metrics, MetricUnit, instrument
@@ -110,8 +111,8 @@ def report_line(version_item: dict[str, Any] | None) -> str:
     region = os.environ.get("AWS_REGION", "")
     if region and not region.startswith(("cn-", "us-gov-")):
         line += (
-            f"; in the console: https://{region}.console.aws.amazon.com/s3/buckets/{uri.bucket}"
-            f"?region={region}&prefix={uri.key}"
+            f"; in the console: https://s3.console.aws.amazon.com/s3/buckets/{quote(uri.bucket)}"
+            f"?region={quote(region)}&prefix={quote(uri.key, safe='/')}"
         )
     return line
 

@@ -32,7 +32,7 @@ from s3uri import S3Uri, is_missing_code, parse_s3_uri
 REPORTS_PREFIX = "reports/"
 # The archive is read whole into the function's memory (512 MB): a report is a few MB of text and PNGs.
 MAX_ARCHIVE_BYTES = 64 * 1024 * 1024
-MAX_REPORT_BYTES = 256 * 1024 * 1024  # all members unpacked (a gzip bomb is refused from the headers)
+MAX_REPORT_BYTES = 128 * 1024 * 1024  # all members unpacked (a gzip bomb is refused from the headers)
 MAX_MEMBERS = 1000
 CONTENT_TYPES = {
     ".md": "text/markdown; charset=utf-8",
@@ -84,6 +84,12 @@ def _error_code(exc: Any) -> str:
     return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code") or "unknown")
 
 
+def _said(exc: Any) -> str:
+    """S3's own message in parentheses, when it gave one (an AccessDenied names the role and action)."""
+    message = str((getattr(exc, "response", None) or {}).get("Error", {}).get("Message") or "")
+    return f" ({message})" if message else ""
+
+
 def read_archive(s3: Any, uri: str, *, job_name: str) -> bytes:
     """The bytes of `output.tar.gz`; a missing, refused or oversized one is a ReportNotPublished."""
     location = parse_s3_uri(uri)
@@ -101,7 +107,9 @@ def read_archive(s3: Any, uri: str, *, job_name: str) -> bytes:
                 f"reading the training output {uri} was refused (S3 error {code}): the function's role "
                 "lacks s3:GetObject on it, so the report was not published."
             ) from None
-        raise ReportNotPublished(f"reading the training output {uri} failed with S3 error {code}.") from None
+        raise ReportNotPublished(
+            f"reading the training output {uri} failed with S3 error {code}{_said(exc)}."
+        ) from None
     size = int(response.get("ContentLength") or 0)
     if size > MAX_ARCHIVE_BYTES:
         response["Body"].close()
@@ -194,7 +202,8 @@ def _put_once(s3: Any, target: S3Uri, item: ReportFile, *, run_id: str) -> None:
         code = _error_code(exc)
         if code not in ("PreconditionFailed", "412"):
             raise ReportNotPublished(
-                f"writing the report object {target} failed with S3 error {code}; the report is incomplete."
+                f"writing the report object {target} failed with S3 error {code}{_said(exc)}; the report "
+                "is incomplete."
             ) from None
     try:
         existing = s3.head_object(Bucket=target.bucket, Key=target.key).get("Metadata") or {}

@@ -328,7 +328,7 @@ def test_the_success_message_quotes_the_report_and_the_delong_interval(aws: Aws)
     assert result["reportUri"] == report
     assert f"Report: {report} (report.md and the files beside it)" in result["message"]
     assert (
-        f"https://{REGION}.console.aws.amazon.com/s3/buckets/{BUCKET}?region={REGION}&prefix={PREFIX}"
+        f"https://s3.console.aws.amazon.com/s3/buckets/{BUCKET}?region={REGION}&prefix={PREFIX}"
         in result["message"]
     )
     assert (
