@@ -215,6 +215,7 @@ def build(input_schema: dict[str, Any] | None = None) -> dict[str, Any]:
                         "promotionReason": _NULLABLE_STRING,
                         "metrics": {"type": "object"},
                         "artifactUri": _NULLABLE_STRING,
+                        "reportUri": _NULLABLE_STRING,
                         "trainingJob": _NULLABLE_STRING,
                         "runId": _NULLABLE_STRING,
                         "datasetUri": _NULLABLE_STRING,

@@ -57,12 +57,14 @@ def model_metrics(metrics: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def model_line(row: dict[str, Any]) -> str:
-    """One row of `models` as text: champion star, name, version, status and the version's figures."""
+    """One row of `models` as text: champion star, name, version, status, the version's figures and
+    where its report was published (`reports/<model>/v<N>/`, when it was)."""
     star = "*" if row.get("champion") else " "
     figures = model_metrics(row.get("metrics"))
     shown = "  ".join(f"{name}={_figure(figures[name])}" for name in SHOWN_METRICS if name in figures)
     head = f"{star} {row.get('model_name')} v{row.get('version')}  {row.get('status')}"
-    return f"{head}  {shown or 'no metrics'}"
+    report = f"  report {row['report_uri']}" if row.get("report_uri") else ""
+    return f"{head}  {shown or 'no metrics'}{report}"
 
 
 def _figure(value: Any) -> str:
@@ -123,6 +125,7 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
         "drift": None,
         "model_report": None,
         "model_report_files": [],
+        "model_report_uri": None,
         "drift_report": None,
         "states": record.get("states", []),
     }
@@ -156,7 +159,9 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
             if isinstance(metrics.get("champion"), dict):
                 summary["champion_metrics"] = metrics["champion"]
             summary["decision_reasons"] = version.get("decision_reasons") or []
-            summary.update(_model_report(runtime, s3, name, version.get("artifact_uri")))
+            summary.update(
+                _model_report(runtime, s3, name, version.get("artifact_uri"), version.get("report_uri"))
+            )
     artifacts = runtime.state.artifacts_dir(name)
     predictions = _copy_out(s3, run.get("predictionsUri"), artifacts / "predictions", suffix=".out")
     if predictions:
@@ -230,8 +235,30 @@ def join_predictions(parts: list[Path], target: Path) -> None:
                 out.write(b"\n")
 
 
-def _model_report(runtime: LocalRuntime, s3: Any, run_id: str, artifact_uri: str | None) -> dict[str, Any]:
-    """Unpack `output.tar.gz` (report.md + PNGs), which SageMaker writes beside `model.tar.gz`."""
+def _model_report(
+    runtime: LocalRuntime, s3: Any, run_id: str, artifact_uri: str | None, report_uri: str | None = None
+) -> dict[str, Any]:
+    """The version's report, copied out for the user: from where RegisterModel published it
+    (`report_uri`, `reports/<model>/v<N>/`, as a person reads it on AWS), else (a version registered
+    before reports were published, or whose publication failed) unpacked from `output.tar.gz`, which
+    SageMaker writes beside `model.tar.gz`."""
+    target = runtime.state.artifacts_dir(run_id) / "model_report"
+    if report_uri:
+        _, prefix = split_s3(report_uri)
+        for uri in _list(s3, report_uri):
+            relative = split_s3(uri)[1][len(prefix) :]
+            if not relative or relative.startswith("/") or ".." in relative.split("/"):
+                continue  # RegisterModel writes no such key; a copy out never leaves the target
+            path = target / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(_get(s3, uri))
+        files = sorted(str(p) for p in target.rglob("*") if p.is_file())
+        report = target / "report.md"
+        return {
+            "model_report": str(report) if report.exists() else None,
+            "model_report_files": files,
+            "model_report_uri": report_uri,
+        }
     if not artifact_uri or not artifact_uri.endswith("model.tar.gz"):
         return {}
     output_uri = artifact_uri[: -len("model.tar.gz")] + "output.tar.gz"
@@ -239,7 +266,6 @@ def _model_report(runtime: LocalRuntime, s3: Any, run_id: str, artifact_uri: str
         data = _get(s3, output_uri)
     except Exception:  # a model without a report: nothing to show, not an error of the run
         return {}
-    target = runtime.state.artifacts_dir(run_id) / "model_report"
     target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(target, filter="data")
@@ -277,6 +303,8 @@ def render(summary: dict[str, Any]) -> str:
         lines.append(f"  metrics:    {shown}")
     if summary.get("model_report"):
         lines.append(f"  report:     {summary['model_report']}")
+    if summary.get("model_report_uri"):
+        lines.append(f"              published at {summary['model_report_uri']}")
     if summary.get("predictions"):
         scored = summary.get("scored_version")
         if scored is None:

@@ -29,3 +29,7 @@ class InvalidModelArtifact(PipelineError):
 
 class RunNotFound(PipelineError):
     """The registry has no record of the run an outcome is reported for."""
+
+
+class ReportNotPublished(PipelineError):
+    """The training job's report could not be copied to the version's reports/ prefix."""

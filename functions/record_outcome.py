@@ -6,12 +6,18 @@ only a run that trained, scored and checked drift moves the pointer. A failure m
 flags the version this run registered (its `run_status`), makes sure that version is not champion
 (declined, or rolled back if it had been promoted), and releases the idempotency claim so the same
 input can be sent again.
+
+Both messages, whenever the run registered a version, say where that version's report was published
+(`report_uri`, filed by RegisterModel) and quote the gate's paired comparison with the champion
+(DeLong's interval, `metrics.gate` in the registry): the two things a reader needs to judge the model.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
+from urllib.parse import quote
 
 import aws_clients
 from observability import Logger, Metrics, MetricUnit, instrument
@@ -94,6 +100,61 @@ def drift_read_error(code: str, drift_uri: str) -> str:
     return f"reading the report {drift_uri} failed with S3 error {code}."
 
 
+def report_line(version_item: dict[str, Any] | None) -> str:
+    """Where the version's report is: its S3 prefix and, in the commercial partition, the S3
+    console page of that prefix (a link a person can click in the e-mail)."""
+    report_uri = (version_item or {}).get("report_uri")
+    if not report_uri:
+        return "Report: not published (see the error above)."
+    uri = parse_s3_uri(report_uri)
+    line = f"Report: {report_uri} (report.md and the files beside it)"
+    region = os.environ.get("AWS_REGION", "")
+    if region and not region.startswith(("cn-", "us-gov-")):
+        line += (
+            f"; in the console: https://s3.console.aws.amazon.com/s3/buckets/{quote(uri.bucket)}"
+            f"?region={quote(region)}&prefix={quote(uri.key, safe='/')}"
+        )
+    return line
+
+
+def comparison_line(version_item: dict[str, Any] | None) -> str | None:
+    """The gate's paired comparison with the champion as one sentence (None for a version filed
+    before the gate was recorded)."""
+    item = version_item or {}
+    gate = (item.get("metrics") or {}).get("gate")
+    if not isinstance(gate, dict):
+        return None
+    comparison = gate.get("comparison")
+    if not isinstance(comparison, dict):
+        return "Comparison with the champion: none (no champion was scored on the same rows)."
+    low, high = comparison["interval"]
+    margin = float(gate.get("max_auc_drop") or 0.0)
+    bound = "0" if margin == 0 else f"{-margin:+.4f}"  # as the gate's reasons write it
+    champion = item.get("compared_champion_version")
+    return (
+        f"Comparison with champion v{champion if champion is not None else '?'} (DeLong, paired, "
+        f"{comparison.get('rows', '?')} rows, {comparison.get('positives', '?')} readmitted): ROC AUC "
+        f"difference {float(comparison['roc_auc_difference']):+.4f}, "
+        f"{float(comparison.get('confidence', 0.95)):.0%} interval [{float(low):+.4f}, {float(high):+.4f}], "
+        f"p = {float(comparison['p_value']):.3g}; the gate needs the lower end above {bound}."
+    )
+
+
+def registered_version(registry: Registry, model_name: str | None, version: Any) -> dict[str, Any] | None:
+    """The registry item of the version a run registered (None when it registered none)."""
+    if version is None or not model_name:
+        return None
+    return registry.get_version(model_name, int(version))
+
+
+def version_lines(item: dict[str, Any] | None) -> list[str]:
+    """The report and comparison lines of a registered version (none without a version)."""
+    if item is None:
+        return []
+    comparison = comparison_line(item)
+    return [report_line(item), *([comparison] if comparison else [])]
+
+
 # What a reader of the predictions needs to know about the rows without a score (pipelines/inference.py).
 NOT_SCORED_NOTE = (
     "Encounters ending in death or hospice are not scored: their probability and prediction are empty "
@@ -138,6 +199,7 @@ def record_success(
         predictions_uri=predictions_uri,
         drift_uri=drift_uri,
     )
+    version_item = registered_version(registry, run["modelName"], registration.get("version"))
     metrics_text = f"ROC AUC {evaluation['metrics']['roc_auc']:.4f}"
     if evaluation.get("championMetrics"):
         metrics_text += (
@@ -155,6 +217,7 @@ def record_success(
         f"Model {run['modelName']} v{registration['version']} ({run['algorithm']}) was "
         f"{registration['status']}{promoted}.",
         metrics_text,
+        *version_lines(version_item),
         "Reasons:",
         *[f"  - {reason}" for reason in evaluation.get("reasons", [])],
         f"Scored {run['scoreUri']} with v{scoring['version']} ({scoring['source']}).",
@@ -174,6 +237,7 @@ def record_success(
         "championVersion": promotion.champion_version if promotion else None,
         "predictionsUri": predictions_uri,
         "driftReportUri": drift_uri,
+        "reportUri": (version_item or {}).get("report_uri"),
         "subject": _subject(
             f"{run['modelName']} v{registration['version']} {registration['status'].lower()}{outcome}: "
             "run succeeded"
@@ -214,6 +278,7 @@ def record_failure(event: dict[str, Any], *, registry: Registry) -> dict[str, An
             if version is not None
             else []
         ),
+        *version_lines(registered_version(registry, run.get("model_name"), version)),
         f"Execution: {event.get('executionArn', '')}",
     ]
     return {

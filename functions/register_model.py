@@ -1,8 +1,15 @@
-"""RegisterModel: write the trained model into the registry as a new version (atomic numbering).
+"""RegisterModel: write the trained model into the registry as a new version (atomic numbering), and
+publish its report to `reports/<model>/v<version>/` (report_publication.py), filed as `report_uri`.
 
 An approved model is recorded as a candidate, not champion: the champion pointer moves only when the
 run has scored and checked drift successfully (RecordOutcome, `promotion.py`), so a run that fails
 after this step leaves the previous champion in place.
+
+The report is published after the version is numbered (its prefix carries the number) and before
+the location is filed. A publication that fails raises ReportNotPublished: the workflow's Catch sends
+the run to RecordFailure, which flags the version's run FAILED and declines it, so a version whose
+report is missing never looks like a good one. A retry of the same run registers the same version
+and finds its own objects already in place.
 """
 
 from __future__ import annotations
@@ -14,13 +21,14 @@ from decision import APPROVED
 from evaluate_model import GATE_KEY
 from observability import Logger, Metrics, instrument
 from registry import Registry
-from settings import load_settings
+from report_publication import publish_report
+from settings import Settings, load_settings
 
 logger = Logger()
 metrics = Metrics()
 
 
-def register(event: dict[str, Any], *, registry: Registry) -> dict[str, Any]:
+def register(event: dict[str, Any], *, registry: Registry, s3: Any, settings: Settings) -> dict[str, Any]:
     run = event["run"]
     training = event["training"]
     evaluation = event["evaluation"]
@@ -36,8 +44,19 @@ def register(event: dict[str, Any], *, registry: Registry) -> dict[str, Any]:
         algorithm=run["algorithm"],
         decision_reasons=list(evaluation.get("reasons") or []),
     )
+    report_uri = publish_report(
+        s3,
+        artifact_uri=training["artifactUri"],
+        job_name=training["jobName"],
+        bucket=settings.bucket,
+        model_name=registration.model_name,
+        version=registration.version,
+        run_id=run["runId"],
+    )
+    registry.record_report(registration.model_name, registration.version, report_uri)
     return {
         **registration.as_json(),
+        "reportUri": report_uri,
         "scoring": scoring_model(run, training, evaluation, registration.version),
     }
 
@@ -75,6 +94,11 @@ def scoring_model(
 @instrument(logger, metrics)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = load_settings()
-    result = register(event, registry=Registry(settings.registry_table, aws_clients.client("dynamodb")))
+    result = register(
+        event,
+        registry=Registry(settings.registry_table, aws_clients.client("dynamodb")),
+        s3=aws_clients.client("s3"),
+        settings=settings,
+    )
     logger.info("model registered", extra=result)
     return result

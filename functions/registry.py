@@ -3,7 +3,8 @@
 One table, `pk` + `sk` (docs/architecture.md, "Model registry"):
 
     MODEL#<name>        META             latest_version (atomic counter), champion_* pointer
-    MODEL#<name>        VERSION#000001   one trained version: status, promotion, metrics, artifact, run
+    MODEL#<name>        VERSION#000001   one trained version: status, promotion, metrics, artifact, run,
+                                         report_uri (reports/<name>/v<N>/, once published)
     RUN#<runId>         RUN              one execution: status, stage, error, cause, model_version
     IDEMPOTENCY#<key>   IDEMPOTENCY      the run that claimed a key (first claim wins)
 
@@ -443,6 +444,23 @@ class Registry:
         )
         return Registration(model_name, version, status, False)
 
+    def record_report(self, model_name: str, version: int, report_uri: str) -> None:
+        """File where the version's report was published (`report_uri`, an S3 prefix).
+
+        Written once: conditioned on the version existing and holding no other report location, so a
+        retried RegisterModel of the same run writes the same value again and nothing replaces the
+        location of another version's report.
+        """
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=self._item({"pk": _model_pk(model_name), "sk": _version_sk(version)}),
+            UpdateExpression="SET report_uri = :uri",
+            ConditionExpression=(
+                "attribute_exists(pk) AND (attribute_not_exists(report_uri) OR report_uri = :uri)"
+            ),
+            ExpressionAttributeValues=self._values({":uri": report_uri}),
+        )
+
     # -- the champion pointer ----------------------------------------------------------------
     def promote(self, model_name: str, version: int, *, expected_champion: int | None, reason: str) -> bool:
         """Make candidate `version` champion if the champion is still `expected_champion`.
@@ -665,6 +683,7 @@ def public_version(item: dict[str, Any]) -> dict[str, Any]:
         "promotionReason": item.get("promotion_reason"),
         "metrics": item.get("metrics") or {},
         "artifactUri": item.get("artifact_uri"),
+        "reportUri": item.get("report_uri"),
         "trainingJob": item.get("training_job"),
         "runId": item.get("run_id"),
         "datasetUri": item.get("dataset_uri"),

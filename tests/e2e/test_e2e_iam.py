@@ -81,6 +81,30 @@ def test_a_function_role_without_its_write_statement_fails_the_run_with_access_d
     assert "PrepareRunFunctionRole" in cause
 
 
+def test_register_model_without_its_reports_statement_fails_the_run_at_register_model(
+    tmp_path: Path, run_on: Any
+) -> None:
+    record = run_on(project_without(tmp_path, "RegisterModelFunction", "PublishReports"))
+
+    assert record["status"] == "FAILED" and record["error"] == "ReportNotPublished"
+    assert [s["state"] for s in record["states"]][-4:] == [
+        "RegisterModel",
+        "RecordFailure",
+        "NotifyFailure",
+        "RunFailed",
+    ]
+    cause = record["cause"] or ""
+    assert "writing the report object s3://" in cause and "/reports/medication-adherence-model/v1/" in cause
+    assert "failed with S3 error AccessDenied" in cause and "s3:PutObject" in cause
+    assert "RegisterModelFunctionRole" in cause
+    message = next(
+        e["stateExitedEventDetails"]["output"]
+        for e in record["events"]
+        if e.get("stateExitedEventDetails", {}).get("name") == "RecordFailure"
+    )
+    assert "flagged run_status=FAILED" in message and "Report: not published" in message
+
+
 def test_the_state_machine_role_without_pass_role_cannot_start_training(tmp_path: Path, run_on: Any) -> None:
     record = run_on(project_without(tmp_path, "StateMachineRole", "PassSageMakerRole"))
 

@@ -52,6 +52,18 @@ def read_object(bucket: str, key: str) -> bytes:
     return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
+def notification(record: dict[str, Any]) -> str:
+    """The message the run sent (RecordOutcome's or RecordFailure's, which Notify publishes)."""
+    return next(
+        json.loads(e["stateExitedEventDetails"]["output"])["outcome"]["message"]
+        for e in record["events"]
+        if e.get("stateExitedEventDetails", {}).get("name") in ("RecordOutcome", "RecordFailure")
+    )
+
+
+REPORTS = "reports/medication-adherence-model"
+
+
 def champion_of(rows: list[dict[str, Any]]) -> int | None:
     return next((int(r["version"]) for r in rows if r["champion"]), None)
 
@@ -115,6 +127,21 @@ def test_restart_restores_artifacts_registry_and_champion(
     assert rows[0]["run_id"] == run_id
 
 
+def test_the_report_is_published_under_its_version_filed_in_the_registry_and_notified(
+    runtime: LocalRuntime, first_run: dict[str, Any]
+) -> None:
+    bucket = runtime.stack.bucket
+    keys = keys_under(bucket, f"{REPORTS}/v1/")
+    assert f"{REPORTS}/v1/report.md" in keys and any(k.endswith(".png") for k in keys)
+    assert read_object(bucket, f"{REPORTS}/v1/report.md").strip()
+    report_uri = f"s3://{bucket}/{REPORTS}/v1/"
+    assert models(runtime)[0]["report_uri"] == report_uri
+    message = notification(first_run["record"])
+    assert f"Report: {report_uri} (report.md" in message
+    assert "Comparison with the champion: none (no champion was scored on the same rows)." in message
+    assert first_run["summary"]["model_report_uri"] == report_uri
+
+
 def test_strict_threshold_rejects_and_scores_with_the_champion(
     runtime: LocalRuntime, slices: dict[str, Path]
 ) -> None:
@@ -146,6 +173,17 @@ def test_strict_threshold_rejects_and_scores_with_the_champion(
     assert any("0.99" in reason for reason in summary["decision_reasons"])
     rows = {r["version"]: r for r in models(runtime)}
     assert rows[2]["status"] == "REJECTED" and rows[1]["champion"]
+    # a rejected version's report is published too, with its content type, and the message quotes
+    # the report and the DeLong interval the gate decided on
+    report_uri = f"s3://{runtime.stack.bucket}/{REPORTS}/v2/"
+    assert rows[2]["report_uri"] == report_uri
+    head = boto3.client("s3").head_object(Bucket=runtime.stack.bucket, Key=f"{REPORTS}/v2/report.md")
+    assert head["ContentType"] == "text/markdown; charset=utf-8"
+    message = notification(record)
+    interval = rows[2]["metrics"]["gate"]["comparison"]["interval"]
+    assert f"Report: {report_uri} (report.md" in message
+    assert "Comparison with champion v1 (DeLong, paired" in message
+    assert f"interval [{interval[0]:+.4f}, {interval[1]:+.4f}]" in message
     # the champion's model scored this run's file
     body = read_object(
         runtime.stack.bucket, keys_under(runtime.stack.bucket, f"runs/{record['name']}/predictions/")[0]
@@ -187,6 +225,10 @@ def test_evaluate_retry_then_transform_failure(runtime: LocalRuntime, slices: di
     assert "injected model server crash" in record["cause"]
     assert "States.Runtime" not in error_names(record["events"])
     assert keys_under(runtime.stack.bucket, f"runs/{record['name']}/predictions/") == []
+    # the version it registered failed, and the failure message still says where its report is
+    version = next(r for r in models(runtime) if r["run_id"] == record["name"])
+    assert version["run_status"] == "FAILED" and version["report_uri"]
+    assert f"Report: {version['report_uri']} (report.md" in notification(record)
 
 
 def test_duplicate_upload_event_does_not_train_twice(runtime: LocalRuntime, slices: dict[str, Path]) -> None:

@@ -94,6 +94,44 @@ def gz(data: bytes) -> bytes:
     return buffer.getvalue()
 
 
+# What pipelines/train.py leaves in SM_OUTPUT_DATA_DIR, in small: the files a published report holds.
+REPORT_FILES = {
+    "report.md": b"# medication-adherence-model\n\nROC AUC 0.67\n",
+    "roc_curve.png": b"\x89PNG\r\n\x1a\n fake",
+    "subgroups.json": b'{"groups": []}',
+}
+
+
+def report_archive(files: dict[str, bytes] | None = None) -> bytes:
+    """An output.tar.gz as SageMaker packs SM_OUTPUT_DATA_DIR: one regular member per file."""
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, body in (REPORT_FILES if files is None else files).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    return buffer.getvalue()
+
+
+def training_output_key(artifact_uri: str) -> str:
+    """The key of output.tar.gz beside a job's model.tar.gz (`<S3OutputPath>/<job>/output/`)."""
+    prefix = f"s3://{BUCKET}/"
+    assert artifact_uri.startswith(prefix) and artifact_uri.endswith("/output/model.tar.gz"), artifact_uri
+    return artifact_uri[len(prefix) : -len("model.tar.gz")] + "output.tar.gz"
+
+
+def with_training_output(event: dict[str, Any], files: dict[str, bytes] | None = None) -> dict[str, Any]:
+    """`event` (a RegisterModel event), after putting its training job's output.tar.gz in the bucket:
+    RegisterModel publishes the report from it."""
+    import boto3
+
+    key = training_output_key(event["training"]["artifactUri"])
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=key, Body=report_archive(files))
+    return event
+
+
 class Aws:
     """Handles on the mocked account for tests to arrange and assert with."""
 

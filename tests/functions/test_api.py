@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 import api
 import register_model
-from conftest import BUCKET, TABLE, Aws, dataset_head, load_event
+from conftest import BUCKET, TABLE, Aws, dataset_head, load_event, with_training_output
 from registry import Registry
 from settings import load_settings
 
@@ -424,7 +424,7 @@ def test_get_models_lists_versions_with_the_champion_flag(aws: Aws) -> None:
         idempotency_key="k",
         dataset_uri="d",
     )
-    register_model.handler(event, None)
+    register_model.handler(with_training_output(event), None)
     candidate = json.loads(api.handler(load_event("api_get_models.json"), None)["body"])["models"]
     reg.promote(event["run"]["modelName"], 1, expected_champion=None, reason="its run succeeded")
 

@@ -11,7 +11,7 @@ import pytest
 import promotion
 import record_outcome
 import register_model
-from conftest import TABLE, Aws, load_event, start_run
+from conftest import BUCKET, TABLE, Aws, load_event, start_run, with_training_output
 from registry import Champion, Registry
 
 MODEL = "medication-adherence-model"
@@ -27,8 +27,8 @@ def approved_run(reg: Registry, run_id: str, roc_auc: float, compared: int | Non
     register = copy.deepcopy(load_event("register_model.json"))
     register["run"] = run
     register["evaluation"].update(comparedChampionVersion=compared, metrics={"roc_auc": roc_auc})
-    register["training"]["artifactUri"] = f"s3://b/runs/{run_id}/model.tar.gz"
-    version = register_model.handler(register, None)["version"]
+    register["training"]["artifactUri"] = f"s3://{BUCKET}/runs/{run_id}/model/job/output/model.tar.gz"
+    version = register_model.handler(with_training_output(register), None)["version"]
     event["evaluation"] = register["evaluation"]
     event["registration"]["version"] = version
     event["scoring"]["version"] = version

@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 
 import record_outcome
 import register_model
-from conftest import TABLE, Aws, load_event, start_run
+from conftest import BUCKET, TABLE, Aws, load_event, start_run, with_training_output
 from registry import Registry
 
 
@@ -20,7 +20,7 @@ def registered_run(aws: Aws) -> tuple[Registry, dict]:
     event = load_event("register_model.json")
     run = event["run"]
     start_run(reg, run)
-    register_model.handler(event, None)
+    register_model.handler(with_training_output(event), None)
     return reg, run
 
 
@@ -139,8 +139,8 @@ def run_that_registered(reg: Registry, run_id: str, compared: int | None) -> tup
     register = copy.deepcopy(load_event("register_model.json"))
     register["run"] = run
     register["evaluation"]["comparedChampionVersion"] = compared
-    register["training"]["artifactUri"] = f"s3://b/runs/{run_id}/model.tar.gz"
-    version = register_model.handler(register, None)["version"]
+    register["training"]["artifactUri"] = f"s3://{BUCKET}/runs/{run_id}/model/job/output/model.tar.gz"
+    version = register_model.handler(with_training_output(register), None)["version"]
     success["evaluation"]["comparedChampionVersion"] = compared
     success["registration"]["version"] = version
     success["scoring"]["version"] = version

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import register_model
-from conftest import Aws, load_event, start_run
+from conftest import Aws, load_event, start_run, with_training_output
 from registry import Registry
 
 
@@ -15,7 +15,7 @@ def registered(aws: Aws, decision: str, champion: dict | None) -> dict:
     start_run(Registry("readmission-registry", aws.dynamodb), run)
     event["evaluation"]["decision"] = decision
     run["champion"] = champion
-    return register_model.handler(event, None)
+    return register_model.handler(with_training_output(event), None)
 
 
 def test_an_approved_model_scores_with_itself(aws: Aws) -> None:
@@ -62,7 +62,7 @@ def test_the_gate_is_filed_beside_the_scores_with_its_interval_as_numbers(aws: A
         comparedChampionVersion=3,
     )
 
-    result = register_model.handler(event, None)
+    result = register_model.handler(with_training_output(event), None)
 
     raw = aws.dynamodb.get_item(
         TableName="readmission-registry",

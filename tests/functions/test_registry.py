@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import register_model
-from conftest import TABLE, Aws, load_event
+from conftest import BUCKET, TABLE, Aws, load_event, with_training_output
 from registry import Registry, from_dynamo, to_dynamo
 
 MODEL = "medication-adherence-model"
@@ -37,8 +37,8 @@ def register_event(run_id: str, decision: str = "approved", compared: int | None
     event["run"]["runId"] = run_id
     event["evaluation"]["decision"] = decision
     event["evaluation"]["comparedChampionVersion"] = compared
-    event["training"]["artifactUri"] = f"s3://b/runs/{run_id}/model/job/output/model.tar.gz"
-    return event
+    event["training"]["artifactUri"] = f"s3://{BUCKET}/runs/{run_id}/model/job/output/model.tar.gz"
+    return with_training_output(event)
 
 
 def test_floats_are_stored_as_decimals_and_come_back_as_plain_numbers() -> None:
@@ -58,13 +58,14 @@ def test_the_sample_event_registers_version_1_as_a_candidate_not_yet_champion(aw
     event = load_event("register_model.json")
     start(registry(aws), event["run"]["runId"])
 
-    result = register_model.handler(event, None)
+    result = register_model.handler(with_training_output(event), None)
 
     assert result == {
         "modelName": MODEL,
         "version": 1,
         "status": "APPROVED",
         "isChampion": False,
+        "reportUri": f"s3://{BUCKET}/reports/{MODEL}/v1/",
         "scoring": {
             "source": "new model",
             "version": 1,
@@ -90,7 +91,7 @@ def test_promoting_a_candidate_moves_the_pointer_and_keeps_what_it_replaced(aws:
     assert promote(reg, 2, 1)
 
     champion = reg.get_champion(MODEL)
-    assert champion.version == 2 and champion.artifact_uri.startswith("s3://b/runs/r2/")
+    assert champion.version == 2 and champion.artifact_uri.startswith(f"s3://{BUCKET}/runs/r2/")
     second = reg.get_version(MODEL, 2)
     assert second["promotion"] == "PROMOTED"
     assert second["replaced_champion"]["champion_version"] == 1

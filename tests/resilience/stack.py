@@ -121,7 +121,8 @@ def nothing_lost(
 ) -> Delta:
     """Assert that the scenario only added its own things; return the delta for further checks.
 
-    Allowed: new objects under `runs/<runId>/` of the given runs and the test's own uploads; new registry
+    Allowed: new objects under `runs/<runId>/` of the given runs, under `reports/<model>/v<N>/` of the
+    versions they registered, and the test's own uploads; new registry
     items RUN#<runId>, the runs' idempotency claims and (with `new_versions_of`) version items of that
     model; changes only to the listed (item, attributes; `name*` is a prefix), e.g. the version counter.
     A claim these runs took again after an earlier failure may change (the documented retry).
@@ -131,7 +132,15 @@ def nothing_lost(
         f"earlier objects changed or removed: {d.changed_or_removed_objects}"
     )
     assert not d.removed_items, f"registry items removed: {d.removed_items}"
-    own_prefixes = tuple(f"runs/{r}/" for r in run_ids)
+    # the runs' own prefixes, and the published report of each version they registered (RegisterModel)
+    new_versions = [
+        int(sk[len("VERSION#") :])
+        for pk, sk in d.new_items
+        if new_versions_of is not None and pk == f"MODEL#{new_versions_of}" and sk.startswith("VERSION#")
+    ]
+    own_prefixes = tuple(f"runs/{r}/" for r in run_ids) + tuple(
+        f"reports/{new_versions_of}/v{v}/" for v in new_versions
+    )
     stray = [k for k in d.new_keys if not k.startswith(own_prefixes) and k not in uploads]
     assert not stray, f"objects written outside the runs' own prefixes: {stray}"
     claims = {

@@ -192,12 +192,32 @@ def _s3_write_resources(cfn: dict[str, Any]) -> dict[str, set[str]]:
     return writes
 
 
-def test_only_prepare_run_and_the_jobs_write_and_only_under_runs(cfn):
-    """Runs never touch datasets, code or each other's prefixes' parents (docs: bucket layout)."""
+def test_only_prepare_run_and_the_jobs_write_under_runs_and_only_register_model_under_reports(cfn):
+    """Runs never touch datasets, code or each other's prefixes' parents (docs: bucket layout); the
+    published reports are RegisterModel's alone."""
     assert _s3_write_resources(cfn) == {
         "PrepareRunFunctionRole": {"${ArtifactBucket.Arn}/runs/*"},
         "SageMakerExecutionRole": {"${ArtifactBucket.Arn}/runs/*"},
+        "RegisterModelFunctionRole": {"${ArtifactBucket.Arn}/reports/*"},
     }
+
+
+def test_register_model_reads_only_the_training_output_archive_and_writes_only_reports(cfn):
+    """It reads output.tar.gz of a run's training job (not the model beside it, not datasets) and
+    puts under reports/; HeadObject (s3:GetObject) on reports/ recognises a retry's own objects."""
+    reads = {
+        resource_text(r)
+        for statement in role_statements_for(cfn, "RegisterModelFunctionRole", "s3:GetObject")
+        for r in as_list(statement["Resource"])
+    }
+    assert reads == {"${ArtifactBucket.Arn}/runs/*/output/output.tar.gz", "${ArtifactBucket.Arn}/reports/*"}
+    event = json.loads((REPO / "events" / "register_model.json").read_text())
+    model_key = event["training"]["artifactUri"].split("/", 3)[3]
+    output_key = model_key.removesuffix("model.tar.gz") + "output.tar.gz"
+    assert any(fnmatch.fnmatchcase(f"${{ArtifactBucket.Arn}}/{output_key}", r) for r in reads), output_key
+    assert not any(fnmatch.fnmatchcase(f"${{ArtifactBucket.Arn}}/{model_key}", r) for r in reads), model_key
+    s3_actions = {a for a in role_allowed_actions(cfn, "RegisterModelFunctionRole") if a.startswith("s3:")}
+    assert s3_actions == {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
 
 
 def test_no_role_reads_the_whole_bucket(cfn):
