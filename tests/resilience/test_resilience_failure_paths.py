@@ -107,7 +107,7 @@ def _arm(runtime: LocalRuntime, state: str, kind: str) -> Expected:
         # Lambda and SNS calls finish after their state timed out; a job's state times out before
         # the job has run (no job process is needed for the timeout to be recorded)
         runtime.faults.state_timeout(state, late=state not in JOBS)
-        error, cause = "States.Timeout", "States.Timeout (no cause given)"
+        error, cause = "States.Timeout", "did not finish within its TimeoutSeconds"
     if state == "RecordFailure":
         # the failure is not recorded (unless the handler finished before the timeout: `late`)
         recorded = kind == "timeout"
