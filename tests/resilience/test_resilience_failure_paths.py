@@ -47,7 +47,7 @@ from .stack import (
     versions_of,
     write_csv,
 )
-from .table import Row
+from .table import Row, first_words
 
 MODEL = "medication-adherence-model"
 FIRST_FAILURE = "ValidateDataset"  # what fails before RecordFailure / NotifyFailure are made to fail
@@ -79,21 +79,32 @@ class Expected:
     last_states: tuple[str, ...]
 
 
+def _error_name_of(state: str) -> str:
+    """The error name `_arm_error` makes `state` fail with."""
+    if state in FUNCTIONS:
+        return "RuntimeError"
+    if state in JOBS:
+        return "States.TaskFailed"
+    return (
+        "SageMaker.ResourceLimitExceededException"
+        if state == "CreateModel"
+        else "SNS.AuthorizationErrorException"
+    )
+
+
 def _arm_error(runtime: LocalRuntime, state: str) -> tuple[str, str]:
     """Make `state` fail with an error, the way its service fails on AWS; (error name, cause part)."""
     cause = f"injected {state} failure"
     if state in FUNCTIONS:
         runtime.faults.lambda_error(FUNCTIONS[state], "RuntimeError", message=cause)
-        return "RuntimeError", cause
-    if state in JOBS:
+    elif state in JOBS:
         runtime.faults.fail_job(JOBS[state], cause)
-        return "States.TaskFailed", cause
-    if state == "CreateModel":  # a model-count quota: not retried (throttling is), so it is recorded
+    elif state == "CreateModel":  # a model-count quota: not retried (throttling is), so it is recorded
         runtime.faults.sagemaker_error("CreateModel", "ResourceLimitExceeded", cause)
-        return "SageMaker.ResourceLimitExceededException", cause
-    assert state in SNS_STATES, state
-    runtime.faults.integration_error("sns", "Publish", "AuthorizationError", cause, status=403)
-    return "SNS.AuthorizationErrorException", cause
+    else:
+        assert state in SNS_STATES, state
+        runtime.faults.integration_error("sns", "Publish", "AuthorizationError", cause, status=403)
+    return _error_name_of(state), cause
 
 
 def _arm(runtime: LocalRuntime, state: str, kind: str) -> Expected:
@@ -196,10 +207,16 @@ def test_a_failing_task_state_is_recorded_and_notified_under_its_own_name(
     assert record["status"] == "FAILED"
     assert record["error"] == expected.execution_error, (record["error"], record["cause"])
     assert tuple(entered(record)[-len(expected.last_states) :]) == expected.last_states
-    caught = _caught_failure(record)
+    caught = _state_input(record, "RecordFailure")["failure"]  # {<Stage>: {Error, Cause}}
     failed_state = state if state not in ("RecordFailure", "NotifyFailure") else FIRST_FAILURE
     assert list(caught) == [failed_state]
     assert caught[failed_state]["Error"] == (expected.error if failed_state == state else "RuntimeError")
+    # RecordFailure's and NotifyFailure's own errors are kept for the history (their Catch's ResultPath)
+    own_error = "States.Timeout" if kind == "timeout" else _error_name_of(state)
+    if state == "RecordFailure":
+        assert _state_input(record, "FailureNotRecorded")["recordError"]["Error"] == own_error
+    if state == "NotifyFailure":
+        assert _state_input(record, "RunFailed")["notifyError"]["Error"] == own_error
     if kind == "timeout":
         assert _timed_out_states(record) == [state]
 
@@ -258,19 +275,17 @@ def test_a_failing_task_state_is_recorded_and_notified_under_its_own_name(
             _what_was_done(state, kind),
             f"{record['status']} ({expected.last_states[-1]})",
             record["error"],
-            f"{expected.stage}: {expected.error}" if expected.stage else "not recorded",
+            first_words(run["cause"], run_id) if expected.stage else "not recorded",
             _registry_outcome(expected, bool(mine)),
             "yes",
         )
     )
 
 
-def _caught_failure(record: dict[str, Any]) -> dict[str, Any]:
-    """`$.failure` as RecordFailure received it: `{<Stage>: {Error, Cause}}`."""
-    entered_record = next(
-        e for e in record["events"] if e.get("stateEnteredEventDetails", {}).get("name") == "RecordFailure"
-    )
-    return dict(json.loads(entered_record["stateEnteredEventDetails"]["input"])["failure"])
+def _state_input(record: dict[str, Any], state: str) -> dict[str, Any]:
+    """The input `state` was entered with, from the execution history."""
+    event = next(e for e in record["events"] if e.get("stateEnteredEventDetails", {}).get("name") == state)
+    return dict(json.loads(event["stateEnteredEventDetails"]["input"]))
 
 
 def _timed_out_states(record: dict[str, Any]) -> list[str]:
