@@ -232,11 +232,11 @@ def test_a_failing_task_state_is_recorded_and_notified_under_its_own_name(
     mine = [v for v in versions_of(after.items, MODEL).values() if v["run_id"] == run_id]
     registered = state in AFTER_REGISTRATION or (state == "RegisterModel" and kind == "timeout")
     assert len(mine) == (1 if registered else 0)
+    # declined while a candidate; rolled back when RecordOutcome had already promoted it
+    promoted_first = state == "Notify" or (state, kind) == ("RecordOutcome", "timeout")
     for version in mine:
         assert version["run_status"] == "FAILED"
         assert version["promotion"] == "NOT_PROMOTED"
-        # declined while a candidate; rolled back when RecordOutcome had already promoted it
-        promoted_first = state == "Notify" or (state, kind) == ("RecordOutcome", "timeout")
         assert version["promotion_reason"].startswith("rolled back: " if promoted_first else "not promoted: ")
         assert f"its run failed at {state}: {expected.error}" in version["promotion_reason"]
         assert run["model_version"] == version["version"]
@@ -276,7 +276,7 @@ def test_a_failing_task_state_is_recorded_and_notified_under_its_own_name(
             f"{record['status']} ({expected.last_states[-1]})",
             record["error"],
             first_words(run["cause"], run_id) if expected.stage else "not recorded",
-            _registry_outcome(expected, bool(mine)),
+            _registry_outcome(expected, bool(mine), rolled_back=bool(mine) and promoted_first),
             "yes",
         )
     )
@@ -314,10 +314,12 @@ def _what_was_done(state: str, kind: str) -> str:
     return f"{first}{state}: SNS Publish refused (AuthorizationError)"
 
 
-def _registry_outcome(expected: Expected, registered: bool) -> str:
+def _registry_outcome(expected: Expected, registered: bool, *, rolled_back: bool) -> str:
     if expected.stage is None:
         return "run left RUNNING (the failure could not be recorded); no notification"
     text = f"run FAILED at {expected.stage}"
     if registered:
-        text += "; its version run_status FAILED, NOT_PROMOTED; champion unchanged"
+        text += "; its version run_status FAILED, NOT_PROMOTED"
+        text += " (promoted, then rolled back)" if rolled_back else ""
+        text += "; champion unchanged"
     return text + ("; notified" if expected.notified else "; not notified")
