@@ -8,6 +8,14 @@ Retry and Catch see what they would see on AWS:
     runtime.faults.fail_job("TrainingJob", "AlgorithmError: out of memory")
     runtime.faults.hang_job("TransformJob", seconds=600)
     runtime.faults.lambda_error("EvaluateModelFunction", "Lambda.ServiceException", times=1)
+    runtime.faults.integration_error("sns", "Publish", "AuthorizationError", "Not authorized")
+    runtime.faults.state_timeout("RegisterModel")  # States.Timeout, as if TimeoutSeconds elapsed
+
+A state timeout is the interpreter's fault, not a service's: Step Functions itself fails a Task whose
+TimeoutSeconds (or TimeoutSecondsPath) elapsed with `States.Timeout` (a `TaskTimedOut` event, no
+cause) and hands it to the state's Retry and Catch like any other error. Waiting the real seconds
+(30 minutes for a training job) is what the fault saves; the error, its event and its path through
+the ASL are the ones a real timeout takes.
 """
 
 from __future__ import annotations
@@ -27,6 +35,17 @@ class ApiFault(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class StateTimeout:
+    """How an armed state timeout fires. `late=False`: the time runs out before the task's resource
+    has done anything (a Lambda never invoked, a job never created). `late=True`: the resource does
+    its work and answers after the timeout, so its effects (a handler's writes, a finished job)
+    exist but the state fails all the same: the answer is discarded, as Step Functions discards a
+    result that arrives after the state timed out."""
+
+    late: bool = False
+
+
 @dataclass
 class _Armed:
     value: object
@@ -41,6 +60,8 @@ class Faults:
     _job_failures: dict[str, list[_Armed]] = field(default_factory=dict)
     _job_hangs: dict[str, list[_Armed]] = field(default_factory=dict)
     _lambda: dict[str, list[_Armed]] = field(default_factory=dict)
+    _integrations: dict[str, list[_Armed]] = field(default_factory=dict)
+    _state_timeouts: dict[str, list[_Armed]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ---- arming ---------------------------------------------------------------------------------
@@ -72,9 +93,29 @@ class Faults:
         """
         self._arm(self._lambda, function, (error, message or f"Injected {error}"), times)
 
+    def integration_error(
+        self, service: str, action: str, code: str, message: str, times: int = 1, status: int = 400
+    ) -> None:
+        """The next `times` calls of an optimized integration of the state machine (e.g. `sns`,
+        `Publish`: the Notify states) fail with this API error; Step Functions names it as the
+        integration does (`SNS.<Code>Exception`) and the state's Retry and Catch see that name."""
+        self._arm(self._integrations, f"{service}:{action}", (code, message, int(status)), times)
+
+    def state_timeout(self, state: str, times: int = 1, *, late: bool = False) -> None:
+        """The next `times` attempts of the Task state `state` time out (`States.Timeout`) without the
+        real wait; see `StateTimeout` for `late`."""
+        self._arm(self._state_timeouts, state, StateTimeout(late=late), times)
+
     def clear(self) -> None:
         with self._lock:
-            for armed in (self._api, self._job_failures, self._job_hangs, self._lambda):
+            for armed in (
+                self._api,
+                self._job_failures,
+                self._job_hangs,
+                self._lambda,
+                self._integrations,
+                self._state_timeouts,
+            ):
                 armed.clear()
 
     # ---- firing (called by the emulated services) -------------------------------------------------
@@ -98,6 +139,17 @@ class Faults:
                 error, message = value  # type: ignore[misc]
                 return str(error), str(message)
         return None
+
+    def take_integration_error(self, service: str, action: str) -> tuple[str, str, int] | None:
+        value = self._take(self._integrations, f"{service}:{action}")
+        if value is None:
+            return None
+        code, message, status = value  # type: ignore[misc]
+        return str(code), str(message), int(status)
+
+    def take_state_timeout(self, state: str) -> StateTimeout | None:
+        value = self._take(self._state_timeouts, state)
+        return value if isinstance(value, StateTimeout) else None
 
     # ---- internals --------------------------------------------------------------------------------
     @staticmethod

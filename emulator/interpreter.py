@@ -13,6 +13,10 @@ has no SageMaker integration and runs Lambda only in Docker. Two bindings are re
   Functions re-raises such a name as it is, so the Fail state gets a name class without that check.
 * `StepFunctionsParserBackend.start_execution`: moto names an execution started without a name
   `None`; Step Functions gives it a UUID (the API handler and the console rely on that).
+* `ExecutionState._evaluate_with_timeout`: a state timeout armed in `emulator.faults`
+  (`state_timeout`) fails the attempt with the `EvalTimeoutError` moto raises when TimeoutSeconds
+  elapses, so it becomes `States.Timeout` (a `TaskTimedOut` event) and goes through the state's
+  Retry and Catch, without the real wait.
 * `EventManager.add_event`: every history event also bumps `history_version()`, so a waiter
   reads the history (a serialisation of every event, tens of ms) only when it has grown.
 * `AmazonStateLanguageParser.parse` and `ExecutionWorker._get_evaluation_entrypoint`: a program
@@ -94,6 +98,8 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
     StatesErrorNameType,
 )
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl  # noqa: E402
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState  # noqa: E402
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import (  # noqa: E402
     lambda_eval_utils,
     state_task_factory,
@@ -105,6 +111,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (  # noqa: E402
     StateTaskServiceLambda,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask  # noqa: E402
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail  # noqa: E402
 from moto.stepfunctions.parser.asl.eval.environment import Environment  # noqa: E402
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails  # noqa: E402
@@ -117,7 +124,7 @@ from moto.stepfunctions.parser.utils import TMP_THREADS  # noqa: E402
 from moto.stepfunctions.responses import StepFunctionResponse  # noqa: E402
 
 from emulator import iam, service_models  # noqa: E402
-from emulator.faults import ApiFault  # noqa: E402
+from emulator.faults import ApiFault, Faults  # noqa: E402
 from emulator.lambdas import LocalLambda  # noqa: E402
 from emulator.sagemaker import LocalSageMaker, SageMakerApiError  # noqa: E402
 from emulator.service_models import RequestInvalid  # noqa: E402
@@ -149,6 +156,7 @@ class _Active:
     sagemaker: LocalSageMaker | None = None
     lambdas: LocalLambda | None = None
     roles: iam.RoleSource | None = None
+    faults: Faults | None = None
     owner: object | None = None
     lock = threading.Lock()
 
@@ -254,6 +262,35 @@ def _history_reads_reverse_order() -> bool:
 
 
 _ORIGINAL_ADD_EVENT = EventManager.add_event
+_ORIGINAL_EVALUATE_WITH_TIMEOUT = ExecutionState._evaluate_with_timeout
+
+
+def _evaluate_with_timeout(self: Any, env: Environment) -> None:
+    """One attempt of an execution state; an armed `state_timeout` of this state makes it time out.
+
+    moto runs the attempt in a thread and raises `EvalTimeoutError` when TimeoutSeconds elapses
+    first; a Task's `_from_error` turns that into `States.Timeout`. The fault raises the same error,
+    either before the task's work (nothing done in time) or after it (`late`: the work's effects
+    exist, its answer is discarded), so Retry, Catch and the history are those of a real timeout.
+    """
+    faults = _Active.faults
+    armed = faults.take_state_timeout(str(self.name)) if faults is not None else None
+    if armed is None:
+        return _ORIGINAL_EVALUATE_WITH_TIMEOUT(self, env)
+    if not armed.late:
+        raise EvalTimeoutError()
+    work = self._eval_execution
+
+    def work_then_time_out(frame: Environment) -> None:
+        work(frame)
+        raise EvalTimeoutError()
+
+    # the attribute shadows the method for this attempt only (one program per execution)
+    self._eval_execution = work_then_time_out
+    try:
+        return _ORIGINAL_EVALUATE_WITH_TIMEOUT(self, env)
+    finally:
+        del self._eval_execution
 
 
 class _History:
@@ -296,6 +333,15 @@ def _lambda_error(client_error: ClientError) -> tuple[str, str]:
 # --------------------------------------------------------------------------------------------
 def _params(func: Callable[..., Any]) -> list[str]:
     return [p for p in inspect.signature(func).parameters if p != "self"]
+
+
+def _names_used(code: types.CodeType) -> set[str]:
+    """The global and attribute names a function's code reads, its nested functions' included."""
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            names |= _names_used(constant)
+    return names
 
 
 def check_contract() -> None:
@@ -356,6 +402,14 @@ def check_contract() -> None:
         "_publish_history_event" not in _ORIGINAL_ADD_EVENT.__code__.co_names
     ):
         problems.append("EventManager.add_event(context, event_type, ...) no longer publishes the event")
+    if _params(_ORIGINAL_EVALUATE_WITH_TIMEOUT) != ["env"] or not {"_eval_execution", "timeout"} <= (
+        _names_used(_ORIGINAL_EVALUATE_WITH_TIMEOUT.__code__)
+    ):
+        problems.append(
+            "ExecutionState._evaluate_with_timeout(env) no longer runs _eval_execution under a timeout"
+        )
+    if "TimeoutError" not in StateTask._from_error.__code__.co_names:
+        problems.append("StateTask._from_error no longer turns a TimeoutError into States.Timeout")
     if _params(FailureEvent.__init__)[:4] != ["env", "error_name", "event_type", "event_details"]:
         problems.append(f"FailureEvent{_params(FailureEvent.__init__)} changed")
     if not isinstance(
@@ -419,7 +473,24 @@ def _integration_client(region: str, service: str, *args: Any, **kwargs: Any) ->
     state machine's role for every call it makes (see `emulator.enforcement`)."""
     client = _ORIGINAL_BOTO_CLIENT_FOR(region, service, *args, **kwargs)
     iam.bind_role(client, _state_machine_role())
+    faults = _Active.faults
+    if faults is not None:
+        client.meta.events.register("before-call", _integration_fault(faults, service))
     return client
+
+
+def _integration_fault(faults: Faults, service: str) -> Callable[..., None]:
+    """A before-call hook raising an armed `integration_error` as the service's ClientError, which
+    the integration (moto's sns task) names as Step Functions does (`SNS.<Code>Exception`)."""
+
+    def before_call(model: Any, **_: Any) -> None:
+        armed = faults.take_integration_error(service, model.name)
+        if armed is not None:
+            code, message, status = armed
+            error = {"Code": code, "Message": message}
+            raise ClientError({"Error": error, "ResponseMetadata": iam.response_metadata(status)}, model.name)
+
+    return before_call
 
 
 # every moto module that imported boto_client_for by name gets the role-bound factory
@@ -440,13 +511,17 @@ def install(
     lambdas: LocalLambda,
     roles: iam.RoleSource | None = None,
     retry_wait_scale: float = 1.0,
+    faults: Faults | None = None,
 ) -> None:
-    """Route sagemaker and lambda tasks of every execution in this process to these objects."""
+    """Route sagemaker and lambda tasks of every execution in this process to these objects;
+    `faults` arms state timeouts and integration errors (the services' own faults live with them)."""
     check_contract()
     with _Active.lock:
         if _Active.owner is not None and _Active.owner is not owner:
             raise RuntimeError("another local runtime is active in this process; close it first")
         _Active.owner, _Active.sagemaker, _Active.lambdas, _Active.roles = owner, sagemaker, lambdas, roles
+        _Active.faults = faults
+        ExecutionState._evaluate_with_timeout = _evaluate_with_timeout  # type: ignore[method-assign]
         state_task_factory.state_task_service_for = _service_for
         lambda_eval_utils.boto_client_for = _client_for
         state_fail.CustomErrorName = _ReraisedErrorName
@@ -466,6 +541,8 @@ def uninstall(owner: object) -> None:
     with _Active.lock:
         if _Active.owner is owner:
             _Active.owner = _Active.sagemaker = _Active.lambdas = _Active.roles = None
+            _Active.faults = None
+            ExecutionState._evaluate_with_timeout = _ORIGINAL_EVALUATE_WITH_TIMEOUT  # type: ignore[method-assign]
             state_task_factory.state_task_service_for = _ORIGINAL_SERVICE_FOR
             lambda_eval_utils.boto_client_for = _ORIGINAL_CLIENT_FOR
             state_fail.CustomErrorName = _ORIGINAL_FAIL_ERROR_NAME

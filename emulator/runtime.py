@@ -178,7 +178,9 @@ class LocalRuntime:
             log_dir=self.progress.lambda_log_dir,
             log_line=self.progress.handler_line,
         )
-        interpreter.install(self, self.sagemaker, self.lambdas, self.roles, self.retry_wait_scale)
+        interpreter.install(
+            self, self.sagemaker, self.lambdas, self.roles, self.retry_wait_scale, faults=self.faults
+        )
         interpreter.clear_threads()
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         machine = self.stack.state_machine

@@ -31,6 +31,8 @@ metrics = Metrics()
 
 SUBJECT_MAX = 100  # SNS rejects longer subjects
 CAUSE_MAX = 4000
+# Step Functions reports a state's TimeoutSeconds elapsing as States.Timeout without any cause.
+TIMEOUT_CAUSE = "the step did not finish within its TimeoutSeconds (Step Functions gives a timeout no cause)"
 DRIFT_REPORT_MAX = 1024 * 1024
 
 
@@ -39,9 +41,10 @@ def readable_cause(error: str, cause: Any) -> str:
 
     Lambda errors arrive as a JSON document (errorMessage, errorType, stackTrace) and SageMaker job
     failures as the Describe* response (FailureReason); people need the message, not the envelope.
+    A timeout has no cause at all, so it is said what the error means rather than that nothing was given.
     """
     if not isinstance(cause, str) or not cause:
-        return f"{error} (no cause given)"
+        return f"{error}: {TIMEOUT_CAUSE}" if error == "States.Timeout" else f"{error} (no cause given)"
     try:
         doc = json.loads(cause)
     except ValueError:

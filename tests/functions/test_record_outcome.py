@@ -107,7 +107,8 @@ def test_a_failure_without_a_cause_still_yields_text_for_the_fail_state(aws: Aws
     result = record_outcome.handler(event, None)
 
     assert result["error"] == "States.Timeout"
-    assert result["cause"] == "States.Timeout (no cause given)"
+    assert result["cause"] == f"States.Timeout: {record_outcome.TIMEOUT_CAUSE}"
+    assert "TimeoutSeconds" in result["message"]
 
 
 def test_a_failure_in_the_shape_of_an_older_definition_is_still_recorded(aws: Aws) -> None:

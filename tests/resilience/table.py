@@ -29,6 +29,7 @@ CATEGORIES = (
     "Duplicates",
     "Concurrency",
     "Faults",
+    "Failure paths",
     "Security",
     "Local CLI and API",
 )
