@@ -4,24 +4,29 @@
 Gateway sends a Lambda proxy integration and calls the routed function through `LocalLambda`,
 so `GET /models` here is exactly the code the deployed API runs. `serve(runtime, port)` puts that
 behind a threaded `http.server` (what `sam local start-api` cannot do for this template:
-aws-sam-cli #2754).
+aws-sam-cli #2754), beside the web console (console/, served at `/` as CloudFront serves it on AWS)
+and the objects the API's presigned links name (`/_s3/<bucket>/<key>`, S3's side of a link).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import mimetypes
+import os
 import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from emulator.lambdas import LocalLambda
-from emulator.template import ACCOUNT_ID, LocalStack
+from emulator.template import ACCOUNT_ID, REGION, LocalStack
 
 if TYPE_CHECKING:
     from emulator.runtime import LocalRuntime
@@ -30,6 +35,21 @@ STAGE = "Prod"
 JSON = {"Content-Type": "application/json"}
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's REST payload limit (413 beyond)
 READ_SECONDS = 30.0  # a request body must arrive within this (a bounded read, never a hang)
+CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"
+# The console's files, by the path the browser asks for: exactly these (no directory is served), and the
+# chart library from console/node_modules (`make console-deps`: npm ci), as the deploy uploads them.
+CONSOLE_FILES = {
+    "/": CONSOLE_DIR / "index.html",
+    "/index.html": CONSOLE_DIR / "index.html",
+    "/app.js": CONSOLE_DIR / "app.js",
+    "/style.css": CONSOLE_DIR / "style.css",
+    "/vendor/chart.umd.min.js": CONSOLE_DIR / "node_modules" / "chart.js" / "dist" / "chart.umd.min.js",
+}
+LOCAL_CONSOLE_CONFIG = {
+    "apiBase": "",
+    "auth": None,
+}  # same origin, no sign-in (IAM/Cognito not checked locally)
+LINKS_PATH = "/_s3/"
 
 
 @dataclass
@@ -199,6 +219,13 @@ def serve(
         timeout = read_timeout  # each read of the socket, also an idle keep-alive connection's
 
         def _handle(self) -> None:
+            path = urlsplit(self.path).path
+            if self.command in ("GET", "HEAD") and (path in CONSOLE_FILES or path == "/config.json"):
+                self._send_console(path)
+                return
+            if self.command in ("GET", "HEAD") and path.startswith(LINKS_PATH):
+                self._send(linked_object(runtime, self.path))
+                return
             try:
                 body = self._body()
             except _Refused as refused:
@@ -220,6 +247,28 @@ def serve(
             if len(body) < length:
                 raise _Refused(400, f"request body shorter than its Content-Length ({length} bytes)")
             return body
+
+        def _send_console(self, path: str) -> None:
+            if path == "/config.json":
+                data, kind = json.dumps(LOCAL_CONSOLE_CONFIG).encode(), "application/json"
+            else:
+                file = CONSOLE_FILES[path]
+                if not file.is_file():
+                    missing = {"message": f"{file} is missing: run `make console-deps`"}
+                    self._send(ApiResponse(404, dict(JSON), json.dumps(missing)))
+                    return
+                data = file.read_bytes()
+                kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+            self._send_bytes(200, {"Content-Type": kind, "Cache-Control": "no-cache"}, data)
+
+        def _send_bytes(self, status: int, headers: dict[str, str], data: bytes) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
 
         def _send(self, response: ApiResponse) -> None:
             data = response.body.encode()
@@ -254,6 +303,9 @@ def serve(
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
+    # The API's presigned links name this server (path-style), which serves them from the local bucket
+    os.environ["ARTIFACT_LINK_ENDPOINT"] = f"http://{host}:{server.server_address[1]}{LINKS_PATH.rstrip('/')}"
+    runtime.lambdas.cold_start()
 
     def watch() -> None:  # stream and persist the executions the API starts
         while not stopped.is_set():
@@ -272,3 +324,39 @@ def serve(
     server.stopped = stopped  # type: ignore[attr-defined]
     threading.Thread(target=watch, name="api-watch", daemon=True).start()
     return server
+
+
+def linked_object(runtime: LocalRuntime, url: str) -> ApiResponse:
+    """A presigned link's object, as S3 would answer it: within its X-Amz-Expires, under `runs/` of the
+    stack's bucket (what GET /links signs). The signature itself is not checked locally (as IAM is not
+    checked on the local API); an expired or foreign link is S3's 403."""
+    split = urlsplit(url)
+    bucket, _, key = unquote(split.path[len(LINKS_PATH) :]).partition("/")
+    query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+    try:
+        signed = datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        expires = signed + timedelta(seconds=int(query["X-Amz-Expires"]))
+    except (KeyError, ValueError):
+        return ApiResponse(403, dict(JSON), json.dumps({"message": "not a presigned link"}))
+    if datetime.now(UTC) > expires:
+        return ApiResponse(403, dict(JSON), json.dumps({"message": "Request has expired"}))
+    if bucket != runtime.stack.bucket or not key.startswith("runs/"):
+        return ApiResponse(403, dict(JSON), json.dumps({"message": "Access Denied"}))
+    import boto3
+
+    s3 = boto3.client("s3", region_name=REGION)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return ApiResponse(404, dict(JSON), json.dumps({"message": "NoSuchKey"}))
+    kind = (
+        "text/csv"
+        if key.endswith((".csv", ".out"))
+        else mimetypes.guess_type(key)[0] or "application/octet-stream"
+    )
+    name = key.rsplit("/", 1)[-1]
+    return ApiResponse(
+        200,
+        {"Content-Type": kind, "Content-Disposition": f'attachment; filename="{name}"'},
+        body.decode("utf-8", "replace"),
+    )
