@@ -304,8 +304,8 @@ def serve(
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     # The API's presigned links name this server (path-style), which serves them from the local bucket
+    # (GET /links reads the variable on each call: a second server in one process gets its own links)
     os.environ["ARTIFACT_LINK_ENDPOINT"] = f"http://{host}:{server.server_address[1]}{LINKS_PATH.rstrip('/')}"
-    runtime.lambdas.cold_start()
 
     def watch() -> None:  # stream and persist the executions the API starts
         while not stopped.is_set():

@@ -18,7 +18,6 @@ from __future__ import annotations
 import binascii
 import json
 import re
-from functools import cache
 from typing import Any
 from urllib.parse import unquote
 
@@ -366,12 +365,8 @@ def get_datasets() -> dict[str, Any]:
 @app.get("/links")
 def get_link() -> dict[str, Any]:
     uri = app.current_event.get_query_string_value("uri")
-    return console_api.artifact_link(uri, settings=load_settings(), presigner=_presigner())
-
-
-@cache
-def _presigner() -> Any:
-    return console_api.presigning_client()
+    # A client per call (signing is offline): ARTIFACT_LINK_ENDPOINT is read each time
+    return console_api.artifact_link(uri, settings=load_settings(), presigner=console_api.presigning_client())
 
 
 @app.get("/models/<name>/<version>/report")

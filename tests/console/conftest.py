@@ -81,7 +81,17 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     log = (tmp_path_factory.mktemp("console-log") / "api.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "api", "--port", str(port), "--state-dir", str(state_dir), "--quiet"],
+        [
+            sys.executable,
+            "-m",
+            "emulator",
+            "api",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(state_dir),
+            "--quiet",
+        ],
         cwd=PROJECT,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -110,7 +120,9 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).is_file() and shutil.which("chromium") is None:
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}: run `make console-browser` (apt-get install chromium)")
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: run `make console-browser` (apt-get install chromium)"
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
