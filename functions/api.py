@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import binascii
 import json
+import os
 import re
 from typing import Any
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 import aws_clients
@@ -45,7 +46,6 @@ from settings import Settings, load_settings
 
 logger = Logger()
 metrics = Metrics()
-app = APIGatewayRestResolver()
 
 MAX_BODY_BYTES = 64 * 1024
 # A request body is a flat object with one nested level (hyperparameters): deeper is not a request, and
@@ -60,6 +60,18 @@ MAX_EXECUTION_ARN_LENGTH = 256
 # characters or any of "#%\^|~`$&,;:/): an id that is not one names no execution of ours. Asking anyway is
 # an AccessDeniedException for an ARN outside the function's policy, not the 404 it is.
 _EXECUTION_NAME = re.compile(r'[^\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}')
+
+
+def _cors() -> CORSConfig | None:
+    """CORS for the console's origin only (CONSOLE_ORIGIN, the template's CloudFront URL); none when
+    unset (the local API serves the console from its own origin)."""
+    origin = os.environ.get("CONSOLE_ORIGIN")
+    if not origin:
+        return None
+    return CORSConfig(allow_origin=origin, allow_headers=["Authorization", IDEMPOTENCY_HEADER], max_age=600)
+
+
+app = APIGatewayRestResolver(cors=_cors())
 
 
 def body_problem(field: str, message: str) -> RequestErrors:
