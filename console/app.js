@@ -109,8 +109,13 @@ async function startPage() {
       <div class="field"><label for="datasetUri">Dataset</label>
         <select id="datasetUri" name="datasetUri" aria-describedby="datasetUri-hint datasetUri-error" required>
           ${options || '<option value="">no datasets under the datasets prefix</option>'}</select>
-        <span class="hint" id="datasetUri-hint">Files under the bucket's datasets prefix (upload one there to add it).</span>
+        <span class="hint" id="datasetUri-hint">Files under the bucket's datasets prefix.</span>
         <span class="error" id="datasetUri-error"></span></div>
+      <div class="field"><label for="datasetFile">… or upload a dataset (.csv, .csv.gz)</label>
+        <input type="file" id="datasetFile" accept=".csv,.gz" aria-describedby="datasetFile-hint datasetFile-error">
+        <span class="hint" id="datasetFile-hint">An uploaded dataset starts its own run with the stack's defaults (the upload trigger,
+          as <code>aws s3 cp</code> would): the fields below are then not used. To choose them, upload first, then pick the file above.</span>
+        <span class="error" id="datasetFile-error"></span></div>
       <div class="field"><label for="modelName">Model name</label>
         <input id="modelName" name="modelName" value="medication-adherence-model" aria-describedby="modelName-error">
         <span class="error" id="modelName-error"></span></div>
@@ -126,10 +131,43 @@ async function startPage() {
         <datalist id="score-files">${datasets.map((d) => `<option value="${esc(d.uri)}">`).join("")}</datalist>
         <span class="hint" id="scoreUri-hint">Empty: the dataset itself is scored.</span>
         <span class="error" id="scoreUri-error"></span></div>
+      <div class="field"><label for="scoreFile">… or upload a file to score</label>
+        <input type="file" id="scoreFile" accept=".csv,.gz" aria-describedby="scoreFile-hint scoreFile-error">
+        <span class="hint" id="scoreFile-hint">Stored under the bucket's scoring prefix, then scored after training.</span>
+        <span class="error" id="scoreFile-error"></span></div>
       <div class="error" id="form-error" role="alert"></div>
       <button type="submit" id="start">Start training</button>
     </form>`;
   document.getElementById("start-form").addEventListener("submit", submitStart);
+}
+// One file straight into the bucket: POST /uploads signs it, the browser posts the form to S3.
+async function uploadFile(purpose, file, fieldId) {
+  const slot = document.getElementById(`${fieldId}-error`);
+  const { status, body } = await api("/uploads", {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ purpose, fileName: file.name, size: file.size }),
+  });
+  if (status !== 200) {
+    slot.textContent = ((body && body.errors) || [{ message: (body && body.message) || `HTTP ${status}` }]).map((e) => e.message).join(" ");
+    document.getElementById(fieldId).setAttribute("aria-invalid", "true");
+    document.getElementById(fieldId).focus();
+    return null;
+  }
+  const form = new FormData();
+  for (const [key, value] of Object.entries(body.fields)) form.append(key, value);
+  form.append("file", file);
+  const stored = await fetch(body.url, { method: "POST", body: form });
+  if (!stored.ok) { slot.textContent = `The upload was refused (HTTP ${stored.status}).`; return null; }
+  return body.uri;
+}
+async function openRunOf(datasetUri) {
+  for (let i = 0; i < 120; i++) {
+    const { executions } = await apiOk("/executions");
+    const run = executions.find((e) => e.datasetUri === datasetUri);
+    if (run) { location.hash = `#/runs/${encodeURIComponent(run.executionName)}`; return; }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+  document.getElementById("form-error").textContent = `Uploaded ${datasetUri}; its run has not appeared yet: see Runs.`;
 }
 async function submitStart(event) {
   event.preventDefault();
@@ -141,10 +179,26 @@ async function submitStart(event) {
     form.elements[name].removeAttribute("aria-invalid");
     document.getElementById(`${name}-error`).textContent = "";
   }
+  for (const id of ["datasetFile", "scoreFile"]) {
+    document.getElementById(id).removeAttribute("aria-invalid");
+    document.getElementById(`${id}-error`).textContent = "";
+  }
   document.getElementById("form-error").textContent = "";
   const button = document.getElementById("start");
   button.disabled = true;
   try {
+    const datasetFile = document.getElementById("datasetFile").files[0];
+    if (datasetFile) {
+      const uri = await uploadFile("dataset", datasetFile, "datasetFile");
+      if (uri) await openRunOf(uri);
+      return;
+    }
+    const scoreFile = document.getElementById("scoreFile").files[0];
+    if (scoreFile) {
+      const uri = await uploadFile("score", scoreFile, "scoreFile");
+      if (!uri) return;
+      body.scoreUri = uri;
+    }
     const { status, body: answer } = await api("/training", {
       method: "POST", headers: { "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() }, body: JSON.stringify(body),
     });

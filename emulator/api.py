@@ -11,6 +11,7 @@ and the objects the API's presigned links name (`/_s3/<bucket>/<key>`, S3's side
 from __future__ import annotations
 
 import base64
+import email.policy
 import json
 import mimetypes
 import os
@@ -20,6 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +52,7 @@ LOCAL_CONSOLE_CONFIG = {
     "auth": None,
 }  # same origin, no sign-in (IAM/Cognito not checked locally)
 LINKS_PATH = "/_s3/"
+MAX_LOCAL_UPLOAD_BYTES = 512 * 1024 * 1024  # a presigned POST's file, read into memory locally
 
 
 @dataclass
@@ -226,6 +229,9 @@ def serve(
             if self.command in ("GET", "HEAD") and path.startswith(LINKS_PATH):
                 self._send(linked_object(runtime, self.path))
                 return
+            if self.command == "POST" and path.startswith(LINKS_PATH):
+                self._receive_upload(path)
+                return
             try:
                 body = self._body()
             except _Refused as refused:
@@ -247,6 +253,21 @@ def serve(
             if len(body) < length:
                 raise _Refused(400, f"request body shorter than its Content-Length ({length} bytes)")
             return body
+
+        def _receive_upload(self, path: str) -> None:
+            """S3's side of a presigned POST (POST /uploads), with the S3 trigger an upload fires."""
+            self.close_connection = True
+            try:
+                length = int(self.headers.get("Content-Length") or "")
+            except ValueError:
+                self._send(ApiResponse(411, dict(JSON), json.dumps({"message": "Content-Length required"})))
+                return
+            if length > MAX_LOCAL_UPLOAD_BYTES:
+                message = {"message": f"EntityTooLarge: over {MAX_LOCAL_UPLOAD_BYTES} bytes locally"}
+                self._send(ApiResponse(400, dict(JSON), json.dumps(message)))
+                return
+            body = self.rfile.read(length)
+            self._send(uploaded_object(runtime, path, self.headers.get("Content-Type", ""), body))
 
         def _send_console(self, path: str) -> None:
             if path == "/config.json":
@@ -360,3 +381,51 @@ def linked_object(runtime: LocalRuntime, url: str) -> ApiResponse:
         {"Content-Type": kind, "Content-Disposition": f'attachment; filename="{name}"'},
         body.decode("utf-8", "replace"),
     )
+
+
+def _form_fields(content_type: str, body: bytes) -> dict[str, bytes]:
+    """The parts of a multipart/form-data body by name (the browser's FormData of a presigned POST)."""
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    fields: dict[str, bytes] = {}
+    if not message.is_multipart():
+        return fields
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if isinstance(name, str):
+            fields[name] = part.get_payload(decode=True) or b""
+    return fields
+
+
+def uploaded_object(runtime: LocalRuntime, path: str, content_type: str, body: bytes) -> ApiResponse:
+    """A presigned POST's file into the local bucket, as S3 takes it (204), within the policy's expiry
+    and size range, under the datasets or scoring prefix (what POST /uploads signs); an upload under the
+    datasets prefix then fires the S3 trigger, as on AWS. The signature is not checked locally."""
+    bucket = unquote(path[len(LINKS_PATH) :]).strip("/")
+    fields = _form_fields(content_type, body)
+    try:
+        policy = json.loads(base64.b64decode(fields["policy"]))
+        key = fields["key"].decode("utf-8")
+        data = fields["file"]
+        expires = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+    except (KeyError, ValueError, TypeError):
+        return ApiResponse(400, dict(JSON), json.dumps({"message": "not a presigned POST with a file"}))
+    if datetime.now(UTC) > expires:
+        return ApiResponse(
+            403, dict(JSON), json.dumps({"message": "Invalid according to Policy: Policy expired"})
+        )
+    ranges = [
+        c for c in policy.get("conditions", []) if isinstance(c, list) and c[:1] == ["content-length-range"]
+    ]
+    if any(not c[1] <= len(data) <= c[2] for c in ranges):
+        return ApiResponse(400, dict(JSON), json.dumps({"message": "EntityTooSmall or EntityTooLarge"}))
+    prefixes = (runtime.datasets_prefix, runtime.scoring_prefix)
+    if bucket != runtime.stack.bucket or not key.startswith(prefixes) or ".." in key.split("/"):
+        return ApiResponse(403, dict(JSON), json.dumps({"message": "Access Denied"}))
+    import boto3
+
+    boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key=key, Body=data)
+    for execution_input in runtime.trigger.collect():  # the upload trigger, as EventBridge delivers it
+        runtime.start(execution_input)
+    return ApiResponse(204, {}, "")

@@ -416,6 +416,51 @@ def console_paths(not_found: dict[str, Any], bad_request: dict[str, Any], common
                 },
             }
         },
+        "/uploads": {
+            "post": {
+                "operationId": "createUpload",
+                "summary": "A presigned POST (5 minutes) for one file under the datasets or scoring prefix",
+                "description": (
+                    "purpose dataset: the upload itself starts a run with the stack's defaults (the S3 "
+                    "trigger); purpose score: a file for a training request's scoreUri, starting nothing."
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["purpose", "fileName"],
+                                "properties": {
+                                    "purpose": {"enum": ["dataset", "score"]},
+                                    "fileName": {
+                                        "type": "string",
+                                        "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,150}\\.csv(\\.gz)?$",
+                                    },
+                                    "size": {"type": "integer", "minimum": 1},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(
+                        obj(
+                            ["uri", "url", "fields", "expiresInSeconds", "startsRun"],
+                            uri={"type": "string"},
+                            url={"type": "string"},
+                            fields={"type": "object", "additionalProperties": {"type": "string"}},
+                            expiresInSeconds={"type": "integer"},
+                            startsRun={"type": "boolean"},
+                        ),
+                        "The form to POST the file with (its fields, then the file as `file`)",
+                    ),
+                    "400": bad_request,
+                    **common,
+                },
+            }
+        },
         "/costs": {
             "get": {
                 "operationId": "getCosts",

@@ -6,7 +6,7 @@
     GET  /models/{name}/{version}  one version
 
 and what the web console (console/) reads, in console_api.py: GET /executions, /executions/{id}/states,
-/executions/{id}/drift, /datasets, /links, /models/{name}/{version}/report, /costs.
+/executions/{id}/drift, /datasets, /links, /models/{name}/{version}/report, /costs; POST /uploads.
 
 A bad request is answered 400 with field-level errors and starts nothing. The execution name is derived
 from the idempotency key (the `Idempotency-Key` header or `idempotencyKey` field, else the body plus the
@@ -379,6 +379,15 @@ def get_link() -> dict[str, Any]:
     uri = app.current_event.get_query_string_value("uri")
     # A client per call (signing is offline): ARTIFACT_LINK_ENDPOINT is read each time
     return console_api.artifact_link(uri, settings=load_settings(), presigner=console_api.presigning_client())
+
+
+@app.post("/uploads")
+def post_upload() -> dict[str, Any]:
+    return console_api.upload_form(
+        json_object_body(app.current_event),
+        settings=load_settings(),
+        presigner=console_api.presigning_client(),
+    )
 
 
 @app.get("/models/<name>/<version>/report")

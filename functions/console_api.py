@@ -7,6 +7,7 @@
     GET /links?uri=s3://bucket/runs/...    a short-lived (presigned) link to one of a run's artifacts
     GET /models/{name}/{version}/report    the version's report: plots (PNG data URIs), report.md, metrics
     GET /costs                             each run's estimated SageMaker cost and the month so far
+    POST /uploads                          a presigned POST for one file into the datasets or scoring prefix
 
 Everything is computed from what Step Functions, S3 and the registry already hold: the console has no
 second backend. The handlers here are plain functions over boto3 clients (the tests call them on moto);
@@ -19,6 +20,7 @@ import base64
 import io
 import json
 import os
+import re
 import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -425,4 +427,56 @@ def costs(*, settings: Settings, sfn: Any, now: datetime | None = None) -> dict[
         "monthToDate": round(month_total, 6),
         "unpricedRunsThisMonth": unpriced,
         "runs": rows,
+    }
+
+
+UPLOAD_PURPOSES = ("dataset", "score")
+# What a file may be called in the bucket: a CSV (optionally gzipped), no path, no spaces
+_UPLOAD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,150}\.csv(\.gz)?")
+
+
+def upload_form(
+    body: dict[str, Any], *, settings: Settings, presigner: Any, now: datetime | None = None
+) -> dict[str, Any]:
+    """A presigned POST (5 minutes) that lets the browser put one file straight into the bucket.
+
+    `purpose` "dataset" puts it under the datasets prefix, where the upload itself starts a run with the
+    stack's defaults (the S3 trigger, as an `aws s3 cp` would); "score" puts it under the scoring prefix,
+    which starts nothing, for a training request's scoreUri. The key is the file name behind the upload
+    time, so no earlier file is replaced; the size is capped at MAX_DATASET_BYTES by the policy itself.
+    """
+    errors = []
+    purpose, name, size = body.get("purpose"), body.get("fileName"), body.get("size")
+    if purpose not in UPLOAD_PURPOSES:
+        errors.append({"field": "purpose", "message": f"must be one of {', '.join(UPLOAD_PURPOSES)}"})
+    if not isinstance(name, str) or not _UPLOAD_NAME.fullmatch(name):
+        errors.append(
+            {
+                "field": "fileName",
+                "message": "must be a .csv or .csv.gz file name of letters, digits, '.', '_' or '-'",
+            }
+        )
+    if size is not None and (
+        not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= settings.max_dataset_bytes
+    ):
+        errors.append({"field": "size", "message": f"must be 1 to {settings.max_dataset_bytes} bytes"})
+    unknown = sorted(set(body) - {"purpose", "fileName", "size"})
+    errors.extend({"field": field, "message": "is not a field of an upload request"} for field in unknown)
+    if errors:
+        raise RequestErrors(errors)
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    prefix = settings.datasets_prefix if purpose == "dataset" else settings.scoring_prefix
+    key = f"{prefix}{stamp}-{name}"
+    post = presigner.generate_presigned_post(
+        Bucket=settings.bucket,
+        Key=key,
+        Conditions=[["content-length-range", 1, settings.max_dataset_bytes]],
+        ExpiresIn=LINK_SECONDS,
+    )
+    return {
+        "uri": f"s3://{settings.bucket}/{key}",
+        "url": post["url"],
+        "fields": post["fields"],
+        "expiresInSeconds": LINK_SECONDS,
+        "startsRun": purpose == "dataset",
     }

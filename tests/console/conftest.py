@@ -59,25 +59,36 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _seed_state(state_dir: Path, data_dir: Path) -> None:
-    """Put the two datasets in the local bucket without starting a run (as files uploaded earlier)."""
+def _seed_state(state_dir: Path, datasets: list[Path]) -> None:
+    """Put datasets in the local bucket without starting a run (as files uploaded earlier)."""
     from emulator.progress import Progress
     from emulator.runtime import LocalRuntime
 
-    good = write_slice(data_dir / "slice.csv", 3000)
-    tiny = write_slice(data_dir / "tiny.csv", 40)
     with LocalRuntime(state_dir=state_dir, progress=Progress(verbose_jobs=False)) as runtime:
-        for path in (good, tiny):
+        for path in datasets:
             runtime.put_file(path, runtime.datasets_prefix)
 
 
 @pytest.fixture(scope="session")
-def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """slice.csv trains (3,000 rows); tiny.csv (40 rows) is too small to evaluate; score.csv (500 rows)
+    is a file to score, uploaded from the form; tiny-upload.csv is tiny.csv uploaded as a dataset."""
+    folder = tmp_path_factory.mktemp("console-data")
+    return {
+        "slice": write_slice(folder / "slice.csv", 3000),
+        "tiny": write_slice(folder / "tiny.csv", 40),
+        "score": write_slice(folder / "score.csv", 500),
+        "tiny-upload": write_slice(folder / "tiny-upload.csv", 40),
+    }
+
+
+@pytest.fixture(scope="session")
+def console_url(tmp_path_factory: pytest.TempPathFactory, files: dict[str, Path]) -> Iterator[str]:
     """The base URL of a running `python -m emulator api` (stopped, by its own pid, at the end)."""
     if not (PROJECT / "console" / "node_modules" / "chart.js").is_dir():
         pytest.fail("console/node_modules is missing: run `make console-deps` (npm ci --prefix console)")
     state_dir = tmp_path_factory.mktemp("console-state")
-    _seed_state(state_dir, tmp_path_factory.mktemp("console-data"))
+    _seed_state(state_dir, [files["slice"], files["tiny"]])
     port = _free_port()
     log = (tmp_path_factory.mktemp("console-log") / "api.log").open("w")
     process = subprocess.Popen(

@@ -6,6 +6,7 @@ A run's wait is a condition (its status on the page), with a generous ceiling; n
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
@@ -13,13 +14,17 @@ from playwright.sync_api import expect
 RUN_SECONDS = 240_000  # ceiling of a condition wait on a 3,000-row run (ms): a stuck run fails here
 
 
-def start_run(page: Any, dataset: str, model_name: str = "medication-adherence-model") -> str:
+def start_run(
+    page: Any, dataset: str, model_name: str = "medication-adherence-model", score_file: Path | None = None
+) -> str:
     """Fill and submit the form; returns the run page's execution name."""
     page.goto("/#/start")
     choice = page.locator("#datasetUri option").filter(has_text=re.compile(rf"^{re.escape(dataset)} "))
-    page.get_by_label("Dataset").select_option(choice.get_attribute("value"))
+    page.get_by_label("Dataset", exact=True).select_option(choice.get_attribute("value"))
     page.get_by_label("Model name").fill(model_name)
     page.get_by_label("Algorithm").select_option("HistGradientBoosting")
+    if score_file is not None:
+        page.locator("#scoreFile").set_input_files(str(score_file))
     page.get_by_role("button", name="Start training").click()
     page.wait_for_url(re.compile(r"#/runs/.+"))
     return page.url.rsplit("/", 1)[1]
@@ -39,16 +44,19 @@ def test_a_bad_form_value_is_answered_next_to_its_field(page: Any, shots: Any) -
 
 
 def test_a_run_started_from_the_form_is_drawn_to_the_end_then_its_version_shows_its_plots(
-    page: Any, shots: Any
+    page: Any, shots: Any, files: dict[str, Path]
 ) -> None:
-    name = start_run(page, "slice.csv")
+    name = start_run(page, "slice.csv", score_file=files["score"])  # the file to score uploaded
     expect(page.locator("svg g[data-state='TrainModel']")).to_be_visible()
     shots(page, "run-in-progress")
     expect(page.locator("#run-status")).to_have_text("SUCCEEDED", timeout=RUN_SECONDS)
     for state in ("PrepareRun", "TrainModel", "BatchTransform", "MonitorDrift", "RunSucceeded"):
         expect(page.locator(f"svg g[data-state='{state}']")).to_have_attribute("data-status", "SUCCEEDED")
     expect(page.locator("svg g[data-state='RecordFailure']")).to_have_attribute("data-status", "NOT_RUN")
-    expect(page.get_by_role("link", name="Predictions")).to_be_visible()
+    predictions = page.get_by_role("link", name="Predictions")
+    expect(predictions).to_have_attribute(
+        "href", re.compile(r"/runs/[^/]+/predictions/\d{8}-\d{6}-score\.csv\.out")
+    )
     shots(page, "run-succeeded")
 
     page.get_by_role("link", name=re.compile("Model report")).click()
@@ -94,6 +102,21 @@ def test_a_failed_run_shows_the_failed_state_and_its_cause(page: Any, shots: Any
     shots(page, "run-failed")
 
 
+def test_an_uploaded_dataset_starts_its_own_run_which_opens(
+    page: Any, shots: Any, files: dict[str, Path]
+) -> None:
+    page.goto("/#/start")
+    page.locator("#datasetFile").set_input_files(str(files["tiny-upload"]))
+    page.get_by_role("button", name="Start training").click()
+
+    page.wait_for_url(re.compile(r"#/runs/.+"), timeout=RUN_SECONDS)
+    expect(page.locator("#run-status")).to_have_text("FAILED", timeout=RUN_SECONDS)  # 40 rows: too small
+    expect(page.locator("[data-failed-state='ValidateDataset']")).to_be_visible()
+    page.goto("/#/runs")
+    expect(page.get_by_role("row").filter(has_text="tiny-upload.csv")).to_contain_text("upload")
+    shots(page, "runs-after-upload")
+
+
 def test_phone_width_and_keyboard_navigation(browser: Any, console_url: str, shots: Any) -> None:
     context = browser.new_context(viewport={"width": 375, "height": 740}, base_url=console_url)
     page = context.new_page()
@@ -108,7 +131,9 @@ def test_phone_width_and_keyboard_navigation(browser: Any, console_url: str, sho
         expect(page.get_by_role("link", name="Start a run")).to_be_focused()
         page.keyboard.press("Enter")
         expect(page.get_by_role("heading", name="Start a training run")).to_be_visible()
-        page.get_by_label("Dataset").focus()
+        page.get_by_label("Dataset", exact=True).focus()
+        page.keyboard.press("Tab")
+        expect(page.locator("#datasetFile")).to_be_focused()
         page.keyboard.press("Tab")
         expect(page.get_by_label("Model name")).to_be_focused()
         shots(page, "phone-start")
