@@ -109,3 +109,79 @@ def test_an_expired_or_foreign_link_is_refused(server: tuple[str, LocalRuntime])
         status, kind, _ = fetch(url)
         assert status == 403, urlsplit(url).path
         assert kind.startswith("application/json")
+
+
+def _post_form(url: str, fields: dict[str, str], data: bytes) -> tuple[int, bytes]:
+    boundary = "console-test-boundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.csv"\r\n'
+        "Content-Type: text/csv\r\n\r\n".encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        url,
+        data=b"".join(parts),
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def _upload_form(base: str, purpose: str, name: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{base}/uploads",
+        data=json.dumps({"purpose": purpose, "fileName": name}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_a_presigned_post_stores_a_score_file_and_starts_nothing(server: tuple[str, LocalRuntime]) -> None:
+    base, runtime = server
+    form = _upload_form(base, "score", "later.csv")
+    before = runtime.sfn.list_executions(stateMachineArn=runtime.state_machine_arn)["executions"]
+
+    status, _ = _post_form(form["url"], form["fields"], b"encounter_id\n1\n")
+
+    assert form["url"].startswith(f"{base}/_s3/")
+    assert status == 204
+    key = form["uri"].split("/", 3)[3]
+    s3 = boto3.client("s3", region_name="us-east-1")
+    assert s3.get_object(Bucket=runtime.stack.bucket, Key=key)["Body"].read() == b"encounter_id\n1\n"
+    after = runtime.sfn.list_executions(stateMachineArn=runtime.state_machine_arn)["executions"]
+    assert len(after) == len(before)
+
+
+def test_a_presigned_post_of_a_dataset_fires_the_upload_trigger(server: tuple[str, LocalRuntime]) -> None:
+    base, runtime = server
+    form = _upload_form(base, "dataset", "fresh.csv")
+    before = runtime.sfn.list_executions(stateMachineArn=runtime.state_machine_arn)["executions"]
+
+    status, _ = _post_form(form["url"], form["fields"], b"a,b\n1,2\n")
+
+    assert status == 204
+    after = runtime.sfn.list_executions(stateMachineArn=runtime.state_machine_arn)["executions"]
+    [started] = [e for e in after if e["executionArn"] not in {b["executionArn"] for b in before}]
+    sent = json.loads(runtime.sfn.describe_execution(executionArn=started["executionArn"])["input"])
+    assert sent["source"] == "aws.s3"  # the EventBridge event of the upload, as the rule delivers it
+
+
+def test_a_post_outside_the_signed_prefixes_is_refused(server: tuple[str, LocalRuntime]) -> None:
+    base, _ = server
+    form = _upload_form(base, "score", "later.csv")
+    fields = {**form["fields"], "key": "code/sourcedir.tar.gz"}
+
+    status, _ = _post_form(form["url"], fields, b"x")
+
+    assert status == 403

@@ -3,9 +3,11 @@ artifact links, reports, drift and cost, on moto, as API Gateway proxy events.""
 
 from __future__ import annotations
 
+import base64
 import copy
 import io
 import json
+import re
 import tarfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -315,3 +317,41 @@ def test_the_month_so_far_sums_the_runs_started_this_month(aws: Aws) -> None:
 def test_the_functions_price_file_is_docs_aws_prices_json() -> None:
     """Lambda's package is functions/ only: it carries a copy, which must not drift from the docs' file."""
     assert console_api.PRICES_FILE.read_text() == (Path(ROOT) / "docs" / "aws-prices.json").read_text()
+
+
+def post_upload(body: Any) -> tuple[int, Any]:
+    event = copy.deepcopy(load_event("api_post_training.json"))
+    event["path"] = event["resource"] = "/uploads"
+    event["requestContext"]["path"] = "/Prod/uploads"
+    event["body"] = json.dumps(body)
+    response = api.handler(event, None)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_an_upload_form_puts_a_dataset_under_the_datasets_prefix_behind_its_upload_time(aws: Aws) -> None:
+    status, body = post_upload({"purpose": "dataset", "fileName": "march.csv.gz", "size": 1000})
+
+    assert status == 200
+    assert re.fullmatch(rf"s3://{BUCKET}/datasets/\d{{8}}-\d{{6}}-march\.csv\.gz", body["uri"])
+    assert body["fields"]["key"] == body["uri"].split("/", 3)[3]
+    policy = json.loads(base64.b64decode(body["fields"]["policy"]))
+    assert ["content-length-range", 1, 50 * 1024 * 1024] in policy["conditions"]
+    assert body["startsRun"] is True
+
+
+def test_a_score_upload_goes_under_the_scoring_prefix_and_starts_nothing(aws: Aws) -> None:
+    status, body = post_upload({"purpose": "score", "fileName": "new_encounters.csv"})
+
+    assert status == 200
+    assert body["uri"].startswith(f"s3://{BUCKET}/scoring/")
+    assert body["startsRun"] is False
+
+
+def test_a_bad_upload_request_names_each_field(aws: Aws) -> None:
+    status, body = post_upload({"purpose": "model", "fileName": "../x.csv", "size": 0, "extra": 1})
+
+    assert status == 400
+    assert sorted(e["field"] for e in body["errors"]) == ["extra", "fileName", "purpose", "size"]
+    too_big, _ = post_upload({"purpose": "dataset", "fileName": "a.csv", "size": 50 * 1024 * 1024 + 1})
+    not_csv, _ = post_upload({"purpose": "dataset", "fileName": "a.parquet"})
+    assert (too_big, not_csv) == (400, 400)
