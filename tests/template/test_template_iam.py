@@ -192,11 +192,17 @@ def _s3_write_resources(cfn: dict[str, Any]) -> dict[str, set[str]]:
     return writes
 
 
-def test_only_prepare_run_and_the_jobs_write_and_only_under_runs(cfn):
-    """Runs never touch datasets, code or each other's prefixes' parents (docs: bucket layout)."""
+def test_only_prepare_run_and_the_jobs_write_runs_and_only_the_api_signs_uploads(cfn):
+    """Runs never touch datasets, code or each other's prefixes' parents (docs: bucket layout); the API
+    function's only write is the console's presigned POST of one file under the datasets or scoring
+    prefix (POST /uploads), never runs/ or code/."""
     assert _s3_write_resources(cfn) == {
         "PrepareRunFunctionRole": {"${ArtifactBucket.Arn}/runs/*"},
         "SageMakerExecutionRole": {"${ArtifactBucket.Arn}/runs/*"},
+        "ApiFunctionRole": {
+            "${ArtifactBucket.Arn}/${DatasetsPrefix}*",
+            "${ArtifactBucket.Arn}/${ScoringPrefix}*",
+        },
     }
 
 

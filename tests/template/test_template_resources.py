@@ -43,6 +43,7 @@ API_ROUTES = {
     ("/links", "get"),
     ("/models/{name}/{version}/report", "get"),
     ("/costs", "get"),
+    ("/uploads", "post"),
 }
 
 
