@@ -259,13 +259,21 @@ function layout(definition) {
     const offset = ((widest - names.length) * (W + GX)) / 2;
     names.forEach((n, i) => { pos[n] = { x: 10 + offset + i * (W + GX), y: 10 + Number(r) * (H + GY) }; });
   }
-  return { edges, pos, W, H, width: 20 + widest * (W + GX), height: 20 + Object.keys(rows).length * (H + GY) };
+  const width = 20 + widest * (W + GX);
+  // Catch edges run down a lane right of the graph (one per target), so the main flow stays readable
+  const lanes = {};
+  edges.filter((e) => e[2]).forEach(([, to]) => { if (!(to in lanes)) lanes[to] = width + 10 + Object.keys(lanes).length * 14; });
+  return { edges, pos, W, H, lanes, width: width + 20 + Object.keys(lanes).length * 14, height: 20 + Object.keys(rows).length * (H + GY) };
 }
 function drawGraph(definition, states) {
-  const { edges, pos, W, H, width, height } = layout(definition);
+  const { edges, pos, W, H, lanes, width, height } = layout(definition);
   const lines = edges.map(([from, to, caught]) => {
     const a = pos[from], b = pos[to];
-    return `<path class="edge${caught ? " catch" : ""}" marker-end="url(#arrow)" d="M${a.x + W / 2},${a.y + H} C${a.x + W / 2},${a.y + H + 20} ${b.x + W / 2},${b.y - 20} ${b.x + W / 2},${b.y}"/>`;
+    if (caught) {
+      const lane = lanes[to];
+      return `<path class="edge catch" marker-end="url(#arrow)" d="M${a.x + W},${a.y + H / 2} H${lane} V${b.y + H / 2} H${b.x + W}"/>`;
+    }
+    return `<path class="edge" marker-end="url(#arrow)" d="M${a.x + W / 2},${a.y + H} C${a.x + W / 2},${a.y + H + 20} ${b.x + W / 2},${b.y - 20} ${b.x + W / 2},${b.y}"/>`;
   }).join("");
   const boxes = Object.keys(definition.States).map((name) => {
     const status = (states[name] && states[name].status) || "NOT_RUN";
@@ -287,7 +295,10 @@ async function artifactLink(uri, label) {
 }
 async function runPage(name) {
   const [states, execution] = await Promise.all([apiOk(`/executions/${encodeURIComponent(name)}/states`), apiOk(`/executions/${encodeURIComponent(name)}`)]);
-  const failed = Object.entries(states.states).filter(([, s]) => s.status === "FAILED");
+  // The state that failed, not the Fail state the Catch led to (it repeats the same error and cause)
+  let failed = Object.entries(states.states).filter(([, s]) => s.status === "FAILED");
+  const causes = failed.filter(([n]) => (states.definition.States[n] || {}).Type !== "Fail");
+  if (causes.length) failed = causes;
   const run = execution.run || {};
   let links = "";
   if (states.status !== "RUNNING") {
