@@ -16,6 +16,11 @@ const main = () => document.getElementById("main");
 const fmtDate = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
 const fmtNum = (x, digits = 4) => (typeof x === "number" ? x.toFixed(digits) : "–");
 const fmtSeconds = (s) => (typeof s === "number" ? (s < 90 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`) : "–");
+// A registry metric: metrics.model.<name> (DynamoDB keeps numbers as decimal strings), or null
+const metric = (metrics, name) => {
+  const value = metrics && (metrics.model ? metrics.model[name] : metrics[name]);
+  return value === undefined || value === null || value === "" ? null : Number(value);
+};
 const fmtMoney = (x, currency) => (typeof x === "number" ? `${x.toFixed(4)} ${currency || "USD"}` : "not priced");
 
 // ---- sign-in (AWS only) ------------------------------------------------------------------------------
@@ -325,7 +330,7 @@ async function modelsPage() {
   const { models } = await apiOk("/models");
   const rows = models.map((m) => `<tr>
       <td><a href="#/models/${encodeURIComponent(m.modelName)}/${m.version}">${esc(m.modelName)} v${m.version}</a></td>
-      <td>${m.isChampion ? "★ champion" : ""}</td><td>${esc(m.status)}</td><td>${fmtNum(m.metrics.roc_auc)}</td><td>${fmtNum(m.metrics.pr_auc)}</td>
+      <td>${m.isChampion ? "★ champion" : ""}</td><td>${esc(m.status)}</td><td>${fmtNum(metric(m.metrics, "roc_auc"))}</td><td>${fmtNum(metric(m.metrics, "pr_auc"))}</td>
       <td>${esc(m.algorithm)}</td><td>${esc((m.datasetUri || "").split("/").pop())}</td>
       <td class="wrap">${esc((m.decisionReasons || []).join("; "))}</td></tr>`).join("");
   main().innerHTML = `<h2>Models</h2><div class="panel"><table>
@@ -333,16 +338,24 @@ async function modelsPage() {
     <th scope="col">Algorithm</th><th scope="col">Dataset</th><th scope="col">Decision reasons</th></tr></thead>
     <tbody>${rows || '<tr><td colspan="8">No versions registered yet.</td></tr>'}</tbody></table></div>`;
 }
+// metrics.json's `model` and `champion` blocks (the same held-out rows) and DeLong's paired test
 function comparisonTable(metrics) {
-  const c = (metrics && (metrics.comparison || metrics.champion)) || null;
-  if (!c) return "<p>No champion was scored on these rows (the first version of a model, or no comparison recorded).</p>";
-  const rows = Object.entries(c).filter(([, v]) => typeof v !== "object" || v === null)
-    .map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${typeof v === "number" ? fmtNum(v) : esc(v)}</td></tr>`).join("");
-  return `<table>${rows}</table>`;
+  if (!metrics || !metrics.champion) {
+    const why = metrics && metrics.champion_error ? ` The champion could not be scored: ${esc(metrics.champion_error)}` : "";
+    return `<p id="comparison">No champion was scored on these rows (the first version of a model).${why}</p>`;
+  }
+  const rows = ["roc_auc", "pr_auc", "log_loss", "brier"].map((k) => `<tr><th scope="row">${k}</th>
+    <td>${fmtNum(metric(metrics, k))}</td><td>${fmtNum(metric({ model: metrics.champion }, k))}</td></tr>`).join("");
+  const c = metrics.comparison || {};
+  const interval = Array.isArray(c.interval) ? `[${fmtNum(c.interval[0])}, ${fmtNum(c.interval[1])}]` : "–";
+  return `<table id="comparison"><thead><tr><th scope="col">metric</th><th scope="col">this version</th><th scope="col">champion</th></tr></thead>
+    <tbody>${rows}</tbody></table>
+    <p>ROC AUC difference (this − champion) ${fmtNum(c.roc_auc_difference)}, 95% interval ${interval}, p = ${fmtNum(c.p_value)}
+      (DeLong's paired test on ${esc(c.rows ?? "–")} rows, ${esc(c.positives ?? "–")} readmitted).</p>`;
 }
 async function versionPage(name, version) {
   const [v, report] = await Promise.all([apiOk(`/models/${encodeURIComponent(name)}/${version}`), apiOk(`/models/${encodeURIComponent(name)}/${version}/report`)]);
-  const metricRows = ["roc_auc", "pr_auc", "log_loss", "brier"].map((k) => `<tr><th scope="row">${k}</th><td>${fmtNum(v.metrics[k])}</td></tr>`).join("");
+  const metricRows = ["roc_auc", "pr_auc", "log_loss", "brier"].map((k) => `<tr><th scope="row">${k}</th><td data-metric="${k}">${fmtNum(metric(v.metrics, k))}</td></tr>`).join("");
   main().innerHTML = `<h2>${esc(name)} v${esc(version)}</h2>
     <div class="panel"><p>${v.isChampion ? "★ Champion · " : ""}Status ${esc(v.status)} · ${esc(v.algorithm)} · promotion ${esc(v.promotion || "–")}
       ${v.runId ? ` · run <a href="#/runs/${encodeURIComponent(v.runId)}">${esc(v.runId)}</a>` : ""}</p>

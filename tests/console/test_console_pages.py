@@ -71,6 +71,8 @@ def test_a_run_started_from_the_form_is_drawn_to_the_end_then_its_version_shows_
         "calibration_curve.png",
         "feature_importance.png",
     }
+    expect(page.locator("[data-metric='roc_auc']")).to_have_text(re.compile(r"^0\.\d{4}$"))
+    expect(page.locator("#comparison")).to_contain_text("No champion was scored")  # the first version
     shots(page, "model-version")
 
     page.goto("/#/runs")
@@ -79,7 +81,9 @@ def test_a_run_started_from_the_form_is_drawn_to_the_end_then_its_version_shows_
     expect(row).to_contain_text("slice.csv")
     shots(page, "runs")
     page.goto("/#/models")
-    expect(page.get_by_role("row").filter(has_text="v1")).to_contain_text("HistGradientBoosting")
+    version_row = page.get_by_role("row").filter(has_text="v1")
+    expect(version_row).to_contain_text("HistGradientBoosting")
+    expect(version_row).to_contain_text(re.compile(r"0\.\d{4}"))  # its ROC AUC and PR AUC
     shots(page, "models")
     page.goto(f"/#/drift/{name}")
     expect(page.locator("#psi-chart")).to_be_visible()
