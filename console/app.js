@@ -380,7 +380,7 @@ async function driftPage(name) {
   main().innerHTML = `<h2>Drift of run ${esc(name)}</h2>
     <div class="panel"><p>${esc(report.rows)} scored rows against ${esc(report.baseline_rows)} baseline rows · status <strong>${esc(report.status)}</strong>
       · warn at PSI ${warn}, alert at ${drift} · prediction PSI ${fmtNum(report.prediction && report.prediction.psi)}</p>
-      <div class="chart"><canvas id="psi-chart" role="img" aria-label="Population stability index per feature with the warn and alert thresholds"></canvas></div></div>
+      <div class="chart" style="height: ${Math.max(320, features.length * 18 + 90)}px"><canvas id="psi-chart" role="img" aria-label="Population stability index per feature with the warn and alert thresholds"></canvas></div></div>
     <div class="panel"><table><thead><tr><th scope="col">Feature</th><th scope="col">PSI</th><th scope="col">Level</th></tr></thead>
       <tbody>${features.map(([f, v]) => `<tr><td>${esc(f)}</td><td>${fmtNum(v.psi)}</td><td>${esc(v.level)}</td></tr>`).join("")}</tbody></table></div>`;
   const colours = features.map(([, v]) => (v.level === "drift" || v.level === "alert" ? "#b3261e" : v.level === "warn" ? "#d08a00" : "#1f5fbf"));
@@ -394,9 +394,15 @@ async function driftPage(name) {
         { type: "line", label: `alert (${drift})`, data: labels.map(() => drift), borderColor: "#b3261e", borderDash: [2, 2], pointRadius: 0 },
       ],
     },
-    options: { indexAxis: "y", maintainAspectRatio: false, animation: false, scales: { x: { type: "logarithmic", title: { display: true, text: "PSI (log scale)" } } } },
+    options: {
+      indexAxis: "y", maintainAspectRatio: false, animation: false,
+      scales: {
+        x: { type: "logarithmic", title: { display: true, text: "PSI (log scale)" },
+          ticks: { callback: (v) => (Number.isInteger(Math.log10(v)) ? String(v) : "") } },
+        y: { ticks: { autoSkip: false } },
+      },
+    },
   }));
-  document.querySelector(".chart").style.height = `${Math.max(320, labels.length * 16)}px`;
 }
 
 // ---- cost ---------------------------------------------------------------------------------------------
