@@ -355,3 +355,13 @@ def test_a_bad_upload_request_names_each_field(aws: Aws) -> None:
     too_big, _ = post_upload({"purpose": "dataset", "fileName": "a.csv", "size": 50 * 1024 * 1024 + 1})
     not_csv, _ = post_upload({"purpose": "dataset", "fileName": "a.parquet"})
     assert (too_big, not_csv) == (400, 400)
+
+
+def test_cors_admits_only_the_consoles_origin_and_is_off_without_one(monkeypatch: Any) -> None:
+    monkeypatch.setenv("CONSOLE_ORIGIN", "https://d111.cloudfront.net")
+    config = api._cors()
+    assert config is not None
+    assert config.allow_origin == "https://d111.cloudfront.net"
+    assert "Authorization" in config.allow_headers
+    monkeypatch.delenv("CONSOLE_ORIGIN")
+    assert api._cors() is None
