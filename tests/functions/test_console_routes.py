@@ -361,7 +361,9 @@ def test_cors_admits_only_the_consoles_origin_and_is_off_without_one(monkeypatch
     monkeypatch.setenv("CONSOLE_ORIGIN", "https://d111.cloudfront.net")
     config = api._cors()
     assert config is not None
-    assert config.allow_origin == "https://d111.cloudfront.net"
-    assert "Authorization" in config.allow_headers
+    answer = config.to_dict("https://d111.cloudfront.net")
+    assert answer["Access-Control-Allow-Origin"] == "https://d111.cloudfront.net"
+    assert {"Authorization", "Idempotency-Key"} <= set(answer["Access-Control-Allow-Headers"].split(","))
+    assert config.to_dict("https://elsewhere.example") == {}  # another origin's browser reads nothing
     monkeypatch.delenv("CONSOLE_ORIGIN")
     assert api._cors() is None
