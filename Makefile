@@ -17,6 +17,7 @@ ENV ?= dev
 help:
 	@echo "make demo         run the whole pipeline locally on the bundled dataset (no AWS account, no Docker)"
 	@echo "make test         lint and run the test suite (what CI runs)"
+	@echo "make console      the web console and the REST API on http://127.0.0.1:3000/ (python -m emulator api)"
 	@echo "make test-compat  run the pipeline tests on SageMaker's scikit-learn container stack"
 	@echo "make bench        print the performance figures on the full dataset"
 	@echo "make security     checkov on template.yaml (skips must carry a reason)"
@@ -92,3 +93,17 @@ deploy: $(TOOLS_VENV)/.installed $(VENV)/.installed
 
 clean:
 	rm -rf .local build .aws-sam
+
+# ---- The web console (console/): Chart.js from the npm registry (package-lock.json), served as it is
+# (no build step); its browser tests (tests/console) run Debian's Chromium, installed when missing.
+# `make test` needs both: the extra prerequisite line below keeps the test recipe as it is.
+.PHONY: console console-deps console-browser
+console/node_modules/.installed: console/package.json console/package-lock.json
+	npm ci --prefix console --no-audit --no-fund
+	@touch $@
+console-deps: console/node_modules/.installed
+console-browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) || echo "chromium could not be installed: tests/console will fail and say so"
+console: $(VENV)/.installed console-deps
+	$(PY) -m emulator api --port 3000
+test: console-deps console-browser

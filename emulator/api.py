@@ -4,24 +4,31 @@
 Gateway sends a Lambda proxy integration and calls the routed function through `LocalLambda`,
 so `GET /models` here is exactly the code the deployed API runs. `serve(runtime, port)` puts that
 behind a threaded `http.server` (what `sam local start-api` cannot do for this template:
-aws-sam-cli #2754).
+aws-sam-cli #2754), beside the web console (console/, served at `/` as CloudFront serves it on AWS)
+and the objects the API's presigned links name (`/_s3/<bucket>/<key>`, S3's side of a link).
 """
 
 from __future__ import annotations
 
 import base64
+import email.policy
 import json
+import mimetypes
+import os
 import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from emulator.lambdas import LocalLambda
-from emulator.template import ACCOUNT_ID, LocalStack
+from emulator.template import ACCOUNT_ID, REGION, LocalStack
 
 if TYPE_CHECKING:
     from emulator.runtime import LocalRuntime
@@ -30,6 +37,22 @@ STAGE = "Prod"
 JSON = {"Content-Type": "application/json"}
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's REST payload limit (413 beyond)
 READ_SECONDS = 30.0  # a request body must arrive within this (a bounded read, never a hang)
+CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"
+# The console's files, by the path the browser asks for: exactly these (no directory is served), and the
+# chart library from console/node_modules (`make console-deps`: npm ci), as the deploy uploads them.
+CONSOLE_FILES = {
+    "/": CONSOLE_DIR / "index.html",
+    "/index.html": CONSOLE_DIR / "index.html",
+    "/app.js": CONSOLE_DIR / "app.js",
+    "/style.css": CONSOLE_DIR / "style.css",
+    "/vendor/chart.umd.min.js": CONSOLE_DIR / "node_modules" / "chart.js" / "dist" / "chart.umd.min.js",
+}
+LOCAL_CONSOLE_CONFIG = {
+    "apiBase": "",
+    "auth": None,
+}  # same origin, no sign-in (IAM/Cognito not checked locally)
+LINKS_PATH = "/_s3/"
+MAX_LOCAL_UPLOAD_BYTES = 512 * 1024 * 1024  # a presigned POST's file, read into memory locally
 
 
 @dataclass
@@ -199,6 +222,16 @@ def serve(
         timeout = read_timeout  # each read of the socket, also an idle keep-alive connection's
 
         def _handle(self) -> None:
+            path = urlsplit(self.path).path
+            if self.command in ("GET", "HEAD") and (path in CONSOLE_FILES or path == "/config.json"):
+                self._send_console(path)
+                return
+            if self.command in ("GET", "HEAD") and path.startswith(LINKS_PATH):
+                self._send(linked_object(runtime, self.path))
+                return
+            if self.command == "POST" and path.startswith(LINKS_PATH):
+                self._receive_upload(path)
+                return
             try:
                 body = self._body()
             except _Refused as refused:
@@ -220,6 +253,43 @@ def serve(
             if len(body) < length:
                 raise _Refused(400, f"request body shorter than its Content-Length ({length} bytes)")
             return body
+
+        def _receive_upload(self, path: str) -> None:
+            """S3's side of a presigned POST (POST /uploads), with the S3 trigger an upload fires."""
+            self.close_connection = True
+            try:
+                length = int(self.headers.get("Content-Length") or "")
+            except ValueError:
+                self._send(ApiResponse(411, dict(JSON), json.dumps({"message": "Content-Length required"})))
+                return
+            if length > MAX_LOCAL_UPLOAD_BYTES:
+                message = {"message": f"EntityTooLarge: over {MAX_LOCAL_UPLOAD_BYTES} bytes locally"}
+                self._send(ApiResponse(400, dict(JSON), json.dumps(message)))
+                return
+            body = self.rfile.read(length)
+            self._send(uploaded_object(runtime, path, self.headers.get("Content-Type", ""), body))
+
+        def _send_console(self, path: str) -> None:
+            if path == "/config.json":
+                data, kind = json.dumps(LOCAL_CONSOLE_CONFIG).encode(), "application/json"
+            else:
+                file = CONSOLE_FILES[path]
+                if not file.is_file():
+                    missing = {"message": f"{file} is missing: run `make console-deps`"}
+                    self._send(ApiResponse(404, dict(JSON), json.dumps(missing)))
+                    return
+                data = file.read_bytes()
+                kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+            self._send_bytes(200, {"Content-Type": kind, "Cache-Control": "no-cache"}, data)
+
+        def _send_bytes(self, status: int, headers: dict[str, str], data: bytes) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
 
         def _send(self, response: ApiResponse) -> None:
             data = response.body.encode()
@@ -254,6 +324,9 @@ def serve(
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
+    # The API's presigned links name this server (path-style), which serves them from the local bucket
+    # (GET /links reads the variable on each call: a second server in one process gets its own links)
+    os.environ["ARTIFACT_LINK_ENDPOINT"] = f"http://{host}:{server.server_address[1]}{LINKS_PATH.rstrip('/')}"
 
     def watch() -> None:  # stream and persist the executions the API starts
         while not stopped.is_set():
@@ -272,3 +345,87 @@ def serve(
     server.stopped = stopped  # type: ignore[attr-defined]
     threading.Thread(target=watch, name="api-watch", daemon=True).start()
     return server
+
+
+def linked_object(runtime: LocalRuntime, url: str) -> ApiResponse:
+    """A presigned link's object, as S3 would answer it: within its X-Amz-Expires, under `runs/` of the
+    stack's bucket (what GET /links signs). The signature itself is not checked locally (as IAM is not
+    checked on the local API); an expired or foreign link is S3's 403."""
+    split = urlsplit(url)
+    bucket, _, key = unquote(split.path[len(LINKS_PATH) :]).partition("/")
+    query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+    try:
+        signed = datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        expires = signed + timedelta(seconds=int(query["X-Amz-Expires"]))
+    except (KeyError, ValueError):
+        return ApiResponse(403, dict(JSON), json.dumps({"message": "not a presigned link"}))
+    if datetime.now(UTC) > expires:
+        return ApiResponse(403, dict(JSON), json.dumps({"message": "Request has expired"}))
+    if bucket != runtime.stack.bucket or not key.startswith("runs/"):
+        return ApiResponse(403, dict(JSON), json.dumps({"message": "Access Denied"}))
+    import boto3
+
+    s3 = boto3.client("s3", region_name=REGION)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return ApiResponse(404, dict(JSON), json.dumps({"message": "NoSuchKey"}))
+    kind = (
+        "text/csv"
+        if key.endswith((".csv", ".out"))
+        else mimetypes.guess_type(key)[0] or "application/octet-stream"
+    )
+    name = key.rsplit("/", 1)[-1]
+    return ApiResponse(
+        200,
+        {"Content-Type": kind, "Content-Disposition": f'attachment; filename="{name}"'},
+        body.decode("utf-8", "replace"),
+    )
+
+
+def _form_fields(content_type: str, body: bytes) -> dict[str, bytes]:
+    """The parts of a multipart/form-data body by name (the browser's FormData of a presigned POST)."""
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    fields: dict[str, bytes] = {}
+    if not message.is_multipart():
+        return fields
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if isinstance(name, str):
+            fields[name] = part.get_payload(decode=True) or b""
+    return fields
+
+
+def uploaded_object(runtime: LocalRuntime, path: str, content_type: str, body: bytes) -> ApiResponse:
+    """A presigned POST's file into the local bucket, as S3 takes it (204), within the policy's expiry
+    and size range, under the datasets or scoring prefix (what POST /uploads signs); an upload under the
+    datasets prefix then fires the S3 trigger, as on AWS. The signature is not checked locally."""
+    bucket = unquote(path[len(LINKS_PATH) :]).strip("/")
+    fields = _form_fields(content_type, body)
+    try:
+        policy = json.loads(base64.b64decode(fields["policy"]))
+        key = fields["key"].decode("utf-8")
+        data = fields["file"]
+        expires = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+    except (KeyError, ValueError, TypeError):
+        return ApiResponse(400, dict(JSON), json.dumps({"message": "not a presigned POST with a file"}))
+    if datetime.now(UTC) > expires:
+        return ApiResponse(
+            403, dict(JSON), json.dumps({"message": "Invalid according to Policy: Policy expired"})
+        )
+    ranges = [
+        c for c in policy.get("conditions", []) if isinstance(c, list) and c[:1] == ["content-length-range"]
+    ]
+    if any(not c[1] <= len(data) <= c[2] for c in ranges):
+        return ApiResponse(400, dict(JSON), json.dumps({"message": "EntityTooSmall or EntityTooLarge"}))
+    prefixes = (runtime.datasets_prefix, runtime.scoring_prefix)
+    if bucket != runtime.stack.bucket or not key.startswith(prefixes) or ".." in key.split("/"):
+        return ApiResponse(403, dict(JSON), json.dumps({"message": "Access Denied"}))
+    import boto3
+
+    boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key=key, Body=data)
+    for execution_input in runtime.trigger.collect():  # the upload trigger, as EventBridge delivers it
+        runtime.start(execution_input)
+    return ApiResponse(204, {}, "")

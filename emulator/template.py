@@ -412,6 +412,25 @@ def _of_type(resources: Mapping[str, Any], *types: str) -> list[str]:
     return [lid for lid, r in resources.items() if r.get("Type") in types]
 
 
+def _pipeline_bucket(resources: Mapping[str, Any]) -> str:
+    """The pipeline's bucket: the only one, or the only one sending its events to EventBridge (the S3
+    trigger's); another (the web console's static files, served by CloudFront) is not emulated."""
+    buckets = _of_type(resources, "AWS::S3::Bucket")
+    if len(buckets) > 1:
+        buckets = [
+            b
+            for b in buckets
+            if "EventBridgeConfiguration"
+            in ((resources[b].get("Properties") or {}).get("NotificationConfiguration") or {})
+        ]
+    if len(buckets) != 1:
+        raise TemplateError(
+            "template must declare exactly one bucket (AWS::S3::Bucket) with EventBridge notifications; "
+            f"found {buckets or _of_type(resources, 'AWS::S3::Bucket')}"
+        )
+    return buckets[0]
+
+
 def _one(resources: Mapping[str, Any], what: str, *types: str) -> str:
     found = _of_type(resources, *types)
     if len(found) != 1:
@@ -519,7 +538,7 @@ def load_stack(
         raise TemplateError(f"cannot read {path}: {exc}") from exc
     resolver = Resolver(template, parameter_overrides, strict_parameters)
     resources = resolver.resources
-    bucket_id = _one(resources, "bucket", "AWS::S3::Bucket")
+    bucket_id = _pipeline_bucket(resources)
     table_id = _one(resources, "registry table", "AWS::DynamoDB::Table")
     table_props = resources[table_id].get("Properties") or {}
     table = TableSpec(

@@ -5,6 +5,9 @@
     GET  /models                   every registered version with status, champion flag, metrics
     GET  /models/{name}/{version}  one version
 
+and what the web console (console/) reads, in console_api.py: GET /executions, /executions/{id}/states,
+/executions/{id}/drift, /datasets, /links, /models/{name}/{version}/report, /costs; POST /uploads.
+
 A bad request is answered 400 with field-level errors and starts nothing. The execution name is derived
 from the idempotency key (the `Idempotency-Key` header or `idempotencyKey` field, else the body plus the
 dataset object's ETag), so a retried request lands on the execution the first one started.
@@ -14,14 +17,16 @@ from __future__ import annotations
 
 import binascii
 import json
+import os
 import re
 from typing import Any
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 import aws_clients
+import console_api
 from errors import InvalidInput
 from observability import Logger, Metrics, MetricUnit, instrument
 from registry import Registry
@@ -41,7 +46,6 @@ from settings import Settings, load_settings
 
 logger = Logger()
 metrics = Metrics()
-app = APIGatewayRestResolver()
 
 MAX_BODY_BYTES = 64 * 1024
 # A request body is a flat object with one nested level (hyperparameters): deeper is not a request, and
@@ -56,6 +60,18 @@ MAX_EXECUTION_ARN_LENGTH = 256
 # characters or any of "#%\^|~`$&,;:/): an id that is not one names no execution of ours. Asking anyway is
 # an AccessDeniedException for an ARN outside the function's policy, not the 404 it is.
 _EXECUTION_NAME = re.compile(r'[^\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}')
+
+
+def _cors() -> CORSConfig | None:
+    """CORS for the console's origin only (CONSOLE_ORIGIN, the template's CloudFront URL); none when
+    unset (the local API serves the console from its own origin)."""
+    origin = os.environ.get("CONSOLE_ORIGIN")
+    if not origin:
+        return None
+    return CORSConfig(allow_origin=origin, allow_headers=["Authorization", IDEMPOTENCY_HEADER], max_age=600)
+
+
+app = APIGatewayRestResolver(cors=_cors())
 
 
 def body_problem(field: str, message: str) -> RequestErrors:
@@ -180,10 +196,9 @@ def _execution_arn(state_machine_arn: str, name: str) -> str:
     return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
 
 
-def describe_execution(
-    execution_id: str, *, settings: Settings, sfn: Any, registry: Registry
-) -> dict[str, Any] | None:
-    """Status and the state it is in (the last StateEntered), or None when unknown."""
+def execution_arn_of(execution_id: str, settings: Settings) -> str | None:
+    """The ARN of this state machine's execution `execution_id` (a name or an ARN), or None when the id
+    cannot name one (another state machine's ARN, a name StartExecution would refuse)."""
     execution_id = unquote(execution_id)
     prefix = _execution_arn(settings.state_machine_arn, "")  # this state machine's executions
     if execution_id.startswith("arn:"):
@@ -192,6 +207,16 @@ def describe_execution(
         execution_id = execution_id[len(prefix) :]
     arn = prefix + execution_id
     if not _EXECUTION_NAME.fullmatch(execution_id) or len(arn) > MAX_EXECUTION_ARN_LENGTH:
+        return None
+    return arn
+
+
+def describe_execution(
+    execution_id: str, *, settings: Settings, sfn: Any, registry: Registry
+) -> dict[str, Any] | None:
+    """Status and the state it is in (the last StateEntered), or None when unknown."""
+    arn = execution_arn_of(execution_id, settings)
+    if arn is None:
         return None
     try:
         described = sfn.describe_execution(executionArn=arn)
@@ -297,6 +322,85 @@ def get_model_version(name: str, version: str) -> dict[str, Any] | tuple[dict[st
     if found is None:
         return {"message": f"no version {version} of {name}"}, 404
     return found
+
+
+def _known_execution(execution_id: str, sfn: Any) -> str | None:
+    """The ARN when the id names an execution of ours that exists, else None (the route's 404)."""
+    arn = execution_arn_of(execution_id, load_settings())
+    if arn is None:
+        return None
+    try:
+        sfn.describe_execution(executionArn=arn)
+    except (sfn.exceptions.ExecutionDoesNotExist, sfn.exceptions.InvalidArn):
+        return None
+    return arn
+
+
+def _no_execution(execution_id: str) -> tuple[dict[str, Any], int]:
+    return {"message": f"no execution {unquote(execution_id)}"}, 404
+
+
+@app.get("/executions")
+def get_executions() -> dict[str, Any]:
+    return console_api.list_executions(
+        settings=load_settings(), sfn=aws_clients.client("stepfunctions"), registry=_registry()
+    )
+
+
+@app.get("/executions/<execution_id>/states")
+def get_execution_states(execution_id: str) -> dict[str, Any] | tuple[dict[str, Any], int]:
+    sfn = aws_clients.client("stepfunctions")
+    arn = _known_execution(execution_id, sfn)
+    if arn is None:
+        return _no_execution(execution_id)
+    return console_api.execution_states(arn, settings=load_settings(), sfn=sfn)
+
+
+@app.get("/executions/<execution_id>/drift")
+def get_execution_drift(execution_id: str) -> dict[str, Any] | tuple[dict[str, Any], int]:
+    sfn = aws_clients.client("stepfunctions")
+    arn = _known_execution(execution_id, sfn)
+    if arn is None:
+        return _no_execution(execution_id)
+    run = _registry().get_run(arn.rsplit(":", 1)[1])
+    found = console_api.drift_report(run, s3=aws_clients.client("s3"))
+    if found is None:
+        return {"message": f"execution {unquote(execution_id)} has no drift report"}, 404
+    return found
+
+
+@app.get("/datasets")
+def get_datasets() -> dict[str, Any]:
+    return console_api.list_datasets(settings=load_settings(), s3=aws_clients.client("s3"))
+
+
+@app.get("/links")
+def get_link() -> dict[str, Any]:
+    uri = app.current_event.get_query_string_value("uri")
+    # A client per call (signing is offline): ARTIFACT_LINK_ENDPOINT is read each time
+    return console_api.artifact_link(uri, settings=load_settings(), presigner=console_api.presigning_client())
+
+
+@app.post("/uploads")
+def post_upload() -> dict[str, Any]:
+    return console_api.upload_form(
+        json_object_body(app.current_event),
+        settings=load_settings(),
+        presigner=console_api.presigning_client(),
+    )
+
+
+@app.get("/models/<name>/<version>/report")
+def get_model_report(name: str, version: str) -> dict[str, Any] | tuple[dict[str, Any], int]:
+    found = _registry().describe_version(unquote(name), int(version)) if version.isdigit() else None
+    if found is None:
+        return {"message": f"no version {version} of {unquote(name)}"}, 404
+    return console_api.model_report(found, s3=aws_clients.client("s3"))
+
+
+@app.get("/costs")
+def get_costs() -> dict[str, Any]:
+    return console_api.costs(settings=load_settings(), sfn=aws_clients.client("stepfunctions"))
 
 
 @instrument(logger, metrics)

@@ -7,6 +7,7 @@
 # 2. sam deploy  - the stack, with samconfig.toml's [ENV] settings (prod asks before changing)
 # 3. python -m pipelines.bundle --out build/code   - the script-mode bundle and dataset_schema.json
 # 4. scripts/publish_code.py - upload it to s3://<stack bucket>/code/ (removing stale files)
+# 5. scripts/publish_console.py - the web console (console/, config.json from the outputs) to its bucket
 # A failed step stops the script: the code is only published to a stack that deployed.
 # `make deploy ENV=...` runs this with the SAM CLI from .venv-tools; set SAM/PY to use others.
 set -euo pipefail
@@ -28,3 +29,5 @@ echo "==> code bundle"
 "$PY" -m pipelines.bundle --out build/code
 echo "==> publish code bundle"
 "$PY" scripts/publish_code.py --config-env "$ENV_NAME" --bundle-dir build/code
+echo "==> publish web console"
+"$PY" scripts/publish_console.py --config-env "$ENV_NAME"

@@ -73,7 +73,7 @@ def test_the_training_body_is_the_input_schemas_training_request() -> None:
 
 def test_the_document_the_template_and_the_handler_name_the_same_routes() -> None:
     assert document_routes() == template_routes() == handler_routes()
-    assert len(document_routes()) == 4
+    assert len(document_routes()) == 12
 
 
 def test_a_changed_input_schema_changes_the_document() -> None:

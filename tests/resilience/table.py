@@ -356,13 +356,13 @@ EDGES: dict[str, Row] = {
 }
 REFERENCED: dict[str, Row] = {
     **EDGES,
-    RESOURCES + "test_every_api_method_requires_sigv4_so_unauthenticated_calls_are_refused": Row(
+    RESOURCES + "test_every_api_method_requires_a_cognito_token_so_unauthenticated_calls_are_refused": Row(
         "Bad API requests",
         "Unauthenticated call",
         "every method of the transformed template's API inspected",
         "refused by API Gateway",
         "-",
-        "every method requires AWS_IAM (SigV4): an unsigned call never reaches the function",
+        "every method requires a Cognito user pool ID token: a call without one never reaches the function",
         "-",
         "-",
     ),

@@ -209,6 +209,7 @@ def test_deploy_builds_deploys_then_bundles_and_publishes_for_the_chosen_environ
         "sam deploy --config-env prod --no-execute-changeset",
         "python -m pipelines.bundle --out build/code",
         "python scripts/publish_code.py --config-env prod --bundle-dir build/code",
+        "python scripts/publish_console.py --config-env prod",
     ]
 
 

@@ -192,13 +192,18 @@ def _s3_write_resources(cfn: dict[str, Any]) -> dict[str, set[str]]:
     return writes
 
 
-def test_only_prepare_run_and_the_jobs_write_under_runs_and_only_register_model_under_reports(cfn):
+def test_only_the_runs_the_reports_and_the_console_uploads_are_written(cfn):
     """Runs never touch datasets, code or each other's prefixes' parents (docs: bucket layout); the
-    published reports are RegisterModel's alone."""
+    published reports are RegisterModel's alone; the API function's only write is the console's
+    presigned POST of one file under the datasets or scoring prefix (POST /uploads), never runs/ or code/."""
     assert _s3_write_resources(cfn) == {
         "PrepareRunFunctionRole": {"${ArtifactBucket.Arn}/runs/*"},
         "SageMakerExecutionRole": {"${ArtifactBucket.Arn}/runs/*"},
         "RegisterModelFunctionRole": {"${ArtifactBucket.Arn}/reports/*"},
+        "ApiFunctionRole": {
+            "${ArtifactBucket.Arn}/${DatasetsPrefix}*",
+            "${ArtifactBucket.Arn}/${ScoringPrefix}*",
+        },
     }
 
 

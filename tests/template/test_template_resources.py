@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,7 +35,26 @@ API_ROUTES = {
     ("/executions/{id}", "get"),
     ("/models", "get"),
     ("/models/{name}/{version}", "get"),
+    # the web console's (functions/console_api.py)
+    ("/executions", "get"),
+    ("/executions/{id}/states", "get"),
+    ("/executions/{id}/drift", "get"),
+    ("/datasets", "get"),
+    ("/links", "get"),
+    ("/models/{name}/{version}/report", "get"),
+    ("/costs", "get"),
+    ("/uploads", "post"),
 }
+
+
+def _operations(body: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Every (path, method, operation) but the CORS preflights SAM adds (OPTIONS, a mock integration)."""
+    for path, methods in body["paths"].items():
+        for method, operation in methods.items():
+            if method != "options":
+                yield path, method, operation
+
+
 FUNCTION_IDS = (
     "ApiFunction",
     "PrepareRunFunction",
@@ -97,33 +117,79 @@ def test_pattern_typo_details_instead_of_detail_is_caught(sam_template):
 # ------------------------------------------------------------------ trigger 2: the REST API
 
 
-def test_api_serves_exactly_the_four_documented_routes_through_the_api_function(resources):
+def test_api_serves_exactly_the_documented_routes_through_the_api_function(resources):
     body = resources["PipelineApi"]["Properties"]["Body"]
-    routes = {(path, method) for path, methods in body["paths"].items() for method in methods}
+    routes = {(path, method) for path, method, _ in _operations(body)}
     assert routes == API_ROUTES
-    for methods in body["paths"].values():
-        for operation in methods.values():
-            integration = operation["x-amazon-apigateway-integration"]
-            assert integration["type"] == "aws_proxy"
-            assert "${ApiFunction.Arn}" in integration["uri"]["Fn::Sub"]
+    for _path, _method, operation in _operations(body):
+        integration = operation["x-amazon-apigateway-integration"]
+        assert integration["type"] == "aws_proxy"
+        assert "${ApiFunction.Arn}" in integration["uri"]["Fn::Sub"]
 
 
-def test_every_api_method_requires_sigv4_so_unauthenticated_calls_are_refused(resources):
+def test_every_api_method_requires_a_cognito_token_so_unauthenticated_calls_are_refused(resources):
     body = resources["PipelineApi"]["Properties"]["Body"]
-    scheme = body["components"]["securitySchemes"]["AWS_IAM"]
-    assert scheme["x-amazon-apigateway-authtype"] == "awsSigv4"
-    for path, methods in body["paths"].items():
-        for method, operation in methods.items():
-            assert operation.get("security") == [{"AWS_IAM": []}], (
-                f"{method.upper()} {path} is not IAM-authorised"
-            )
+    scheme = body["components"]["securitySchemes"]["ConsoleCognito"]
+    assert scheme["x-amazon-apigateway-authtype"] == "cognito_user_pools"
+    assert scheme["in"] == "header"
+    assert scheme["name"] == "Authorization"
+    authorizer = scheme["x-amazon-apigateway-authorizer"]
+    assert authorizer["providerARNs"] == [{"Fn::GetAtt": ["ConsoleUserPool", "Arn"]}]
+    for path, method, operation in _operations(body):
+        assert operation.get("security") == [{"ConsoleCognito": []}], (
+            f"{method.upper()} {path} is not Cognito-authorised"
+        )
+
+
+def test_cors_admits_the_consoles_origin_only(resources):
+    body = resources["PipelineApi"]["Properties"]["Body"]
+    origin = {"Fn::Sub": "'https://${ConsoleDistribution.DomainName}'"}
+    preflights = [methods["options"] for methods in body["paths"].values() if "options" in methods]
+    assert len(preflights) == len({path for path, _ in API_ROUTES})
+    for preflight in preflights:
+        answer = preflight["x-amazon-apigateway-integration"]["responses"]["default"]
+        assert answer["responseParameters"]["method.response.header.Access-Control-Allow-Origin"] == origin
+        assert "security" not in preflight  # a preflight carries no token
+    api_function = resources["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert api_function["CONSOLE_ORIGIN"] == {"Fn::Sub": "https://${ConsoleDistribution.DomainName}"}
+
+
+def test_the_console_is_served_by_cloudfront_from_a_private_bucket_through_origin_access_control(resources):
+    bucket = resources["ConsoleBucket"]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert "WebsiteConfiguration" not in bucket
+    [origin] = resources["ConsoleDistribution"]["Properties"]["DistributionConfig"]["Origins"]
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["ConsoleOriginAccessControl", "Id"]}
+    assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+    oac = resources["ConsoleOriginAccessControl"]["Properties"]["OriginAccessControlConfig"]
+    assert (oac["OriginAccessControlOriginType"], oac["SigningBehavior"]) == ("s3", "always")
+    [reader, _deny] = resources["ConsoleBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert reader["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert reader["Action"] == "s3:GetObject"
+    assert (
+        "distribution/${ConsoleDistribution}"
+        in reader["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+    )
+
+
+def test_console_users_are_created_by_an_administrator_and_sign_in_with_code_and_pkce(resources):
+    pool = resources["ConsoleUserPool"]["Properties"]
+    assert pool["AdminCreateUserConfig"] == {"AllowAdminCreateUserOnly": True}
+    client = resources["ConsoleUserPoolClient"]["Properties"]
+    assert client["GenerateSecret"] is False
+    assert client["AllowedOAuthFlows"] == ["code"]
+    assert client["CallbackURLs"] == [{"Fn::Sub": "https://${ConsoleDistribution.DomainName}/"}]
 
 
 def test_api_invokes_the_function_through_its_resource_policy_not_caller_credentials(resources):
     body = resources["PipelineApi"]["Properties"]["Body"]
-    for methods in body["paths"].values():
-        for operation in methods.values():
-            assert "credentials" not in operation["x-amazon-apigateway-integration"]
+    for _path, _method, operation in _operations(body):
+        assert "credentials" not in operation["x-amazon-apigateway-integration"]
     permissions = resources_of_type({"Resources": resources}, "AWS::Lambda::Permission")
     assert len(permissions) == len(API_ROUTES)
     for permission in permissions.values():
