@@ -362,8 +362,9 @@ async function versionPage(name, version) {
       <p>${esc((v.decisionReasons || []).join("; "))}</p><table>${metricRows}</table></div>
     <div class="panel"><h3>Compared with the champion on the same rows</h3>${comparisonTable(report.metrics)}</div>
     <div class="panel"><h3>Report plots</h3><div class="plots">
-      ${report.plots.map((p) => `<figure><img src="${p.dataUri}" alt="${esc(p.name.replace(/_/g, " ").replace(".png", ""))}" data-plot="${esc(p.name)}"><figcaption>${esc(p.name)}</figcaption></figure>`).join("") || "<p>No plots in this version's report.</p>"}
-    </div></div>`;
+      ${report.plots.map((p) => `<figure><img src="${p.dataUri}" alt="${esc(p.name.replace(/_/g, " ").replace(".png", ""))}" data-plot="${esc(p.name)}"><figcaption>${esc(p.name)}</figcaption></figure>`).join("") || `<p>No plots in this version's report.${report.reportProblem ? " " + esc(report.reportProblem) : ""}</p>`}
+    </div>${report.reportUri ? `<p>Published at <code>${esc(report.reportUri)}</code></p>` : ""}</div>
+    ${report.modelCard ? `<div class="panel"><h3>Model card</h3><pre class="model-card" data-model-card>${esc(report.modelCard)}</pre></div>` : ""}`;
 }
 
 // ---- drift --------------------------------------------------------------------------------------------

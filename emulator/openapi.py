@@ -380,7 +380,7 @@ def console_paths(not_found: dict[str, Any], bad_request: dict[str, Any], common
         "/models/{name}/{version}/report": {
             "get": {
                 "operationId": "getModelReport",
-                "summary": "The version's report: plots as PNG data URIs, report.md, metrics.json",
+                "summary": "The version's report: PNG plots, report.md, model_card.md, metrics.json",
                 "parameters": [
                     {
                         "name": "name",
@@ -408,9 +408,13 @@ def console_paths(not_found: dict[str, Any], bad_request: dict[str, Any], common
                                 ),
                             },
                             markdown=_NULLABLE_STRING,
+                            modelCard=_NULLABLE_STRING,
                             metrics={"type": ["object", "null"]},
+                            reportUri=_NULLABLE_STRING,
+                            reportProblem=_NULLABLE_STRING,
                         ),
-                        "The report",
+                        "The report (published under reports/<model>/v<N>/, else read from the "
+                        "training job's output.tar.gz; reportProblem says why none could be read)",
                     ),
                     "404": not_found,
                     **common,

@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from errors import ReportNotPublished
+from report_publication import MAX_MEMBERS, REPORTS_PREFIX, report_files
 from run_input import RequestErrors
 from s3uri import S3Uri, is_missing_object, parse_s3_uri
 from settings import Settings
@@ -217,15 +219,21 @@ def list_datasets(*, settings: Settings, s3: Any) -> dict[str, Any]:
 
 
 def artifact_link(uri_text: str | None, *, settings: Settings, presigner: Any) -> dict[str, Any]:
-    """A presigned GET for an object of a run (`runs/` in the project's bucket); nothing else is linked."""
+    """A presigned GET for an object of a run (`runs/`) or of a version's published report
+    (`reports/`) in the project's bucket; nothing else is linked."""
     if not uri_text:
         raise _problem("uri", "an s3:// URI of a run's artifact is required")
     try:
         uri = parse_s3_uri(uri_text)
     except ValueError as exc:
         raise _problem("uri", str(exc)) from None
-    if uri.bucket != settings.bucket or not uri.key.startswith("runs/") or ".." in uri.key.split("/"):
-        raise _problem("uri", f"only a run's artifacts (s3://{settings.bucket}/runs/...) can be linked")
+    linkable = uri.key.startswith(("runs/", REPORTS_PREFIX))
+    if uri.bucket != settings.bucket or not linkable or ".." in uri.key.split("/"):
+        raise _problem(
+            "uri",
+            f"only a run's artifacts (s3://{settings.bucket}/runs/...) or a version's report "
+            f"(s3://{settings.bucket}/{REPORTS_PREFIX}...) can be linked",
+        )
     if uri.key.endswith("/"):
         raise _problem("uri", "names a prefix; link one object")
     url = presigner.generate_presigned_url(
@@ -248,47 +256,98 @@ def presigning_client() -> Any:
     )
 
 
-def _tar_members(s3: Any, uri: S3Uri, limit: int) -> dict[str, bytes] | None:
+def _published_report(s3: Any, prefix: S3Uri) -> dict[str, bytes]:
+    """The files RegisterModel published under the version's report prefix (reports/<model>/v<N>/),
+    by name; a report is a handful of files, a prefix holding more than the publication allows is not
+    read past that."""
+    files: dict[str, bytes] = {}
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=prefix.bucket, Prefix=prefix.key, PaginationConfig={"MaxItems": MAX_MEMBERS}
+    )
+    for page in pages:
+        for item in page.get("Contents", []):
+            name = item["Key"][len(prefix.key) :]
+            if name.endswith((".png", ".md")) and item["Size"] <= MAX_REPORT_BYTES:
+                files[name] = s3.get_object(Bucket=prefix.bucket, Key=item["Key"])["Body"].read()
+    return files
+
+
+def _archived_report(s3: Any, output_uri: S3Uri) -> dict[str, bytes]:
+    """A version registered before reports were published keeps its report only in its training job's
+    output.tar.gz: read it with the publication's own member checks (an unsafe archive is refused)."""
+    head = _head(s3, output_uri)
+    if head is None or head["ContentLength"] > MAX_REPORT_BYTES:
+        return {}
+    data = s3.get_object(Bucket=output_uri.bucket, Key=output_uri.key)["Body"].read()
+    return {f.name: f.body for f in report_files(data, uri=str(output_uri))}
+
+
+def _head(s3: Any, uri: S3Uri) -> dict[str, Any] | None:
     try:
-        head = s3.head_object(Bucket=uri.bucket, Key=uri.key)
+        return dict(s3.head_object(Bucket=uri.bucket, Key=uri.key))
     except s3.exceptions.ClientError as exc:
         if is_missing_object(exc):
             return None
         raise
-    if head["ContentLength"] > limit:
+
+
+def _metrics_file(s3: Any, model_uri: S3Uri) -> dict[str, Any] | None:
+    """metrics.json of model.tar.gz (the champion comparison on the same rows), read in memory: only
+    regular members are read and nothing is written, so a link member cannot point anywhere."""
+    head = _head(s3, model_uri)
+    if head is None or head["ContentLength"] > MAX_METRICS_TAR_BYTES:
         return None
-    data = s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read()
-    members: dict[str, bytes] = {}
+    data = s3.get_object(Bucket=model_uri.bucket, Key=model_uri.key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
         for member in archive.getmembers():
-            if member.isfile():
+            if member.isfile() and Path(member.name).name == "metrics.json":
                 extracted = archive.extractfile(member)
-                if extracted is not None:
-                    members[Path(member.name).name] = extracted.read()
-    return members
+                return json.loads(extracted.read()) if extracted is not None else None
+    return None
 
 
 def model_report(version: dict[str, Any], *, s3: Any) -> dict[str, Any]:
-    """The version's report from its training job's output.tar.gz (plots as data URIs, so the console
-    needs no link to the bucket) and metrics.json from model.tar.gz (the champion comparison)."""
+    """The version's report (plots as data URIs, so the console needs no link to the bucket; report.md
+    and model_card.md) from where RegisterModel published it, else from its training job's
+    output.tar.gz; and metrics.json from model.tar.gz (the champion comparison)."""
     artifact = version.get("artifactUri")
     if not artifact:
-        return {"plots": [], "markdown": None, "metrics": None}
+        return {
+            "plots": [],
+            "markdown": None,
+            "modelCard": None,
+            "metrics": None,
+            "reportUri": None,
+            "reportProblem": None,
+        }
     model_uri = parse_s3_uri(artifact)
-    output_uri = S3Uri(model_uri.bucket, model_uri.key.rsplit("/", 1)[0] + "/output.tar.gz")
-    report = _tar_members(s3, output_uri, MAX_REPORT_BYTES) or {}
-    model = _tar_members(s3, model_uri, MAX_METRICS_TAR_BYTES) or {}
+    report_uri = version.get("reportUri")
+    problem = None
+    if report_uri:
+        report = _published_report(s3, parse_s3_uri(report_uri))
+    else:
+        output_uri = S3Uri(model_uri.bucket, model_uri.key.rsplit("/", 1)[0] + "/output.tar.gz")
+        try:
+            report = _archived_report(s3, output_uri)
+        except ReportNotPublished as exc:
+            report, problem = {}, str(exc)
     plots = [
         {"name": name, "dataUri": "data:image/png;base64," + base64.b64encode(body).decode("ascii")}
         for name, body in sorted(report.items())
         if name.endswith(".png")
     ]
-    markdown = report.get("report.md")
-    metrics = json.loads(model["metrics.json"]) if "metrics.json" in model else None
+
+    def text(name: str) -> str | None:
+        body = report.get(name)
+        return body.decode("utf-8", "replace") if body else None
+
     return {
         "plots": plots,
-        "markdown": markdown.decode("utf-8", "replace") if markdown else None,
-        "metrics": metrics,
+        "markdown": text("report.md"),
+        "modelCard": text("model_card.md"),
+        "metrics": _metrics_file(s3, model_uri),
+        "reportUri": report_uri,
+        "reportProblem": problem,
     }
 
 

@@ -177,6 +177,55 @@ def test_a_versions_report_holds_its_plots_its_markdown_and_its_metrics(aws: Aws
     assert report["metrics"] == metrics
 
 
+def test_a_published_report_is_read_from_its_prefix_not_from_the_training_archive(aws: Aws) -> None:
+    """RegisterModel publishes the report under reports/<model>/v<N>/: the console shows those files,
+    the model card among them, even when the training archive is gone."""
+    png = b"\x89PNG\r\n\x1a\npublished"
+    prefix = "reports/medication-adherence-model/v3/"
+    aws.put(f"{prefix}roc_curve.png", png)
+    aws.put(f"{prefix}report.md", b"# Published report")
+    aws.put(f"{prefix}model_card.md", b"# Model card")
+    aws.put(f"{prefix}subgroups.json", b"{}")
+    job = "runs/r3/model/readmission-train-3/output"
+    version = {"artifactUri": f"s3://{BUCKET}/{job}/model.tar.gz", "reportUri": f"s3://{BUCKET}/{prefix}"}
+
+    report = console_api.model_report(version, s3=aws.s3)
+
+    assert [p["name"] for p in report["plots"]] == ["roc_curve.png"]
+    assert base64.b64decode(report["plots"][0]["dataUri"].split(",", 1)[1]) == png
+    assert report["markdown"] == "# Published report"
+    assert report["modelCard"] == "# Model card"
+    assert report["reportUri"] == f"s3://{BUCKET}/{prefix}"
+    assert report["metrics"] is None  # no model.tar.gz: said as no metrics, not an error
+
+
+def test_an_unsafe_training_archive_is_refused_by_name_not_read(aws: Aws) -> None:
+    """A version without a published report falls back to output.tar.gz, with the publication's own
+    member checks: a symbolic link is not followed, and the page says why there is no report."""
+    job = "runs/r4/model/readmission-train-4/output"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        link = tarfile.TarInfo("roc_curve.png")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        archive.addfile(link)
+    aws.put(f"{job}/output.tar.gz", buffer.getvalue())
+
+    report = console_api.model_report({"artifactUri": f"s3://{BUCKET}/{job}/model.tar.gz"}, s3=aws.s3)
+
+    assert report["plots"] == []
+    assert "'roc_curve.png'" in report["reportProblem"]
+    assert "symbolic link" in report["reportProblem"]
+
+
+def test_a_link_to_a_published_report_file_is_given(aws: Aws) -> None:
+    status, body = get(
+        "/links", {"uri": f"s3://{BUCKET}/reports/medication-adherence-model/v1/model_card.md"}
+    )
+
+    assert status == 200
+    assert urlsplit(body["url"]).path.endswith("/reports/medication-adherence-model/v1/model_card.md")
+
+
 def test_the_report_of_an_unknown_version_is_a_404(aws: Aws) -> None:
     assert get("/models/medication-adherence-model/7/report")[0] == 404
     assert get("/models/medication-adherence-model/x/report")[0] == 404
