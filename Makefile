@@ -92,3 +92,16 @@ deploy: $(TOOLS_VENV)/.installed $(VENV)/.installed
 
 clean:
 	rm -rf .local build .aws-sam
+
+# Mutation testing (docs/mutation.md): mutmut from its own virtualenv (the dev stack plus
+# requirements/mutation.txt), over functions/ and pipelines/data.py + evaluation.py, with the fast unit
+# tests; prints the score per module and overall and fails under 85%. MUTATE="functions/x.py ..." narrows it.
+MUTATION_VENV := .venv-mutation
+$(MUTATION_VENV)/.installed: requirements/dev.txt requirements/mutation.txt $(VENV)/.installed
+	@test -x $(MUTATION_VENV)/bin/python || $(UV) venv -q --python $(PY) $(MUTATION_VENV)
+	@$(UV) pip install -q --compile-bytecode --python $(MUTATION_VENV)/bin/python -r requirements/dev.txt -r requirements/mutation.txt
+	@touch $@
+
+.PHONY: mutation
+mutation: $(MUTATION_VENV)/.installed
+	$(MUTATION_VENV)/bin/python scripts/mutation.py run $(if $(MUTATE),--only $(MUTATE))

@@ -68,13 +68,22 @@ def test_a_score_file_outside_both_prefixes_is_refused() -> None:
 
 @pytest.mark.parametrize("key", ["scoring/", "datasets/"])
 def test_a_whole_prefix_is_not_a_score_input(key: str) -> None:
-    with pytest.raises(InvalidInput, match=f"is the whole {key} prefix"):
+    with pytest.raises(InvalidInput) as caught:
         run_input.check_score_location(S3Uri(BUCKET, key), SETTINGS)
+
+    assert str(caught.value) == (
+        f"scoreUri s3://{BUCKET}/{key} is the whole {key} prefix: name a file or a folder of parts"
+    )
 
 
 def test_a_score_file_that_is_not_csv_is_refused() -> None:
-    with pytest.raises(InvalidInput, match=r"must be a \.csv or \.csv\.gz file, or a prefix of parts"):
+    with pytest.raises(InvalidInput) as caught:
         run_input.check_score_location(S3Uri(BUCKET, "scoring/batch.parquet"), SETTINGS)
+
+    assert str(caught.value) == (
+        f"scoreUri s3://{BUCKET}/scoring/batch.parquet must be a .csv or .csv.gz file, "
+        "or a prefix of parts ending in '/'"
+    )
 
 
 # --- check_dataset_location -----------------------------------------------------------------------
@@ -206,8 +215,10 @@ def test_the_dataset_of_an_event_carries_its_identity_and_keeps_a_plus_sign() ->
     "detail", [{}, {"bucket": {"name": BUCKET}}, {"object": {"key": "datasets/a.csv"}}, None]
 )
 def test_an_event_without_bucket_or_key_is_invalid_input(detail: Any) -> None:
-    with pytest.raises(InvalidInput, match=r"no detail\.bucket\.name / detail\.object\.key"):
+    with pytest.raises(InvalidInput) as caught:
         run_input.dataset_from_event({"detail": detail})
+
+    assert str(caught.value) == "the S3 event has no detail.bucket.name / detail.object.key"
 
 
 def test_a_body_that_is_not_an_object_is_one_error_on_the_body() -> None:
@@ -313,8 +324,10 @@ def test_an_s3_uri_splits_at_the_first_slash_after_the_bucket() -> None:
     ],
 )
 def test_a_string_that_is_not_an_object_uri_is_refused_with_the_reason(raw: Any, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError) as caught:
         parse_s3_uri(raw)
+
+    assert str(caught.value) == f"{raw!r} {message}"
 
 
 def test_only_the_missing_object_codes_mean_missing() -> None:

@@ -8,13 +8,21 @@ They pin comparison and arithmetic operators that the training tests pass throug
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from pipelines import schema
-from pipelines.data import MIN_TRAINING_ROWS, excluded_rows, not_scored_reasons, validate_training_rows
+from pipelines import data, schema
+from pipelines.data import (
+    MIN_TRAINING_ROWS,
+    _parse_error,
+    excluded_rows,
+    not_scored_reasons,
+    validate_training_rows,
+)
 from pipelines.errors import DatasetError
 from pipelines.evaluation import (
     calibration_bins,
@@ -264,4 +272,77 @@ def test_unknown_outcomes_are_listed_sorted_with_the_expected_ones() -> None:
     assert caught.value.code == "bad_target"
     assert str(caught.value).endswith(
         "column 'readmitted' holds 'MAYBE', 'YES' (expected one of NO, >30, <30)"
+    )
+
+
+def test_each_row_check_failure_has_its_stable_code() -> None:
+    empty_id = rows(24)
+    empty_id.loc[0, schema.ID_COLUMN] = None
+
+    with pytest.raises(DatasetError) as caught:
+        validate_training_rows(empty_id)
+
+    assert caught.value.code == "missing_values"
+    assert str(caught.value) == (
+        "Invalid dataset (missing_values): column 'encounter_id' has empty or '?' values"
+    )
+
+
+# --- the named read errors ----------------------------------------------------------------------------
+
+
+def numeric_text(lines: list[str]) -> io.StringIO:
+    return io.StringIO("encounter_id,time_in_hospital,num_lab_procedures\n" + "\n".join(lines) + "\n")
+
+
+def test_a_read_failure_is_named_by_its_kind() -> None:
+    columns = ["encounter_id", "time_in_hospital"]
+    gzip_error = _parse_error(EOFError("cut"), "f.csv.gz", columns, "f.csv.gz", "gzip", True)
+    parser_error = _parse_error(pd.errors.ParserError("bad quote"), "f.csv", columns, "f.csv", None, True)
+    headless = _parse_error(ValueError("could not convert"), "f.csv", columns, "f.csv", None, False)
+
+    assert (gzip_error.code, str(gzip_error)) == (
+        "corrupt_gzip",
+        "Invalid dataset (corrupt_gzip): f.csv.gz is a truncated or corrupt gzip file (cut)",
+    )
+    assert (parser_error.code, str(parser_error)) == (
+        "malformed_csv",
+        "Invalid dataset (malformed_csv): f.csv is not well-formed CSV: bad quote",
+    )
+    assert (headless.code, str(headless)) == (
+        "non_numeric",
+        "Invalid dataset (non_numeric): f.csv: a numeric column holds text (could not convert)",
+    )
+
+
+def test_text_in_a_numeric_column_is_located_by_column_value_and_line_across_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(data, "CHUNK_ROWS", 2)
+    source = numeric_text(["1,3,40", "2,?,41", "3,5,", "4,6,forty"])
+
+    error = _parse_error(
+        ValueError("x"),
+        source,
+        ["encounter_id", "time_in_hospital", "num_lab_procedures"],
+        "f.csv",
+        None,
+        True,
+    )
+
+    assert error.code == "non_numeric"
+    assert str(error) == (
+        "Invalid dataset (non_numeric): f.csv: column 'num_lab_procedures' must be numeric but holds "
+        "'forty' (line 5)"
+    )
+
+
+def test_a_file_whose_numbers_all_parse_is_unparseable_not_non_numeric() -> None:
+    error = data._locate_non_numeric(
+        numeric_text(["1,3,40"]), ["encounter_id", "time_in_hospital"], "f.csv", None
+    )
+
+    assert (error.code, str(error)) == (
+        "unparseable",
+        ("Invalid dataset (unparseable): f.csv could not be parsed as CSV"),
     )
