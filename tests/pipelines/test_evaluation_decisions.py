@@ -13,7 +13,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from pipelines import data, schema
 from pipelines.data import (
@@ -346,3 +346,36 @@ def test_a_file_whose_numbers_all_parse_is_unparseable_not_non_numeric() -> None
         "unparseable",
         ("Invalid dataset (unparseable): f.csv could not be parsed as CSV"),
     )
+
+
+def test_when_every_row_is_positive_the_cut_is_the_lowest_probability() -> None:
+    assert choose_threshold(np.ones(3, dtype=int), np.array([0.9, 0.5, 0.2])) == 0.2
+
+
+def test_the_metrics_block_has_the_documented_keys() -> None:
+    y = np.array([1, 0, 1, 0])
+    p = np.array([0.8, 0.5, 0.5, 0.2])
+
+    metrics = evaluate(y, p, threshold=0.5)
+
+    assert sorted(metrics) == [
+        "brier",
+        "calibration",
+        "confusion",
+        "log_loss",
+        "positive_rate",
+        "pr_auc",
+        "roc_auc",
+        "threshold",
+    ]
+    assert metrics["pr_auc"] == pytest.approx(average_precision_score(y, p))
+    assert metrics["calibration"] == calibration_bins(y, p)
+
+
+def test_no_exclusion_is_still_a_boolean_mask() -> None:
+    frame = pd.DataFrame({"other": ["1", "11"]})
+
+    for target in ("readmitted_30d", "readmitted_any"):
+        mask = excluded_rows(frame, target)
+        assert mask.dtype == bool
+        assert frame[~mask].shape == (2, 1)
