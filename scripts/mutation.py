@@ -51,8 +51,10 @@ DESELECTED = [
 # Copied into mutants/ beside the mutated code: what the tests read or import, and the order plugin.
 ALSO_COPY = ["data", "emulator", "events", "scripts", "statemachine", "mutation_order.py"]
 
-# mutmut's exit codes (mutmut.stats.status_by_exit_code) that count as a killed mutant.
+# mutmut's exit codes (mutmut.stats.status_by_exit_code) that count as a killed mutant. A timeout
+# counts (the mutant made the tests slower than mutmut's limit) and is also shown on its own.
 KILLED = {1, 3, 36, 24, -24, 152, 255, -11, -9}
+TIMEOUT = {36, 24, -24, 152, 255}
 SURVIVED = {0, 5, 33}  # survived, or no test reaches the mutated function
 
 
@@ -145,6 +147,7 @@ def scores() -> tuple[dict[str, Counter[str]], list[str]]:
         for key, code in json.loads(meta.read_text())["exit_code_by_key"].items():
             if code in KILLED:
                 counts["killed"] += 1
+                counts["timeout"] += code in TIMEOUT
             elif code in SURVIVED:
                 counts["survived"] += 1
                 survivors.append(key)
@@ -163,11 +166,16 @@ def _score(counts: Counter[str]) -> float:
 def report() -> float:
     per_module, survivors = scores()
     total: Counter[str] = Counter()
-    print(f"{'module':36} {'killed':>7} {'survived':>9} {'score':>7}")
+    print(f"{'module':36} {'killed':>7} {'(timeout)':>9} {'survived':>9} {'score':>7}")
     for module, counts in per_module.items():
         total.update(counts)
-        print(f"{module:36} {counts['killed']:7d} {counts['survived']:9d} {_score(counts):6.1f}%")
-    print(f"{'overall':36} {total['killed']:7d} {total['survived']:9d} {_score(total):6.1f}%")
+        print(
+            f"{module:36} {counts['killed']:7d} {counts['timeout']:9d} {counts['survived']:9d} "
+            f"{_score(counts):6.1f}%"
+        )
+    print(
+        f"{'overall':36} {total['killed']:7d} {total['timeout']:9d} {total['survived']:9d} {_score(total):6.1f}%"
+    )
     if total["not checked"]:
         print(f"({total['not checked']} mutants not checked)")
     (STAGE / "survivors.txt").write_text("".join(f"{name}\n" for name in sorted(survivors)))
