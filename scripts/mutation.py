@@ -174,7 +174,8 @@ def report() -> float:
             f"{_score(counts):6.1f}%"
         )
     print(
-        f"{'overall':36} {total['killed']:7d} {total['timeout']:9d} {total['survived']:9d} {_score(total):6.1f}%"
+        f"{'overall':36} {total['killed']:7d} {total['timeout']:9d} {total['survived']:9d} "
+        f"{_score(total):6.1f}%"
     )
     if total["not checked"]:
         print(f"({total['not checked']} mutants not checked)")
