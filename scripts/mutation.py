@@ -169,10 +169,9 @@ def report() -> float:
     print(f"{'module':36} {'killed':>7} {'(timeout)':>9} {'survived':>9} {'score':>7}")
     for module, counts in per_module.items():
         total.update(counts)
-        print(
-            f"{module:36} {counts['killed']:7d} {counts['timeout']:9d} {counts['survived']:9d} "
-            f"{_score(counts):6.1f}%"
-        )
+        checked = counts["killed"] + counts["survived"]
+        score = f"{_score(counts):6.1f}%" if checked else "    n/a"
+        print(f"{module:36} {counts['killed']:7d} {counts['timeout']:9d} {counts['survived']:9d} {score}")
     print(
         f"{'overall':36} {total['killed']:7d} {total['timeout']:9d} {total['survived']:9d} "
         f"{_score(total):6.1f}%"
