@@ -225,3 +225,26 @@ def test_the_margin_is_written_as_the_bound_a_difference_must_exceed() -> None:
 
 def test_the_registry_status_is_the_decision_in_capitals() -> None:
     assert (version_status(APPROVED), version_status(REJECTED)) == ("APPROVED", "REJECTED")
+
+
+def test_the_reason_for_a_champion_not_scored_on_the_same_rows_is_whole() -> None:
+    result = evaluate_model.decide(doc(0.9), CHAMPION, min_roc_auc=0.6, max_auc_drop=0.0)
+
+    assert result["reasons"][-1] == (
+        "champion v3 was not scored on the same held-out rows, so the model cannot be compared with it"
+    )
+
+
+@pytest.mark.parametrize(
+    ("paired", "comparison_block"), [(True, None), (True, comparison(0.0, 0.1)), (False, None)]
+)
+def test_a_champion_block_without_a_number_is_named_as_the_champion_s(
+    paired: bool, comparison_block: dict[str, Any] | None
+) -> None:
+    bad = doc(0.9, paired=comparison_block)
+    bad["champion"] = block("n/a")
+
+    with pytest.raises(InvalidModelArtifact) as caught:
+        evaluate_model.decide(bad, CHAMPION, min_roc_auc=0.6, max_auc_drop=0.0, paired=paired)
+
+    assert str(caught.value) == "metrics.json champion.roc_auc is missing or not a number: 'n/a'"
