@@ -6,7 +6,10 @@ These pin the comparison operators of evaluate_model.decide (issue 14: `roc >= f
 
 from __future__ import annotations
 
+import io
+import json
 import math
+import tarfile
 from typing import Any
 
 import pytest
@@ -14,8 +17,23 @@ from decision import APPROVED, REJECTED, version_status
 
 import evaluate_model
 from errors import InvalidModelArtifact
+from settings import Settings
 
 CHAMPION = {"version": 3}
+SETTINGS = Settings(
+    registry_table="registry",
+    bucket="bucket",
+    state_machine_arn="",
+    topic_arn="",
+    datasets_prefix="datasets/",
+    scoring_prefix="scoring/",
+    max_dataset_bytes=1024,
+    default_model_name="model",
+    default_algorithm="HistGradientBoosting",
+    min_roc_auc=0.6,
+    max_auc_drop=0.0,
+    job_name_prefix="readmission",
+)
 
 
 def block(roc_auc: Any, **extra: Any) -> dict[str, Any]:
@@ -248,3 +266,43 @@ def test_a_champion_block_without_a_number_is_named_as_the_champion_s(
         evaluate_model.decide(bad, CHAMPION, min_roc_auc=0.6, max_auc_drop=0.0, paired=paired)
 
     assert str(caught.value) == "metrics.json champion.roc_auc is missing or not a number: 'n/a'"
+
+
+class FakeS3:
+    """get_object of one model.tar.gz holding `metrics.json`: enough for evaluate_model.evaluate."""
+
+    def __init__(self, metrics: dict[str, Any]) -> None:
+        buffer = io.BytesIO()
+        payload = json.dumps(metrics).encode()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            info = tarfile.TarInfo("metrics.json")
+            info.size = len(payload)
+            archive.addfile(info, io.BytesIO(payload))
+        self.archive = buffer.getvalue()
+
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        assert (Bucket, Key) == ("bucket", "model.tar.gz")
+        return {"Body": io.BytesIO(self.archive)}
+
+
+class Warnings:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def warning(self, message: str, extra: dict[str, Any]) -> None:
+        self.calls.append((message, extra))
+
+
+@pytest.mark.parametrize(("logged", "warned"), [(0.8, False), (0.8009, False), (0.81, True)])
+def test_a_logged_roc_auc_far_from_metrics_json_is_a_warning_not_a_failure(
+    monkeypatch: pytest.MonkeyPatch, logged: float, warned: bool
+) -> None:
+    recorder = Warnings()
+    monkeypatch.setattr(evaluate_model, "logger", recorder)
+    final = [{"MetricName": "pr_auc", "Value": 0.1}, {"MetricName": "roc_auc", "Value": logged}]
+    event = {"run": {}, "training": {"artifactUri": "s3://bucket/model.tar.gz", "finalMetrics": final}}
+    result = evaluate_model.evaluate(event, settings=SETTINGS, s3=FakeS3(doc(0.8)))
+
+    assert result["decision"] == APPROVED
+    expected = [("roc_auc in the log differs from metrics.json", {"log": final[1]})] if warned else []
+    assert recorder.calls == expected
