@@ -170,7 +170,10 @@ def test_a_champion_not_scored_on_the_same_rows_or_without_a_comparison_is_a_rej
     assert unscored["reasons"][-1].startswith("champion v3 was not scored on the same held-out rows")
     assert uncompared["decision"] == REJECTED
     assert uncompared["championMetrics"] == {"roc_auc": 0.7}
-    assert uncompared["reasons"][-1].startswith("champion v3 was scored but metrics.json holds no paired")
+    assert uncompared["reasons"][-1] == (
+        "champion v3 was scored but metrics.json holds no paired comparison with it, so the gate cannot "
+        "tell whether the model is better"
+    )
 
 
 def test_the_result_carries_the_target_and_no_champion_fields_without_one() -> None:
@@ -269,13 +272,13 @@ def test_a_champion_block_without_a_number_is_named_as_the_champion_s(
 
 
 class FakeS3:
-    """get_object of one model.tar.gz holding `metrics.json`: enough for evaluate_model.evaluate."""
+    """get_object of one model.tar.gz holding `metrics.json` two folders down: enough for evaluate."""
 
     def __init__(self, metrics: dict[str, Any]) -> None:
         buffer = io.BytesIO()
         payload = json.dumps(metrics).encode()
         with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-            info = tarfile.TarInfo("metrics.json")
+            info = tarfile.TarInfo("output/model/metrics.json")
             info.size = len(payload)
             archive.addfile(info, io.BytesIO(payload))
         self.archive = buffer.getvalue()
