@@ -107,15 +107,14 @@ MUTANTS = [
 
 
 def copy_tree(destination: Path, tests: tuple[str, ...]) -> None:
-    """What the named tests need: the code, their folder's conftest, events/ and the pytest config."""
+    """What the named tests need: the code, their whole test folder (conftest and helpers), events/
+    and the pytest config."""
+    skip = shutil.ignore_patterns("__pycache__")
     for name in ("functions", "pipelines", "events"):
-        shutil.copytree(ROOT / name, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / name, destination / name, ignore=skip)
     shutil.copy2(ROOT / "pyproject.toml", destination / "pyproject.toml")
-    for test in tests:
-        target = destination / test
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / test, target)
-        shutil.copy2(ROOT / Path(test).parent / "conftest.py", target.parent / "conftest.py")
+    for folder in sorted({Path(test).parent for test in tests}):
+        shutil.copytree(ROOT / folder, destination / folder, ignore=skip)
 
 
 def run_tests(tree: Path, tests: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
