@@ -23,6 +23,7 @@ help:
 	@echo "make security     checkov on template.yaml (skips must carry a reason)"
 	@echo "make resilience-table  run the resilience scenarios and write docs/resilience.md from their results"
 	@echo "make fuzz-api     fuzz the local API (hypothesis, and schemathesis from docs/openapi.json; FUZZ_EXAMPLES=2000 requests each): no 5xx, no dropped connection, JSON only, answers as documented"
+	@echo "make mutation     mutation testing (mutmut) of functions/ and the deciding parts of pipelines/: score per module, fails under 85% (MUTATE=\"functions/x.py ...\" narrows it; docs/mutation.md)"
 	@echo "make build        sam build (ENV=dev|prod|default picks the samconfig.toml environment)"
 	@echo "make package      sam build + the SageMaker code bundle in build/code (offline)"
 	@echo "make deploy       sam build + sam deploy + upload the code bundle (needs AWS credentials)"
@@ -107,3 +108,16 @@ console-browser:
 console: $(VENV)/.installed console-deps
 	$(PY) -m emulator api --port 3000
 test: console-deps console-browser
+
+# Mutation testing (docs/mutation.md): mutmut from its own virtualenv (the dev stack plus
+# requirements/mutation.txt), over functions/ and pipelines/data.py + evaluation.py, with the fast unit
+# tests; prints the score per module and overall and fails under 85%. MUTATE="functions/x.py ..." narrows it.
+MUTATION_VENV := .venv-mutation
+$(MUTATION_VENV)/.installed: requirements/dev.txt requirements/mutation.txt $(VENV)/.installed
+	@test -x $(MUTATION_VENV)/bin/python || $(UV) venv -q --python $(PY) $(MUTATION_VENV)
+	@$(UV) pip install -q --compile-bytecode --python $(MUTATION_VENV)/bin/python -r requirements/dev.txt -r requirements/mutation.txt
+	@touch $@
+
+.PHONY: mutation
+mutation: $(MUTATION_VENV)/.installed
+	$(MUTATION_VENV)/bin/python scripts/mutation.py run $(if $(MUTATE),--only $(MUTATE))
