@@ -11,8 +11,8 @@ import pytest
 import promotion
 import record_outcome
 import register_model
-from conftest import TABLE, Aws, load_event, start_run
 from registry import Champion, Registry
+from tests.functions.helpers import TABLE, Aws, load_event, start_run
 
 MODEL = "medication-adherence-model"
 

@@ -11,8 +11,8 @@ from botocore.stub import Stubber
 
 import record_outcome
 import register_model
-from conftest import TABLE, Aws, load_event, start_run
 from registry import Registry
+from tests.functions.helpers import TABLE, Aws, load_event, start_run
 
 
 def registered_run(aws: Aws) -> tuple[Registry, dict]:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import register_model
-from conftest import TABLE, Aws, load_event
 from registry import Registry, from_dynamo, to_dynamo
+from tests.functions.helpers import TABLE, Aws, load_event
 
 MODEL = "medication-adherence-model"
 

@@ -14,9 +14,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from pipeline_cases import BAD_DATA_CASES, make_bad_case
 
 from pipelines import bundle
+from tests.pipelines.pipeline_cases import BAD_DATA_CASES, make_bad_case
 
 METRIC_LINE = re.compile(r"^METRIC (\w+)=([-+0-9.eE]+)$", re.MULTILINE)
 
