@@ -214,8 +214,9 @@ def test_every_finished_execution_is_recorded(runtime: LocalRuntime, dataset: Pa
     before = {r["name"] for r in runtime.state.executions()}
     succeeded = runtime.run(console_input(runtime, dataset))
     failed = runtime.run({"noDataset": True})
+    runtime.save()  # what the CLI and the API server do after executions end
 
-    recorded = runtime.state.executions()
+    recorded = list(runtime.state.executions())
     names = [r["name"] for r in recorded]
     assert len(names) == len(set(names))  # each once
     assert {r["name"]: r["status"] for r in recorded if r["name"] not in before} == {
