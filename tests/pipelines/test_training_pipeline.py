@@ -254,9 +254,8 @@ def sklearn_permutation_importances(model, frame, y, seed):
             random_state=seed,
             n_jobs=1,
         )
-    return {
-        c: (m, s) for c, m, s in zip(columns, result.importances_mean, result.importances_std, strict=True)
-    }
+    assert len(columns) == len(result.importances_mean) == len(result.importances_std)
+    return {c: (m, s) for c, m, s in zip(columns, result.importances_mean, result.importances_std)}
 
 
 @pytest.mark.parametrize(
