@@ -57,23 +57,29 @@ test: lint $(SECURITY_VENV)/.installed $(TOOLS_VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) scripts/benchmark.py
 
-# The pipeline tests on the SageMaker scikit-learn 1.2-1 stack (requirements/container.txt), in a
-# virtualenv of its own so the dev stack's newer pandas/numpy/scikit-learn cannot leak in.
+# The pipeline tests on the SageMaker scikit-learn 1.2-1 stack (requirements/container.txt) and its
+# Python 3.9, in a virtualenv of its own so the dev stack's newer Python/pandas/numpy/scikit-learn cannot
+# leak in. The interpreter: `python3.9` on PATH when it runs, else the newest pyenv 3.9.x (pyenv's shims
+# do not serve unselected versions, and `uv venv --python 3.9` stops at the failing shim); a venv of
+# another Python (the former 3.11 one) is replaced.
 COMPAT_VENV := .venv-compat
+COMPAT_PYTHON_VERSION := 3.9
 $(COMPAT_VENV)/.installed: requirements/container.txt $(VENV)/.installed
-	@test -x $(COMPAT_VENV)/bin/python || $(UV) venv -q --python 3.11 $(COMPAT_VENV)
+	@$(COMPAT_VENV)/bin/python -c 'import sys; sys.exit(sys.version.split()[0].rsplit(".", 1)[0] != "$(COMPAT_PYTHON_VERSION)")' 2>/dev/null \
+		|| { rm -rf $(COMPAT_VENV) && $(UV) venv -q --python "$$($(PY) scripts/lambda_python.py --interpreter python$(COMPAT_PYTHON_VERSION))" $(COMPAT_VENV); }
 	@$(UV) pip install -q --compile-bytecode --python $(COMPAT_VENV)/bin/python -r requirements/container.txt
 	@touch $@
 
+# -rs: every skip with its reason (the count is in pytest's last line, with the stack line above it).
 test-compat: $(COMPAT_VENV)/.installed
-	PYTHONPATH=. $(COMPAT_VENV)/bin/python -m pytest tests/pipelines -q -p no:cacheprovider
+	@$(COMPAT_VENV)/bin/python -c 'import sys, numpy, pandas, scipy, sklearn; print(f"container stack: Python {sys.version.split()[0]}, scikit-learn {sklearn.__version__}, pandas {pandas.__version__}, numpy {numpy.__version__}, scipy {scipy.__version__}")'
+	PYTHONPATH=. $(COMPAT_VENV)/bin/python -m pytest tests/pipelines -q -p no:cacheprovider -rs
 
 # docs/resilience.md from the results of tests/resilience plus the tests elsewhere its rows name
 # (tests/resilience/table.py REFERENCED); a normal test run fails when the committed file differs.
-# Sorted: tests/e2e and tests/functions both have a top-level `conftest` module, and the one loaded
-# last is the one tests/functions imports from.
+# Any order works: every test folder is a package of `tests`, so no two folders' modules collide.
 resilience-table: $(VENV)/.installed
-	$(PY) -m pytest tests/resilience $$($(PY) -c "from tests.resilience.table import REFERENCED; print(' '.join(sorted(REFERENCED)))") -q --write-resilience-table
+	$(PY) -m pytest tests/resilience $$($(PY) -c "from tests.resilience.table import REFERENCED; print(' '.join(REFERENCED))") -q --write-resilience-table
 
 fuzz-api: $(VENV)/.installed
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(PY) -m pytest tests/emulator/test_api_fuzz.py -q -p no:cacheprovider

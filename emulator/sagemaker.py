@@ -31,6 +31,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from emulator import iam
+from emulator.archives import UnsafeArchiveError, extract_archive
 from emulator.faults import Faults
 from emulator.objects import get_file, put_file
 
@@ -282,8 +283,10 @@ class LocalSageMaker:
             raise _JobInputError(
                 f"ClientError: cannot download the source directory {submit_directory}: {exc}"
             ) from exc
-        with tarfile.open(archive) as tar:
-            tar.extractall(dest, filter="data")
+        try:
+            extract_archive(dest, path=archive)
+        except UnsafeArchiveError as exc:
+            raise _JobInputError(f"ClientError: source directory {submit_directory}: {exc}") from exc
 
     # ---- CreateTrainingJob ----------------------------------------------------------------------
     def create_training_job(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -493,8 +496,10 @@ class LocalSageMaker:
             raise _JobInputError(
                 f"ClientError: cannot download model data {container['ModelDataUrl']}: {exc}"
             ) from exc
-        with tarfile.open(archive) as tar:
-            tar.extractall(model_dir, filter="data")
+        try:
+            extract_archive(model_dir, path=archive)
+        except UnsafeArchiveError as exc:
+            raise _JobInputError(f"ClientError: model data {container['ModelDataUrl']}: {exc}") from exc
         self._extract_source(submit_dir, code)
         transform_input = request.get("TransformInput") or {}
         files = self._download(transform_input["DataSource"]["S3DataSource"]["S3Uri"], inputs)

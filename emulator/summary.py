@@ -10,12 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import tarfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from emulator.archives import extract_archive
 from emulator.progress import readable_cause, traceback_log
 from emulator.sagemaker import split_s3
 
@@ -267,8 +267,7 @@ def _model_report(
     except Exception:  # a model without a report: nothing to show, not an error of the run
         return {}
     target.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        tar.extractall(target, filter="data")
+    extract_archive(target, fileobj=io.BytesIO(data))
     files = sorted(str(p) for p in target.rglob("*") if p.is_file())
     report = target / "report.md"
     return {"model_report": str(report) if report.exists() else None, "model_report_files": files}

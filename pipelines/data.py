@@ -7,6 +7,7 @@ Missing values are `?` (and empty fields); the literal `None` of `max_glu_serum`
 """
 
 import codecs
+import contextlib
 import gzip
 import io
 import os
@@ -186,7 +187,7 @@ def _locate_non_numeric(
         chunksize=CHUNK_ROWS,
     )
     offset = 0
-    with chunks:
+    with contextlib.closing(chunks):  # pandas < 1.2 (the container's 1.1.3): no context manager
         for text in chunks:
             for column in schema.NUMERIC_COLUMNS:
                 if column not in text.columns:
@@ -280,7 +281,7 @@ def read_frame_chunks(
             reader = pd.read_csv(source, chunksize=chunk_rows, **options)
         else:
             reader = pd.read_csv(source, header=None, names=columns, chunksize=chunk_rows, **options)
-        with reader:
+        with contextlib.closing(reader):  # pandas < 1.2: TextFileReader is no context manager
             yield from reader
     except _READ_ERRORS as exc:
         raise _parse_error(exc, source, known, name, compression, header) from exc

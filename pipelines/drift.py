@@ -15,6 +15,7 @@ shards merge (`merge_counts`) into the report one pass over everything would giv
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -384,7 +385,7 @@ def probability_chunks(path: str, chunk_rows: int) -> Iterator[np.ndarray]:
     )
     offset = 0
     try:
-        with reader:
+        with contextlib.closing(reader):  # pandas < 1.2: TextFileReader is no context manager
             for chunk in reader:
                 text = chunk.to_numpy()
                 header = (

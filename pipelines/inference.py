@@ -24,7 +24,6 @@ import io
 import json
 import os
 import re
-import tarfile
 import tempfile
 from collections.abc import Sequence
 from typing import Any, Optional, Union
@@ -35,6 +34,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from pipelines import container, schema
+from pipelines.archive import extract_archive
 from pipelines.data import DatasetError, _is_gzip, decode_head, not_scored_reasons, parse_header, read_frame
 from pipelines.tree_scoring import PipelineScorer, Prepared
 
@@ -97,12 +97,7 @@ def _find_model_dir(path: str, scratch: str) -> str:
         archive = candidates[0]
     if not os.path.isfile(archive):
         raise FileNotFoundError(f"no model at {path}")
-    with tarfile.open(archive, "r:*") as tar:
-        for member in tar.getmembers():
-            # Refuse absolute or parent-relative member names (tar path traversal).
-            if member.name.startswith("/") or ".." in member.name.split("/"):
-                raise ValueError(f"unsafe path in model archive: {member.name}")
-        tar.extractall(scratch)
+    extract_archive(archive, scratch)  # refuses links and names leaving `scratch`, naming the member
     return scratch
 
 

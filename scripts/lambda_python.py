@@ -5,6 +5,9 @@ refuses to build without it. On these machines the newer Pythons are pyenv versi
 for any version not selected with `pyenv global/local`: so when `python3.X` on PATH does not run, the
 newest `$PYENV_ROOT/versions/3.X*/bin` is printed with a trailing `:` (use as `PATH="$(...)$PATH"`);
 when it runs, nothing is printed. Exit status 1 (and a sentence on stderr) when neither exists.
+
+`--interpreter python3.9` prints the path of that interpreter instead, found the same way (the
+container-stack venv of `make test-compat` is made with it).
 """
 
 from __future__ import annotations
@@ -51,7 +54,24 @@ def python_dir(runtime: str) -> Path | None:
     return candidates[-1]
 
 
-def main() -> int:
+def interpreter(executable: str) -> str:
+    """The path of a `pythonX.Y` that runs: PATH's when it does, else the newest pyenv version's."""
+    directory = python_dir(executable)
+    found = shutil.which(executable) if directory is None else str(directory / executable)
+    if not found:
+        raise FileNotFoundError(f"no {executable} found")
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--interpreter"] and len(args) == 2:  # `make test-compat`: the container's python3.9
+        try:
+            print(interpreter(args[1]))
+        except FileNotFoundError as exc:
+            print(f"needed {args[1]}: {exc}", file=sys.stderr)
+            return 1
+        return 0
     runtime = template_runtime()
     try:
         directory = python_dir(runtime)

@@ -2,7 +2,8 @@
 
 One state directory for the module: the first run happens in its own runtime, which is then
 closed; the remaining runs happen in a second runtime on the same state, so they also prove that
-the registry, the bucket and the champion survive a restart.
+the registry, the bucket and the champion survive a restart. The tests run in any order: each
+asserts what its own run changed (the registry as the restart found it is kept by `restarted`).
 """
 
 from __future__ import annotations
@@ -82,9 +83,16 @@ def first_run(state_dir: Path, slices: dict[str, Path]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def runtime(state_dir: Path, first_run: dict[str, Any]) -> Iterator[LocalRuntime]:
+def restarted(state_dir: Path, first_run: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The second runtime on the first run's state, with the registry as it found it (before any
+    other test's run changed it)."""
     with LocalRuntime(PROJECT, state_dir, progress=Progress(verbose_jobs=False)) as rt:
-        yield rt
+        yield {"runtime": rt, "models": models(rt)}
+
+
+@pytest.fixture(scope="module")
+def runtime(restarted: dict[str, Any]) -> LocalRuntime:
+    return restarted["runtime"]
 
 
 def test_first_upload_trains_approves_and_scores_with_the_new_model(first_run: dict[str, Any]) -> None:
@@ -113,8 +121,9 @@ def test_first_upload_trains_approves_and_scores_with_the_new_model(first_run: d
 
 
 def test_restart_restores_artifacts_registry_and_champion(
-    runtime: LocalRuntime, first_run: dict[str, Any]
+    restarted: dict[str, Any], first_run: dict[str, Any]
 ) -> None:
+    runtime = restarted["runtime"]
     run_id = first_run["record"]["name"]
     keys = keys_under(runtime.stack.bucket, f"runs/{run_id}/")
     assert any(k.startswith(f"runs/{run_id}/input/") for k in keys)  # the run's snapshot
@@ -122,7 +131,7 @@ def test_restart_restores_artifacts_registry_and_champion(
     assert sum(k.endswith("/output/output.tar.gz") for k in keys) == 1
     assert any(k.startswith(f"runs/{run_id}/predictions/") and k.endswith(".out") for k in keys)
     assert any(k.startswith(f"runs/{run_id}/drift/") for k in keys)
-    rows = models(runtime)
+    rows = restarted["models"]
     assert [(r["version"], r["status"], r["champion"]) for r in rows] == [(1, "APPROVED", True)]
     assert rows[0]["run_id"] == run_id
 
@@ -145,6 +154,9 @@ def test_the_report_is_published_under_its_version_filed_in_the_registry_and_not
 def test_strict_threshold_rejects_and_scores_with_the_champion(
     runtime: LocalRuntime, slices: dict[str, Path]
 ) -> None:
+    before = models(runtime)
+    champion = champion_of(before)
+    assert champion is not None  # the first run's model (or a later approved one)
     # the gate is what is tested here, not the estimator: the fastest one keeps the test short
     runtime.update_environment(MIN_ROC_AUC="0.99", DEFAULT_ALGORITHM="LogisticRegression")
     try:
@@ -163,26 +175,27 @@ def test_strict_threshold_rejects_and_scores_with_the_champion(
     )
     assert registered["scoring"] == {
         "source": "champion",
-        "version": 1,
+        "version": champion,
         "modelArtifactUri": registered["scoring"]["modelArtifactUri"],
     }
     assert "CreateModel" in visited(record)
     summary = summarize(runtime, record)
     assert summary["decision"] == "rejected"
-    assert summary["model_version"] == 2 and summary["champion_version"] == 1
+    version = max(int(r["version"]) for r in before) + 1
+    assert summary["model_version"] == version and summary["champion_version"] == champion
     assert any("0.99" in reason for reason in summary["decision_reasons"])
     rows = {r["version"]: r for r in models(runtime)}
-    assert rows[2]["status"] == "REJECTED" and rows[1]["champion"]
+    assert rows[version]["status"] == "REJECTED" and rows[champion]["champion"]
     # a rejected version's report is published too, with its content type, and the message quotes
     # the report and the DeLong interval the gate decided on
-    report_uri = f"s3://{runtime.stack.bucket}/{REPORTS}/v2/"
-    assert rows[2]["report_uri"] == report_uri
-    head = boto3.client("s3").head_object(Bucket=runtime.stack.bucket, Key=f"{REPORTS}/v2/report.md")
+    report_uri = f"s3://{runtime.stack.bucket}/{REPORTS}/v{version}/"
+    assert rows[version]["report_uri"] == report_uri
+    head = boto3.client("s3").head_object(Bucket=runtime.stack.bucket, Key=f"{REPORTS}/v{version}/report.md")
     assert head["ContentType"] == "text/markdown; charset=utf-8"
     message = notification(record)
-    interval = rows[2]["metrics"]["gate"]["comparison"]["interval"]
+    interval = rows[version]["metrics"]["gate"]["comparison"]["interval"]
     assert f"Report: {report_uri} (report.md" in message
-    assert "Comparison with champion v1 (DeLong, paired" in message
+    assert f"Comparison with champion v{champion} (DeLong, paired" in message
     assert f"interval [{interval[0]:+.4f}, {interval[1]:+.4f}]" in message
     # the champion's model scored this run's file
     body = read_object(

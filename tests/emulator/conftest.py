@@ -27,12 +27,11 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
-    """One runtime for a module (moto and the interpreter seam are process-wide: one at a time)."""
+    """One runtime for a module (moto and the interpreter seam are process-wide: one at a time).
+
+    The training state keeps the fixture template's generous TimeoutSeconds (120 s), so a busy machine
+    never times a real training out; the timeout itself is tested with a hanging job in
+    test_state_timeout.py."""
     state_dir = tmp_path_factory.mktemp("state")
-    with LocalRuntime(
-        FIXTURE_PROJECT,
-        state_dir,
-        parameters={"TrainingTimeoutSeconds": "3"},
-        progress=Progress(verbose_jobs=False),
-    ) as rt:
+    with LocalRuntime(FIXTURE_PROJECT, state_dir, progress=Progress(verbose_jobs=False)) as rt:
         yield rt

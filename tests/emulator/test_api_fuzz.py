@@ -143,7 +143,7 @@ def requests(draw: st.DrawFn, bucket: str) -> tuple[str, str, dict[str, str], by
 
 def send(address: tuple[str, int], request: tuple[str, str, dict[str, str], bytes]) -> tuple[int, str, bytes]:
     method, path, headers, body = request
-    conn = http.client.HTTPConnection(*address, timeout=10)
+    conn = http.client.HTTPConnection(*address, timeout=120)
     try:
         conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
         for key, value in headers.items():
@@ -206,7 +206,7 @@ def test_schemathesis_finds_every_answer_conforms_to_the_openapi_document(
     )
     @given(operation.as_strategy(generation_mode=mode))
     def answered(case: schemathesis.Case) -> None:
-        response = case.call_and_validate(base_url=f"http://{host}:{port}", checks=SCHEMA_CHECKS, timeout=10)
+        response = case.call_and_validate(base_url=f"http://{host}:{port}", checks=SCHEMA_CHECKS, timeout=120)
 
         # content_type_conformance passes a response without a Content-Type: this one does not
         content_types = response.headers.get("content-type") or [""]

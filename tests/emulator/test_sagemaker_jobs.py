@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,9 +61,13 @@ def training_request(name: str, mode: str = "ok", max_runtime: int = 60) -> dict
     }
 
 
-def finish(sagemaker: LocalSageMaker, arn: str) -> dict:
+def finish(sagemaker: LocalSageMaker, arn: str, limit: float = 120.0) -> dict:
+    """The job's description once it has ended; a job still running after `limit` seconds (a hang,
+    not a slow machine: these jobs take a second or two) fails the test with its name."""
+    deadline = time.monotonic() + limit
     while (describe := sagemaker.wait(arn, timeout=5)) is None:
-        pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{arn} still running after {limit:.0f} s")
     return describe
 
 

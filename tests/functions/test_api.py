@@ -14,9 +14,9 @@ from botocore.exceptions import ClientError
 
 import api
 import register_model
-from conftest import BUCKET, TABLE, Aws, dataset_head, load_event, with_training_output
 from registry import Registry
 from settings import load_settings
+from tests.functions.helpers import BUCKET, TABLE, Aws, dataset_head, load_event, with_training_output
 
 
 def post(body: Any, headers: dict[str, str] | None = None, *, raw: str | None = None) -> tuple[int, dict]:
@@ -61,13 +61,15 @@ def test_the_same_request_again_returns_the_first_execution(aws: Aws) -> None:
     assert len(aws.executions()) == 1
 
 
-def wait_until_done(aws: Aws, arn: str) -> str:
-    for _ in range(200):  # moto runs the trivial machines on a thread within milliseconds
-        status = aws.sfn.describe_execution(executionArn=arn)["status"]
-        if status != "RUNNING":
-            return status
+def wait_until_done(aws: Aws, arn: str, limit: float = 120.0) -> str:
+    """The execution's final status; moto runs the trivial machines on a thread, usually within
+    milliseconds, and the generous limit only turns a hang into a failure (never a slow machine)."""
+    deadline = time.monotonic() + limit
+    while (status := aws.sfn.describe_execution(executionArn=arn)["status"]) == "RUNNING":
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{arn} still RUNNING after {limit:.0f} s")
         time.sleep(0.02)
-    raise AssertionError(f"{arn} still running")
+    return status
 
 
 def test_a_request_whose_run_failed_starts_a_new_execution_under_the_next_name(

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import console_api
-
 import api
-from conftest import BUCKET, ROOT, TABLE, Aws, load_event
+import console_api
 from registry import Registry
+from tests.functions.helpers import BUCKET, ROOT, TABLE, Aws, load_event
 
 
 def get(path: str, query: dict[str, str] | None = None) -> tuple[int, Any]:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import evaluate_model
-from conftest import BUCKET, Aws, load_event
 from errors import InvalidModelArtifact
+from tests.functions.helpers import BUCKET, Aws, load_event
 
 
 def scores(roc_auc: float) -> dict[str, Any]:

@@ -16,9 +16,9 @@ import pytest
 
 import prepare_run
 import run_input
-from conftest import BUCKET, FUNCTIONS, ROOT, Aws, load_event
 from errors import InvalidInput
 from registry import Registry
+from tests.functions.helpers import BUCKET, FUNCTIONS, ROOT, Aws, load_event
 
 
 def generator():

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pytest
 
 import evaluate_model
-from conftest import Aws
-from test_evaluate_model import event_with, metrics_doc
+from tests.functions.helpers import Aws
+from tests.functions.test_evaluate_model import event_with, metrics_doc
 
 
 @dataclass

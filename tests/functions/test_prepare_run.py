@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 import prepare_run
-from conftest import BUCKET, DATASET, Aws, dataset_head, load_event
 from errors import DuplicateRun, InvalidDataset, InvalidInput
 from registry import Registry
+from tests.functions.helpers import BUCKET, DATASET, Aws, dataset_head, load_event
 
 JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 

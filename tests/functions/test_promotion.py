@@ -11,8 +11,8 @@ import pytest
 import promotion
 import record_outcome
 import register_model
-from conftest import BUCKET, TABLE, Aws, load_event, start_run, with_training_output
 from registry import Champion, Registry
+from tests.functions.helpers import BUCKET, TABLE, Aws, load_event, start_run, with_training_output
 
 MODEL = "medication-adherence-model"
 

@@ -11,8 +11,8 @@ from botocore.stub import Stubber
 
 import record_outcome
 import register_model
-from conftest import BUCKET, TABLE, Aws, load_event, start_run, with_training_output
 from registry import Registry
+from tests.functions.helpers import BUCKET, TABLE, Aws, load_event, start_run, with_training_output
 
 
 def registered_run(aws: Aws) -> tuple[Registry, dict]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 
 import register_model
-from conftest import Aws, load_event, start_run, with_training_output
 from registry import Registry
+from tests.functions.helpers import Aws, load_event, start_run, with_training_output
 
 
 def registered(aws: Aws, decision: str, champion: dict | None) -> dict:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import register_model
-from conftest import BUCKET, TABLE, Aws, load_event, with_training_output
 from registry import Registry, from_dynamo, to_dynamo
+from tests.functions.helpers import BUCKET, TABLE, Aws, load_event, with_training_output
 
 MODEL = "medication-adherence-model"
 

@@ -16,7 +16,10 @@ from botocore.stub import Stubber
 
 import record_outcome
 import register_model
-from conftest import (
+from errors import ReportNotPublished
+from registry import Registry
+from report_publication import publish_report
+from tests.functions.helpers import (
     BUCKET,
     REGION,
     REPORT_FILES,
@@ -28,9 +31,6 @@ from conftest import (
     training_output_key,
     with_training_output,
 )
-from errors import ReportNotPublished
-from registry import Registry
-from report_publication import publish_report
 
 MODEL = "medication-adherence-model"
 PREFIX = f"reports/{MODEL}/v1/"

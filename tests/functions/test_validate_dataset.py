@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 import validate_dataset
-from conftest import BUCKET, DATASET, Aws, dataset_head, gz, load_event
 from errors import InvalidDataset
+from tests.functions.helpers import BUCKET, DATASET, Aws, dataset_head, gz, load_event
 
 
 def put_schema(aws: Aws, **minimum_evaluation: int) -> None:

@@ -5,12 +5,12 @@ import json
 
 import pandas as pd
 import pytest
-from pipeline_cases import read_json
 
 from pipelines import schema
 from pipelines.data import DatasetError
 from pipelines.inference import input_fn, model_fn, output_fn, predict_fn
 from pipelines.inference_pipeline import InferencePipeline
+from tests.pipelines.pipeline_cases import read_json
 
 
 @pytest.fixture(scope="module")

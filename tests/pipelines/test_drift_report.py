@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from pipeline_cases import read_json
 
 from pipelines import bundle
 from pipelines.data import excluded_rows
@@ -33,6 +32,7 @@ from pipelines.drift import (
 )
 from pipelines.errors import DatasetError
 from pipelines.inference import load_model_dir, predictions_csv, read_scoring_file, score
+from tests.pipelines.pipeline_cases import read_json
 
 
 def test_psi_is_zero_for_identical_distributions_and_grows_with_shift():

@@ -49,7 +49,7 @@ def test_vectorised_grouping_matches_code_by_code_and_keeps_missing(slice_frame)
     grouped = icd9_groups(values)
     expected = [np.nan if pd.isna(v) else icd9_group_of_code(v) for v in values]
     assert len(grouped) == len(values)
-    for got, want in zip(grouped, expected, strict=False):
+    for got, want in zip(grouped, expected):
         assert (pd.isna(got) and (want is None or pd.isna(want))) or got == want
 
 

@@ -12,11 +12,12 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Optional
 
 import pytest
-from pipeline_cases import BAD_DATA_CASES, make_bad_case
 
 from pipelines import bundle
+from tests.pipelines.pipeline_cases import BAD_DATA_CASES, make_bad_case
 
 METRIC_LINE = re.compile(r"^METRIC (\w+)=([-+0-9.eE]+)$", re.MULTILINE)
 
@@ -32,7 +33,7 @@ def code_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def start_training(
-    code: Path, opt_ml: Path, args: list[str], champion: Path | None = None
+    code: Path, opt_ml: Path, args: list[str], champion: Optional[Path] = None
 ) -> subprocess.Popen:
     """Start `python train.py ARGS` in the extracted bundle with the SM_* variables of `opt_ml`."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -59,7 +60,7 @@ def start_training(
     )
 
 
-def run_training(code: Path, opt_ml: Path, args: list[str], champion: Path | None = None):
+def run_training(code: Path, opt_ml: Path, args: list[str], champion: Optional[Path] = None):
     process = start_training(code, opt_ml, args, champion)
     stdout, stderr = process.communicate(timeout=300)
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from pipeline_cases import BAD_DATA_CASES, make_bad_case
 
 from pipelines import schema
 from pipelines.data import DatasetError, read_training_data
+from tests.pipelines.pipeline_cases import BAD_DATA_CASES, make_bad_case
 
 
 @pytest.mark.parametrize("case", BAD_DATA_CASES)

@@ -1,14 +1,15 @@
 """TrainingPipeline: the Python API, patient-grouped evaluation, exclusions, artifacts, champion."""
 
+import csv
 import io
 import os
 import tarfile
+from pathlib import Path
 
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from pipeline_cases import read_json
 from threadpoolctl import threadpool_limits
 
 from pipelines import schema
@@ -16,7 +17,9 @@ from pipelines.data import DatasetError
 from pipelines.estimators import ConfigError
 from pipelines.evaluation import choose_threshold, patient_split
 from pipelines.training_pipeline import TrainingPipeline, excluded_rows, make_target
+from tests.pipelines.pipeline_cases import read_json
 
+ID_MAPPING = Path(__file__).resolve().parents[2] / "data" / "IDs_mapping.csv"
 ARTIFACTS = ("model.joblib", "features.json", "baseline_statistics.json", "metrics.json")
 
 
@@ -108,9 +111,36 @@ def test_repeat_patients_never_straddle_the_split():
         assert len(sides) == 1
 
 
+def discharge_dispositions(word: str) -> set:
+    """The discharge_disposition_id codes whose description in the dataset's own ID mapping
+    (data/IDs_mapping.csv, the UCI release's) contains `word` (case-sensitive: "Expired", "Hospice")."""
+    codes = set()
+    in_section = False
+    with open(ID_MAPPING, newline="") as handle:
+        for row in csv.reader(handle):
+            if row and row[0] == "discharge_disposition_id":
+                in_section = True
+            elif in_section and (not row or not row[0]):
+                break  # the blank line that ends the section
+            elif in_section and word in row[1]:
+                codes.add(int(row[0]))
+    return codes
+
+
+def test_the_excluded_dispositions_are_the_id_mappings_expired_and_hospice_codes():
+    expired = discharge_dispositions("Expired")
+    hospice = discharge_dispositions("Hospice")
+
+    assert expired == {11, 19, 20, 21} and hospice == {13, 14}  # the mapping read as intended
+    assert set(schema.EXPIRED_DISCHARGE_DISPOSITIONS) == expired
+    assert set(schema.HOSPICE_DISCHARGE_DISPOSITIONS) == hospice - expired
+    assert set(schema.EXCLUDED_DISCHARGE_DISPOSITIONS) == expired | hospice
+
+
 def test_death_and_hospice_encounters_are_excluded_for_the_30_day_target(trained, slice_frame):
     codes = slice_frame[schema.DISCHARGE_COLUMN].astype(int)
-    expected = int(codes.isin(schema.EXCLUDED_DISCHARGE_DISPOSITIONS).sum())
+    # From the mapping, not from the constant under test.
+    expected = int(codes.isin(discharge_dispositions("Expired") | discharge_dispositions("Hospice")).sum())
     assert expected > 0
     assert trained.metrics["rows"]["excluded_death_or_hospice"] == expected
     rows = trained.metrics["rows"]
@@ -133,7 +163,7 @@ def test_threshold_maximises_f1_on_the_given_rows():
 def test_failed_run_leaves_the_previous_artifacts_untouched(trained, tmp_path, raw_lines):
     import shutil
 
-    from pipeline_cases import make_bad_case
+    from tests.pipelines.pipeline_cases import make_bad_case
 
     model_dir = tmp_path / "model"
     shutil.copytree(trained.model_dir, model_dir)
@@ -224,9 +254,8 @@ def sklearn_permutation_importances(model, frame, y, seed):
             random_state=seed,
             n_jobs=1,
         )
-    return {
-        c: (m, s) for c, m, s in zip(columns, result.importances_mean, result.importances_std, strict=True)
-    }
+    assert len(columns) == len(result.importances_mean) == len(result.importances_std)
+    return {c: (m, s) for c, m, s in zip(columns, result.importances_mean, result.importances_std)}
 
 
 @pytest.mark.parametrize(

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 from emulator.runtime import LocalRuntime
 
@@ -75,24 +78,24 @@ def _ids(body: str) -> list[str]:
     return [row["encounter_id"] for row in csv.DictReader(io.StringIO(body))]
 
 
-def _overlap(a: dict[str, Any], b: dict[str, Any], state: str) -> bool:
-    """Whether `state` of a and of b were running at the same time (history timestamps)."""
+def _both_training_at_once(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> threading.Barrier:
+    """Hold each of the next two CreateTrainingJob calls until both have been made.
 
-    def window(record: dict[str, Any]) -> tuple[str, str]:
-        entered_at = next(
-            e["timestamp"]
-            for e in record["events"]
-            if e.get("stateEnteredEventDetails", {}).get("name") == state
-        )
-        exited_at = next(
-            e["timestamp"]
-            for e in record["events"]
-            if e.get("stateExitedEventDetails", {}).get("name") == state
-        )
-        return entered_at, exited_at
+    Both runs are then in TrainModel at the same moment by construction (no timestamps compared): a
+    runtime that ran executions one after the other would leave the first call waiting, and the
+    barrier breaks after a generous 120 s (the run then fails and the returned barrier is `broken`).
+    Later calls pass straight through."""
+    barrier = threading.Barrier(2, timeout=120)
+    original = runtime.sagemaker.create_training_job
+    calls = itertools.count()
 
-    (a0, a1), (b0, b1) = window(a), window(b)
-    return a0 < b1 and b0 < a1
+    def create_training_job(request: dict[str, Any]) -> dict[str, Any]:
+        if next(calls) < 2:
+            barrier.wait()
+        return original(request)
+
+    monkeypatch.setattr(runtime.sagemaker, "create_training_job", create_training_job)
+    return barrier
 
 
 def test_two_uploads_together_train_in_parallel_without_touching_each_other(
@@ -100,8 +103,10 @@ def test_two_uploads_together_train_in_parallel_without_touching_each_other(
     baseline: dict[str, Any],
     slice_file: Callable[..., Path],
     resilience_row: Callable[[Row], None],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     files = [slice_file("ward_north", 10_000), slice_file("ward_south", 12_000)]
+    together = _both_training_at_once(runtime, monkeypatch)
     keys = [runtime.datasets_prefix + f.name for f in files]
     before = snapshot(runtime)
     # A strict gate rejects both models: both runs then score with the champion and succeed, whatever
@@ -116,8 +121,8 @@ def test_two_uploads_together_train_in_parallel_without_touching_each_other(
     after = snapshot(runtime)
     run_ids = [r["name"] for r in records]
 
+    assert not together.broken, "the two runs never were in TrainModel at the same time"  # in parallel
     assert [r["status"] for r in records] == ["SUCCEEDED", "SUCCEEDED"], [r["cause"] for r in records]
-    assert _overlap(records[0], records[1], "TrainModel")  # really in parallel
     nothing_lost(
         before,
         after,

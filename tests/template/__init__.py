@@ -1,1 +1,1 @@
-"""Template tests (a package so its conftest never shadows another folder's `conftest` module)."""
+"""Template tests (a package: see tests/__init__.py)."""

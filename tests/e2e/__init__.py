@@ -1,0 +1,1 @@
+"""End-to-end tests (a package: see tests/__init__.py)."""

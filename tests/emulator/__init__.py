@@ -1,0 +1,1 @@
+"""Local runtime tests (a package: see tests/__init__.py)."""

@@ -1,0 +1,1 @@
+"""ASL tests (a package: see tests/__init__.py)."""
