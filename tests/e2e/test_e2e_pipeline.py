@@ -144,7 +144,8 @@ def test_the_report_is_published_under_its_version_filed_in_the_registry_and_not
     assert f"{REPORTS}/v1/report.md" in keys and any(k.endswith(".png") for k in keys)
     assert read_object(bucket, f"{REPORTS}/v1/report.md").strip()
     report_uri = f"s3://{bucket}/{REPORTS}/v1/"
-    assert models(runtime)[0]["report_uri"] == report_uri
+    (row,) = [r for r in models(runtime) if r["run_id"] == first_run["record"]["name"]]
+    assert row["version"] == 1 and row["report_uri"] == report_uri
     message = notification(first_run["record"])
     assert f"Report: {report_uri} (report.md" in message
     assert "Comparison with the champion: none (no champion was scored on the same rows)." in message

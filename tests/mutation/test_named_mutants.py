@@ -107,12 +107,17 @@ MUTANTS = [
 
 
 def copy_tree(destination: Path, tests: tuple[str, ...]) -> None:
-    """What the named tests need: the code, their whole test folder (conftest and helpers), events/
-    and the pytest config."""
+    """What the named tests need: the code, their whole test folder (conftest and helpers), the
+    tests package's root, events/ and the pytest config."""
     skip = shutil.ignore_patterns("__pycache__")
     for name in ("functions", "pipelines", "events"):
         shutil.copytree(ROOT / name, destination / name, ignore=skip)
     shutil.copy2(ROOT / "pyproject.toml", destination / "pyproject.toml")
+    # tests/ is a package (its folders import each other as tests.<folder>): without its __init__.py
+    # the copy's rootdir would be tests/ and `pipelines` would resolve to tests/pipelines.
+    (destination / "tests").mkdir()
+    for name in ("__init__.py", "conftest.py"):
+        shutil.copy2(ROOT / "tests" / name, destination / "tests" / name)
     for folder in sorted({Path(test).parent for test in tests}):
         shutil.copytree(ROOT / folder, destination / folder, ignore=skip)
 
