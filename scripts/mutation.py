@@ -40,7 +40,6 @@ MUTATED = ["src/*.py", "pipelines/data.py", "pipelines/evaluation.py"]
 # The fast unit tests only: tests/functions, and of tests/pipelines the files that test the mutated
 # modules without training a model per test (a forked worker reruns session fixtures, so one training
 # per mutant would make the run hours long); not the full-data runs (`slow`), tests/e2e or the emulator.
-# tests/pipelines first: the conftest loaded last is the one `from conftest import` in tests/functions sees.
 PIPELINE_TESTS = ["test_training_data.py", "test_model_comparison.py", "test_*_decisions.py"]
 TEST_SELECTION = ["-m", "not slow"]
 # Runs `python -c` with functions/ as its working directory: the staged tree has src/ in its place.
@@ -84,13 +83,16 @@ def stage(only: list[str], baseline: bool = False) -> None:
         "statemachine": ROOT / "statemachine",
         "tests/functions": ROOT / "tests" / "functions",
         "tests/pipelines": ROOT / "tests" / "pipelines",
+        # tests/ is a package: its folders import each other as tests.<folder>.helpers
+        "tests/__init__.py": ROOT / "tests" / "__init__.py",
+        "tests/conftest.py": ROOT / "tests" / "conftest.py",
     }
     for name, target in links.items():
         link = STAGE / name
         link.parent.mkdir(parents=True, exist_ok=True)
         if link.is_symlink() or link.exists():
             link.unlink()
-        link.symlink_to(target, target_is_directory=True)
+        link.symlink_to(target, target_is_directory=target.is_dir())
     (STAGE / "mutation_order.py").write_text(ORDER_PLUGIN)
     mutated = [_staged(path) for path in only] if only else MUTATED
     (STAGE / "pyproject.toml").write_text(_pyproject(mutated, baseline))
