@@ -32,6 +32,7 @@ clear message when a moto upgrade moves them (it runs at install time and in the
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import inspect
 import json
@@ -86,7 +87,12 @@ for _package in _DEFERRED_PACKAGES:
     _defer_package_init(_package)
 
 from botocore.exceptions import ClientError  # noqa: E402
-from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails  # noqa: E402
+from moto.stepfunctions.parser.api import (  # noqa: E402
+    ExecutionStatus,
+    GetExecutionHistoryOutput,
+    HistoryEventType,
+    TaskFailedEventDetails,
+)
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName  # noqa: E402
 from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName  # noqa: E402
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (  # noqa: E402
@@ -118,8 +124,9 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails  
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager  # noqa: E402
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser  # noqa: E402
 from moto.stepfunctions.parser.asl.utils import boto_client  # noqa: E402
+from moto.stepfunctions.parser.backend.execution import Execution  # noqa: E402
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker  # noqa: E402
-from moto.stepfunctions.parser.models import StepFunctionsParserBackend  # noqa: E402
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends  # noqa: E402
 from moto.stepfunctions.parser.utils import TMP_THREADS  # noqa: E402
 from moto.stepfunctions.responses import StepFunctionResponse  # noqa: E402
 
@@ -342,6 +349,63 @@ def _names_used(code: types.CodeType) -> set[str]:
         if isinstance(constant, types.CodeType):
             names |= _names_used(constant)
     return names
+
+
+class RestoredExecution(Execution):
+    """A finished execution of an earlier process, read back from the state directory.
+
+    Step Functions keeps an execution's status, input, output and history after it ends; moto keeps
+    them in memory only, so without this a new `emulator api` (and the console on it) would list no
+    earlier run. It is the record as ListExecutions, DescribeExecution and GetExecutionHistory
+    answered it when it ended, never evaluated again (no worker, no thread)."""
+
+    def __init__(self, record: dict[str, Any], state_machine: Any, account_id: str, region_name: str) -> None:
+        # the record keeps input and output parsed (runtime.describe), as DescribeExecution's JSON
+        input_text = json.dumps(record.get("input") if record.get("input") is not None else {})
+        super().__init__(
+            name=record["name"],
+            sm_type=state_machine.sm_type,
+            role_arn=state_machine.roleArn,
+            exec_arn=record["executionArn"],
+            account_id=account_id,
+            region_name=region_name,
+            state_machine=state_machine,
+            start_date=_timestamp(record["startDate"]),
+            cloud_watch_logging_session=None,
+            activity_store={},
+            input_data=input_text,
+        )
+        self.exec_status = ExecutionStatus(record["status"])
+        self.stop_date = _timestamp(record["stopDate"]) if record.get("stopDate") else None
+        self.output = record.get("output")
+        self.error = record.get("error")
+        self.cause = record.get("cause")
+        self._events = [{**event, "timestamp": _timestamp(event["timestamp"])} for event in record["events"]]
+
+    def to_history_output(self) -> GetExecutionHistoryOutput:
+        return GetExecutionHistoryOutput(events=self._events)
+
+
+def _timestamp(value: Any) -> datetime.datetime:
+    return value if isinstance(value, datetime.datetime) else datetime.datetime.fromisoformat(str(value))
+
+
+def restore_executions(records: list[dict[str, Any]], state_machine_arn: str) -> int:
+    """Put the recorded finished executions of `state_machine_arn` back into moto's Step Functions
+    (the machine was just created, so none of them is there yet); returns how many."""
+    account_id, region = state_machine_arn.split(":")[4], state_machine_arn.split(":")[3]
+    backend = stepfunctions_parser_backends[account_id][region]
+    machine = backend.describe_state_machine(state_machine_arn)
+    known = {e.name for e in machine.executions}
+    restored = [
+        RestoredExecution(r, machine, account_id, region)
+        for r in records
+        if r.get("events")
+        and r["name"] not in known
+        and r["executionArn"].startswith(state_machine_arn.replace(":stateMachine:", ":execution:") + ":")
+    ]
+    machine.executions.extend(restored)
+    return len(restored)
 
 
 def check_contract() -> None:

@@ -194,7 +194,9 @@ class LocalRuntime:
         self.state_machine_arn = arn
         restored = self.state.load_bucket(self.stack.bucket)
         self.state.load_table(self.stack.table.name)
-        self._recorded = {r["name"] for r in self.state.executions()}
+        records = list(self.state.executions())
+        self._recorded = {r["name"] for r in records}
+        interpreter.restore_executions(records, arn)
         if restored:
             self.progress.note(f"state restored from {self.state.root} ({restored} objects)")
         self._upload_bundle(*bundle)

@@ -81,7 +81,9 @@ def test_a_run_started_from_the_form_is_drawn_to_the_end_then_its_version_shows_
     expect(row).to_contain_text("slice.csv")
     shots(page, "runs")
     page.goto("/#/models")
-    version_row = page.get_by_role("row").filter(has_text="v1")
+    expect(page.get_by_role("heading", name="Models", exact=True)).to_be_visible()  # not the runs page
+    version_link = page.get_by_role("link", name="medication-adherence-model v1", exact=True)
+    version_row = page.get_by_role("row").filter(has=version_link)
     expect(version_row).to_contain_text("HistGradientBoosting")
     expect(version_row).to_contain_text(re.compile(r"0\.\d{4}"))  # its ROC AUC and PR AUC
     shots(page, "models")

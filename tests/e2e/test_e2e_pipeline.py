@@ -136,6 +136,21 @@ def test_restart_restores_artifacts_registry_and_champion(
     assert rows[0]["run_id"] == run_id
 
 
+def test_a_restart_still_lists_describes_and_gives_the_history_of_earlier_executions(
+    restarted: dict[str, Any], first_run: dict[str, Any]
+) -> None:
+    """Step Functions keeps finished executions; so does the local one across processes: the run
+    list (the console's GET /executions), DescribeExecution and GetExecutionHistory answer for the
+    first process's run exactly as they did when it ended."""
+    runtime = restarted["runtime"]
+    record = first_run["record"]
+    listed = runtime.sfn.list_executions(stateMachineArn=runtime.state_machine_arn)["executions"]
+    assert record["name"] in {e["name"] for e in listed}
+    history = runtime.sfn.get_execution_history(executionArn=record["executionArn"], reverseOrder=True)
+    assert history["events"][0]["type"] == "ExecutionSucceeded"
+    assert runtime.describe(record["executionArn"]) == record
+
+
 def test_the_report_is_published_under_its_version_filed_in_the_registry_and_notified(
     runtime: LocalRuntime, first_run: dict[str, Any]
 ) -> None:
