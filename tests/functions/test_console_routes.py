@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import api
 import console_api
 from registry import Registry
-from tests.functions.helpers import BUCKET, ROOT, TABLE, Aws, load_event
+from tests.functions.helpers import BUCKET, ROOT, TABLE, Aws, load_event, report_archive
 
 
 def get(path: str, query: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -151,22 +151,13 @@ def test_a_link_outside_a_runs_artifacts_is_a_400_naming_uri(aws: Aws) -> None:
         assert [e["field"] for e in body["errors"]] == ["uri"], query
 
 
-def _tar(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def test_a_versions_report_holds_its_plots_its_markdown_and_its_metrics(aws: Aws) -> None:
     png = b"\x89PNG\r\n\x1a\nfake"
     job = "runs/r1/model/readmission-train-1/output"
-    aws.put(f"{job}/output.tar.gz", _tar({"roc_curve.png": png, "report.md": b"# Report", "x.txt": b"-"}))
+    files = {"roc_curve.png": png, "report.md": b"# Report", "x.txt": b"-"}
+    aws.put(f"{job}/output.tar.gz", report_archive(files))
     metrics = {"roc_auc": 0.67, "comparison": {"champion_roc_auc": 0.66}}
-    aws.put(f"{job}/model.tar.gz", _tar({"metrics.json": json.dumps(metrics).encode()}))
+    aws.put(f"{job}/model.tar.gz", report_archive({"metrics.json": json.dumps(metrics).encode()}))
 
     report = console_api.model_report({"artifactUri": f"s3://{BUCKET}/{job}/model.tar.gz"}, s3=aws.s3)
 
