@@ -107,6 +107,8 @@ async function route() {
 // ---- start a run --------------------------------------------------------------------------------------
 async function startPage() {
   const { datasets } = await apiOk("/datasets");
+  // A score file is read from the scoring or datasets prefix only (check_score_location): uploads/ holds
+  // training datasets, so its files are offered as datasets, not as files to score.
   const options = datasets.map((d) => `<option value="${esc(d.uri)}">${esc(d.name)} (${d.source === "uploads" ? "uploaded, " : ""}${(d.size / 1e6).toFixed(1)} MB)</option>`).join("");
   main().innerHTML = `
     <h2>Start a training run</h2>
@@ -134,7 +136,7 @@ async function startPage() {
         <span class="error" id="instanceType-error"></span></div>
       <div class="field"><label for="scoreUri">File to score (optional)</label>
         <input id="scoreUri" name="scoreUri" list="score-files" placeholder="s3://…/scoring/new.csv" aria-describedby="scoreUri-hint scoreUri-error">
-        <datalist id="score-files">${datasets.map((d) => `<option value="${esc(d.uri)}">`).join("")}</datalist>
+        <datalist id="score-files">${datasets.filter((d) => d.source !== "uploads").map((d) => `<option value="${esc(d.uri)}">`).join("")}</datalist>
         <span class="hint" id="scoreUri-hint">Empty: the dataset itself is scored.</span>
         <span class="error" id="scoreUri-error"></span></div>
       <div class="field"><label for="scoreFile">… or upload a file to score</label>
