@@ -107,19 +107,22 @@ async function route() {
 // ---- start a run --------------------------------------------------------------------------------------
 async function startPage() {
   const { datasets } = await apiOk("/datasets");
-  const options = datasets.map((d) => `<option value="${esc(d.uri)}">${esc(d.name)} (${(d.size / 1e6).toFixed(1)} MB)</option>`).join("");
+  // A score file is read from the scoring or datasets prefix only (check_score_location): uploads/ holds
+  // training datasets, so its files are offered as datasets, not as files to score.
+  const options = datasets.map((d) => `<option value="${esc(d.uri)}">${esc(d.name)} (${d.source === "uploads" ? "uploaded, " : ""}${(d.size / 1e6).toFixed(1)} MB)</option>`).join("");
   main().innerHTML = `
     <h2>Start a training run</h2>
     <form id="start-form" class="panel" novalidate>
       <div class="field"><label for="datasetUri">Dataset</label>
         <select id="datasetUri" name="datasetUri" aria-describedby="datasetUri-hint datasetUri-error" required>
           ${options || '<option value="">no datasets under the datasets prefix</option>'}</select>
-        <span class="hint" id="datasetUri-hint">Files under the bucket's datasets prefix.</span>
+        <span class="hint" id="datasetUri-hint">Files under the bucket's datasets prefix, and datasets uploaded here before.</span>
         <span class="error" id="datasetUri-error"></span></div>
       <div class="field"><label for="datasetFile">… or upload a dataset (.csv, .csv.gz)</label>
         <input type="file" id="datasetFile" accept=".csv,.gz" aria-describedby="datasetFile-hint datasetFile-error">
-        <span class="hint" id="datasetFile-hint">An uploaded dataset starts its own run with the stack's defaults (the upload trigger,
-          as <code>aws s3 cp</code> would): the fields below are then not used. To choose them, upload first, then pick the file above.</span>
+        <span class="hint" id="datasetFile-hint">Used instead of the choice above: on Start it is uploaded to the bucket's
+          <code>uploads/</code> prefix (which starts no run by itself) and the run below trains on it, with these fields.
+          It can be picked above for later runs.</span>
         <span class="error" id="datasetFile-error"></span></div>
       <div class="field"><label for="modelName">Model name</label>
         <input id="modelName" name="modelName" value="medication-adherence-model" aria-describedby="modelName-error">
@@ -133,7 +136,7 @@ async function startPage() {
         <span class="error" id="instanceType-error"></span></div>
       <div class="field"><label for="scoreUri">File to score (optional)</label>
         <input id="scoreUri" name="scoreUri" list="score-files" placeholder="s3://…/scoring/new.csv" aria-describedby="scoreUri-hint scoreUri-error">
-        <datalist id="score-files">${datasets.map((d) => `<option value="${esc(d.uri)}">`).join("")}</datalist>
+        <datalist id="score-files">${datasets.filter((d) => d.source !== "uploads").map((d) => `<option value="${esc(d.uri)}">`).join("")}</datalist>
         <span class="hint" id="scoreUri-hint">Empty: the dataset itself is scored.</span>
         <span class="error" id="scoreUri-error"></span></div>
       <div class="field"><label for="scoreFile">… or upload a file to score</label>
@@ -145,8 +148,11 @@ async function startPage() {
     </form>`;
   document.getElementById("start-form").addEventListener("submit", submitStart);
 }
-// One file straight into the bucket: POST /uploads signs it, the browser posts the form to S3.
+// One file straight into the bucket: POST /uploads signs it, the browser posts the form to S3. A file
+// already stored (the same File, e.g. a resubmission after a field error) is not uploaded again.
+const storedFiles = new WeakMap();
 async function uploadFile(purpose, file, fieldId) {
+  if (storedFiles.has(file)) return storedFiles.get(file);
   const slot = document.getElementById(`${fieldId}-error`);
   const { status, body } = await api("/uploads", {
     method: "POST", headers: { "Content-Type": "application/json" },
@@ -162,17 +168,13 @@ async function uploadFile(purpose, file, fieldId) {
   for (const [key, value] of Object.entries(body.fields)) form.append(key, value);
   form.append("file", file);
   const stored = await fetch(body.url, { method: "POST", body: form });
-  if (!stored.ok) { slot.textContent = `The upload was refused (HTTP ${stored.status}).`; return null; }
-  return body.uri;
-}
-async function openRunOf(datasetUri) {
-  for (let i = 0; i < 120; i++) {
-    const { executions } = await apiOk("/executions");
-    const run = executions.find((e) => e.datasetUri === datasetUri);
-    if (run) { location.hash = `#/runs/${encodeURIComponent(run.executionName)}`; return; }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  if (!stored.ok) {
+    slot.textContent = `The upload was refused (HTTP ${stored.status}).`;
+    document.getElementById(fieldId).setAttribute("aria-invalid", "true");
+    return null;
   }
-  document.getElementById("form-error").textContent = `Uploaded ${datasetUri}; its run has not appeared yet: see Runs.`;
+  storedFiles.set(file, body.uri);
+  return body.uri;
 }
 async function submitStart(event) {
   event.preventDefault();
@@ -192,11 +194,12 @@ async function submitStart(event) {
   const button = document.getElementById("start");
   button.disabled = true;
   try {
+    // An uploaded dataset is staged outside the trigger's prefix: the run is the one this form starts.
     const datasetFile = document.getElementById("datasetFile").files[0];
     if (datasetFile) {
       const uri = await uploadFile("dataset", datasetFile, "datasetFile");
-      if (uri) await openRunOf(uri);
-      return;
+      if (!uri) return;
+      body.datasetUri = uri;
     }
     const scoreFile = document.getElementById("scoreFile").files[0];
     if (scoreFile) {
@@ -211,7 +214,9 @@ async function submitStart(event) {
     const errors = (answer && answer.errors) || [{ field: "form", message: (answer && answer.message) || `HTTP ${status}` }];
     let first = null;
     for (const e of errors) {
-      const name = String(e.field).split(".")[0];
+      let name = String(e.field).split(".")[0];
+      if (name === "datasetUri" && datasetFile) name = "datasetFile";  // the problem is the uploaded file's
+      if (name === "scoreUri" && scoreFile) name = "scoreFile";
       const slot = document.getElementById(`${name}-error`);
       if (slot && form.elements[name]) {
         slot.textContent = (slot.textContent ? slot.textContent + " " : "") + e.message;

@@ -53,6 +53,7 @@ LOCAL_CONSOLE_CONFIG = {
 }  # same origin, no sign-in (IAM/Cognito not checked locally)
 LINKS_PATH = "/_s3/"
 MAX_LOCAL_UPLOAD_BYTES = 512 * 1024 * 1024  # a presigned POST's file, read into memory locally
+UPLOADS_PREFIX = "uploads/"  # functions/settings.py UPLOADS_PREFIX: where POST /uploads stages a dataset
 
 
 @dataclass
@@ -398,10 +399,31 @@ def _form_fields(content_type: str, body: bytes) -> dict[str, bytes]:
     return fields
 
 
+def _unmet_condition(policy: dict[str, Any], fields: dict[str, bytes]) -> str | None:
+    """The first of the policy's exact-match conditions (`{"key": ...}`, `{"Content-Type": ...}`,
+    `["eq", "$field", ...]`) the form breaks, as S3 checks them; None when all hold. The bucket is the
+    URL's (checked by the caller) and `x-amz-*` fields are the signature's, not checked locally."""
+    for condition in policy.get("conditions", []):
+        if isinstance(condition, dict):
+            pairs = list(condition.items())
+        elif isinstance(condition, list) and len(condition) == 3 and condition[0] == "eq":
+            pairs = [(str(condition[1]).lstrip("$"), condition[2])]
+        else:
+            continue
+        for name, expected in pairs:
+            if name == "bucket" or name.lower().startswith("x-amz-"):
+                continue
+            given = next((v for k, v in fields.items() if k.lower() == name.lower()), None)
+            if given is None or given.decode("utf-8", "replace") != expected:
+                return name
+    return None
+
+
 def uploaded_object(runtime: LocalRuntime, path: str, content_type: str, body: bytes) -> ApiResponse:
-    """A presigned POST's file into the local bucket, as S3 takes it (204), within the policy's expiry
-    and size range, under the datasets or scoring prefix (what POST /uploads signs); an upload under the
-    datasets prefix then fires the S3 trigger, as on AWS. The signature is not checked locally."""
+    """A presigned POST's file into the local bucket, as S3 takes it (204), within the policy's expiry,
+    size range and exact-match conditions (key, Content-Type), under the prefixes POST /uploads signs
+    for (the console's uploads/ staging prefix, the scoring prefix); an upload the S3 trigger's rule
+    matches then starts a run, as on AWS. The signature is not checked locally."""
     bucket = unquote(path[len(LINKS_PATH) :]).strip("/")
     fields = _form_fields(content_type, body)
     try:
@@ -420,7 +442,11 @@ def uploaded_object(runtime: LocalRuntime, path: str, content_type: str, body: b
     ]
     if any(not c[1] <= len(data) <= c[2] for c in ranges):
         return ApiResponse(400, dict(JSON), json.dumps({"message": "EntityTooSmall or EntityTooLarge"}))
-    prefixes = (runtime.datasets_prefix, runtime.scoring_prefix)
+    unmet = _unmet_condition(policy, fields)
+    if unmet is not None:
+        message = {"message": f"Invalid according to Policy: Policy Condition failed: {unmet}"}
+        return ApiResponse(403, dict(JSON), json.dumps(message))
+    prefixes = (UPLOADS_PREFIX, runtime.scoring_prefix)
     if bucket != runtime.stack.bucket or not key.startswith(prefixes) or ".." in key.split("/"):
         return ApiResponse(403, dict(JSON), json.dumps({"message": "Access Denied"}))
     import boto3

@@ -327,7 +327,10 @@ def console_paths(not_found: dict[str, Any], bad_request: dict[str, Any], common
         "/datasets": {
             "get": {
                 "operationId": "listDatasets",
-                "summary": "The objects under the datasets prefix, newest first (the form's choices)",
+                "summary": (
+                    "The objects under the datasets prefix and the console's uploads/, newest first "
+                    "(the form's choices)"
+                ),
                 "responses": {
                     "200": _json(
                         obj(
@@ -338,6 +341,7 @@ def console_paths(not_found: dict[str, Any], bad_request: dict[str, Any], common
                                     ["uri", "name", "size"],
                                     uri={"type": "string"},
                                     name={"type": "string"},
+                                    source={"enum": ["datasets", "uploads"]},
                                     size={"type": "integer"},
                                     lastModified=_NULLABLE_STRING,
                                 ),
@@ -424,10 +428,11 @@ def console_paths(not_found: dict[str, Any], bad_request: dict[str, Any], common
         "/uploads": {
             "post": {
                 "operationId": "createUpload",
-                "summary": "A presigned POST (5 minutes) for one file under the datasets or scoring prefix",
+                "summary": "A presigned POST (5 minutes) for one file under the uploads or scoring prefix",
                 "description": (
-                    "purpose dataset: the upload itself starts a run with the stack's defaults (the S3 "
-                    "trigger); purpose score: a file for a training request's scoreUri, starting nothing."
+                    "purpose dataset: staged under uploads/, which the S3 trigger does not match (the "
+                    "upload starts nothing: POST /training with its uri starts the run); purpose score: "
+                    "a file for a training request's scoreUri under the scoring prefix, starting nothing."
                 ),
                 "requestBody": {
                     "required": True,

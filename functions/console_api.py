@@ -3,11 +3,11 @@
     GET /executions                        the state machine's executions, newest first, with their runs
     GET /executions/{id}/states            the deployed ASL and each state's status, error and cause
     GET /executions/{id}/drift             the run's drift report (per-feature PSI and the thresholds)
-    GET /datasets                          the objects under the datasets prefix (the form's choices)
+    GET /datasets                          the objects under datasets/ and uploads/ (the form's choices)
     GET /links?uri=s3://bucket/runs/...    a short-lived (presigned) link to one of a run's artifacts
     GET /models/{name}/{version}/report    the version's report: plots (PNG data URIs), report.md, metrics
     GET /costs                             each run's estimated SageMaker cost and the month so far
-    POST /uploads                          a presigned POST for one file into the datasets or scoring prefix
+    POST /uploads                          a presigned POST for one file into the uploads or scoring prefix
 
 Everything is computed from what Step Functions, S3 and the registry already hold: the console has no
 second backend. The handlers here are plain functions over boto3 clients (the tests call them on moto);
@@ -195,18 +195,30 @@ def drift_report(run: dict[str, Any] | None, *, s3: Any) -> dict[str, Any] | Non
 
 
 def list_datasets(*, settings: Settings, s3: Any) -> dict[str, Any]:
-    """The objects under the datasets prefix, newest first (the form's dataset choices)."""
+    """The objects under the datasets prefix and the console's uploads, newest first (the form's
+    dataset choices: a file uploaded from the console can be picked again for a later run).
+
+    `name` is the key after its prefix; `source` says which prefix ("datasets" or "uploads")."""
     rows: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"Bucket": settings.bucket, "Prefix": settings.datasets_prefix}
-    while len(rows) < 1000:
+    for source, prefix in (("datasets", settings.datasets_prefix), ("uploads", settings.uploads_prefix)):
+        rows.extend(_objects_under(s3, settings.bucket, prefix, source, limit=1000 - len(rows)))
+    rows.sort(key=lambda r: r["lastModified"] or "", reverse=True)
+    return {"datasets": rows}
+
+
+def _objects_under(s3: Any, bucket: str, prefix: str, source: str, *, limit: int) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    while len(rows) < limit:
         page = s3.list_objects_v2(**kwargs)
         for item in page.get("Contents", []):
             if item["Key"].endswith("/"):
                 continue
             rows.append(
                 {
-                    "uri": f"s3://{settings.bucket}/{item['Key']}",
-                    "name": item["Key"][len(settings.datasets_prefix) :],
+                    "uri": f"s3://{bucket}/{item['Key']}",
+                    "name": item["Key"][len(prefix) :],
+                    "source": source,
                     "size": item["Size"],
                     "lastModified": _iso(item.get("LastModified")),
                 }
@@ -214,8 +226,7 @@ def list_datasets(*, settings: Settings, s3: Any) -> dict[str, Any]:
         if not page.get("IsTruncated"):
             break
         kwargs["ContinuationToken"] = page["NextContinuationToken"]
-    rows.sort(key=lambda r: r["lastModified"] or "", reverse=True)
-    return {"datasets": rows}
+    return rows[:limit]
 
 
 def artifact_link(uri_text: str | None, *, settings: Settings, presigner: Any) -> dict[str, Any]:
@@ -494,15 +505,22 @@ UPLOAD_PURPOSES = ("dataset", "score")
 _UPLOAD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,150}\.csv(\.gz)?")
 
 
+def upload_content_type(name: str) -> str:
+    """The Content-Type an upload of this file name must carry (the presigned POST's policy fixes it)."""
+    return "application/gzip" if name.endswith(".gz") else "text/csv"
+
+
 def upload_form(
     body: dict[str, Any], *, settings: Settings, presigner: Any, now: datetime | None = None
 ) -> dict[str, Any]:
     """A presigned POST (5 minutes) that lets the browser put one file straight into the bucket.
 
-    `purpose` "dataset" puts it under the datasets prefix, where the upload itself starts a run with the
-    stack's defaults (the S3 trigger, as an `aws s3 cp` would); "score" puts it under the scoring prefix,
-    which starts nothing, for a training request's scoreUri. The key is the file name behind the upload
-    time, so no earlier file is replaced; the size is capped at MAX_DATASET_BYTES by the policy itself.
+    `purpose` "dataset" stages it under the uploads prefix, which the S3 trigger's rule does not match:
+    the upload starts nothing, and the console then starts the run its form describes (POST /training
+    with this `uri`), so no second run with the stack's defaults. "score" puts it under the scoring
+    prefix, also starting nothing, for a training request's scoreUri. The key is the file name behind
+    the upload time, so no earlier file is replaced. The policy fixes the key (hence its prefix) and the
+    Content-Type, and caps the size at MAX_DATASET_BYTES: S3 refuses a form that departs from them.
     """
     errors = []
     purpose, name, size = body.get("purpose"), body.get("fileName"), body.get("size")
@@ -524,12 +542,17 @@ def upload_form(
     if errors:
         raise RequestErrors(errors)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
-    prefix = settings.datasets_prefix if purpose == "dataset" else settings.scoring_prefix
+    prefix = settings.uploads_prefix if purpose == "dataset" else settings.scoring_prefix
     key = f"{prefix}{stamp}-{name}"
+    content_type = upload_content_type(name)
     post = presigner.generate_presigned_post(
         Bucket=settings.bucket,
         Key=key,
-        Conditions=[["content-length-range", 1, settings.max_dataset_bytes]],
+        Fields={"Content-Type": content_type},
+        Conditions=[
+            {"Content-Type": content_type},
+            ["content-length-range", 1, settings.max_dataset_bytes],
+        ],
         ExpiresIn=LINK_SECONDS,
     )
     return {
@@ -537,5 +560,5 @@ def upload_form(
         "url": post["url"],
         "fields": post["fields"],
         "expiresInSeconds": LINK_SECONDS,
-        "startsRun": purpose == "dataset",
+        "startsRun": False,  # neither prefix is the trigger's: the console starts the run (POST /training)
     }

@@ -267,11 +267,14 @@ def dataset_from_event(event: dict[str, Any]) -> DatasetObject:
 
 
 def check_dataset_location(uri: S3Uri, settings: Settings) -> None:
-    """A run trains only on the project's bucket under the datasets prefix (or on a run snapshot)."""
+    """A run trains only on the project's bucket under the datasets prefix or the console's uploads
+    prefix (a file the console staged for the run its form starts)."""
     if uri.bucket != settings.bucket:
         raise InvalidInput(f"dataset {uri} is outside the project's bucket s3://{settings.bucket}/")
-    if not uri.key.startswith(settings.datasets_prefix) or uri.key == settings.datasets_prefix:
-        raise InvalidInput(f"dataset {uri} is not under s3://{settings.bucket}/{settings.datasets_prefix}")
+    prefixes = settings.dataset_prefixes
+    if not uri.key.startswith(prefixes) or uri.key in prefixes:
+        allowed = " or ".join(f"s3://{settings.bucket}/{prefix}" for prefix in prefixes)
+        raise InvalidInput(f"dataset {uri} is not under {allowed}")
     if not uri.key.endswith((".csv", ".csv.gz")):
         raise InvalidInput(f"dataset {uri} must be a .csv or .csv.gz file")
 

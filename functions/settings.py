@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 JOB_NAME_PREFIX_MAX = 12  # the template's JobNamePrefix MaxLength
+# Where the console's uploads of datasets are staged (POST /uploads): outside the datasets prefix, so the
+# S3 trigger's EventBridge rule does not match them and the run is the one the console's form then starts
+# (POST /training). Fixed like runs/ and reports/: the template's IAM statements name it literally.
+UPLOADS_PREFIX = "uploads/"
 
 
 class ConfigurationError(RuntimeError):
@@ -38,6 +42,16 @@ class Settings:
     @property
     def code_prefix(self) -> str:
         return "code/"
+
+    @property
+    def uploads_prefix(self) -> str:
+        """The console's staged datasets: a run may train on them, their upload starts none."""
+        return UPLOADS_PREFIX
+
+    @property
+    def dataset_prefixes(self) -> tuple[str, str]:
+        """Where a run's dataset may be: the trigger's datasets prefix and the console's uploads."""
+        return (self.datasets_prefix, self.uploads_prefix)
 
     @property
     def schema_key(self) -> str:
@@ -78,6 +92,16 @@ def _job_name_prefix(value: str) -> str:
     return value
 
 
+def _datasets_prefix(value: str) -> str:
+    # Nested either way, an upload staged under uploads/ would match the trigger's rule (a second run
+    # with the stack's defaults) or every dataset would count as a console upload.
+    if value.startswith(UPLOADS_PREFIX) or UPLOADS_PREFIX.startswith(value):
+        raise ConfigurationError(
+            f"DATASETS_PREFIX={value!r} overlaps the console's uploads prefix {UPLOADS_PREFIX!r}"
+        )
+    return value
+
+
 @lru_cache(maxsize=1)
 def load_settings() -> Settings:
     """Read the environment once per container (Lambda reuses the module between invocations)."""
@@ -86,7 +110,7 @@ def load_settings() -> Settings:
         bucket=_env("BUCKET"),
         state_machine_arn=os.environ.get("STATE_MACHINE_ARN", ""),
         topic_arn=os.environ.get("TOPIC_ARN", ""),
-        datasets_prefix=_prefix("DATASETS_PREFIX", "datasets/"),
+        datasets_prefix=_datasets_prefix(_prefix("DATASETS_PREFIX", "datasets/")),
         scoring_prefix=_prefix("SCORING_PREFIX", "scoring/"),
         max_dataset_bytes=int(_number("MAX_DATASET_BYTES", str(2 * 1024**3), int)),
         default_model_name=_env("DEFAULT_MODEL_NAME", "medication-adherence-model"),

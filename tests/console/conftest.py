@@ -72,13 +72,14 @@ def _seed_state(state_dir: Path, datasets: list[Path]) -> None:
 @pytest.fixture(scope="session")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """slice.csv trains (3,000 rows); tiny.csv (40 rows) is too small to evaluate; score.csv (500 rows)
-    is a file to score, uploaded from the form; tiny-upload.csv is tiny.csv uploaded as a dataset."""
+    is a file to score, uploaded from the form; upload.csv (the same 3,000 rows) is a dataset uploaded
+    from the form."""
     folder = tmp_path_factory.mktemp("console-data")
     return {
         "slice": write_slice(folder / "slice.csv", 3000),
         "tiny": write_slice(folder / "tiny.csv", 40),
         "score": write_slice(folder / "score.csv", 500),
-        "tiny-upload": write_slice(folder / "tiny-upload.csv", 40),
+        "upload": write_slice(folder / "upload.csv", 3000),
     }
 
 

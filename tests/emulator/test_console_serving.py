@@ -163,7 +163,10 @@ def test_a_presigned_post_stores_a_score_file_and_starts_nothing(server: tuple[s
     assert len(after) == len(before)
 
 
-def test_a_presigned_post_of_a_dataset_fires_the_upload_trigger(server: tuple[str, LocalRuntime]) -> None:
+def test_a_presigned_post_of_a_dataset_is_staged_under_uploads_and_starts_nothing(
+    server: tuple[str, LocalRuntime],
+) -> None:
+    """The console starts the run itself (POST /training with the URI): the upload must not."""
     base, runtime = server
     form = _upload_form(base, "dataset", "fresh.csv")
     before = runtime.sfn.list_executions(stateMachineArn=runtime.state_machine_arn)["executions"]
@@ -171,10 +174,25 @@ def test_a_presigned_post_of_a_dataset_fires_the_upload_trigger(server: tuple[st
     status, _ = _post_form(form["url"], form["fields"], b"a,b\n1,2\n")
 
     assert status == 204
+    key = form["uri"].split("/", 3)[3]
+    assert key.startswith("uploads/")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    assert s3.get_object(Bucket=runtime.stack.bucket, Key=key)["Body"].read() == b"a,b\n1,2\n"
     after = runtime.sfn.list_executions(stateMachineArn=runtime.state_machine_arn)["executions"]
-    [started] = [e for e in after if e["executionArn"] not in {b["executionArn"] for b in before}]
-    sent = json.loads(runtime.sfn.describe_execution(executionArn=started["executionArn"])["input"])
-    assert sent["source"] == "aws.s3"  # the EventBridge event of the upload, as the rule delivers it
+    assert len(after) == len(before)
+
+
+def test_a_post_whose_content_type_departs_from_the_policy_is_refused(
+    server: tuple[str, LocalRuntime],
+) -> None:
+    base, _ = server
+    form = _upload_form(base, "dataset", "fresh.csv")
+    fields = {**form["fields"], "Content-Type": "text/html"}
+
+    status, body = _post_form(form["url"], fields, b"<script></script>")
+
+    assert status == 403
+    assert b"Content-Type" in body
 
 
 def test_a_post_outside_the_signed_prefixes_is_refused(server: tuple[str, LocalRuntime]) -> None:

@@ -367,15 +367,18 @@ def post_upload(body: Any) -> tuple[int, Any]:
     return response["statusCode"], json.loads(response["body"])
 
 
-def test_an_upload_form_puts_a_dataset_under_the_datasets_prefix_behind_its_upload_time(aws: Aws) -> None:
+def test_an_upload_form_stages_a_dataset_under_the_uploads_prefix_behind_its_upload_time(aws: Aws) -> None:
     status, body = post_upload({"purpose": "dataset", "fileName": "march.csv.gz", "size": 1000})
 
     assert status == 200
-    assert re.fullmatch(rf"s3://{BUCKET}/datasets/\d{{8}}-\d{{6}}-march\.csv\.gz", body["uri"])
+    assert re.fullmatch(rf"s3://{BUCKET}/uploads/\d{{8}}-\d{{6}}-march\.csv\.gz", body["uri"])
     assert body["fields"]["key"] == body["uri"].split("/", 3)[3]
     policy = json.loads(base64.b64decode(body["fields"]["policy"]))
     assert ["content-length-range", 1, 50 * 1024 * 1024] in policy["conditions"]
-    assert body["startsRun"] is True
+    assert {"key": body["fields"]["key"]} in policy["conditions"]  # exactly this key: its prefix too
+    assert {"Content-Type": "application/gzip"} in policy["conditions"]
+    assert body["fields"]["Content-Type"] == "application/gzip"
+    assert body["startsRun"] is False  # the console starts the run with POST /training
 
 
 def test_a_score_upload_goes_under_the_scoring_prefix_and_starts_nothing(aws: Aws) -> None:
@@ -383,6 +386,8 @@ def test_a_score_upload_goes_under_the_scoring_prefix_and_starts_nothing(aws: Aw
 
     assert status == 200
     assert body["uri"].startswith(f"s3://{BUCKET}/scoring/")
+    policy = json.loads(base64.b64decode(body["fields"]["policy"]))
+    assert {"Content-Type": "text/csv"} in policy["conditions"]
     assert body["startsRun"] is False
 
 

@@ -89,7 +89,7 @@ def test_a_score_file_that_is_not_csv_is_refused() -> None:
 # --- check_dataset_location -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["datasets/a.csv", "datasets/sub/a.csv.gz"])
+@pytest.mark.parametrize("key", ["datasets/a.csv", "datasets/sub/a.csv.gz", "uploads/20261202-a.csv"])
 def test_a_dataset_under_the_prefix_is_accepted(key: str) -> None:
     assert run_input.check_dataset_location(S3Uri(BUCKET, key), SETTINGS) is None
 
@@ -98,8 +98,9 @@ def test_a_dataset_under_the_prefix_is_accepted(key: str) -> None:
     ("uri", "message"),
     [
         (S3Uri("other", "datasets/a.csv"), f"is outside the project's bucket s3://{BUCKET}/"),
-        (S3Uri(BUCKET, "scoring/a.csv"), f"is not under s3://{BUCKET}/datasets/"),
-        (S3Uri(BUCKET, "datasets/"), f"is not under s3://{BUCKET}/datasets/"),
+        (S3Uri(BUCKET, "scoring/a.csv"), f"is not under s3://{BUCKET}/datasets/ or s3://{BUCKET}/uploads/"),
+        (S3Uri(BUCKET, "datasets/"), f"is not under s3://{BUCKET}/datasets/ or s3://{BUCKET}/uploads/"),
+        (S3Uri(BUCKET, "uploads/"), f"is not under s3://{BUCKET}/datasets/ or s3://{BUCKET}/uploads/"),
         (S3Uri(BUCKET, "datasets/a.json"), "must be a .csv or .csv.gz file"),
     ],
 )

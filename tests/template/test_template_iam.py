@@ -195,13 +195,14 @@ def _s3_write_resources(cfn: dict[str, Any]) -> dict[str, set[str]]:
 def test_only_the_runs_the_reports_and_the_console_uploads_are_written(cfn):
     """Runs never touch datasets, code or each other's prefixes' parents (docs: bucket layout); the
     published reports are RegisterModel's alone; the API function's only write is the console's
-    presigned POST of one file under the datasets or scoring prefix (POST /uploads), never runs/ or code/."""
+    presigned POST of one file under uploads/ or the scoring prefix (POST /uploads), never the datasets
+    prefix (an upload there would start a second run with the stack's defaults), runs/ or code/."""
     assert _s3_write_resources(cfn) == {
         "PrepareRunFunctionRole": {"${ArtifactBucket.Arn}/runs/*"},
         "SageMakerExecutionRole": {"${ArtifactBucket.Arn}/runs/*"},
         "RegisterModelFunctionRole": {"${ArtifactBucket.Arn}/reports/*"},
         "ApiFunctionRole": {
-            "${ArtifactBucket.Arn}/${DatasetsPrefix}*",
+            "${ArtifactBucket.Arn}/uploads/*",
             "${ArtifactBucket.Arn}/${ScoringPrefix}*",
         },
     }
