@@ -26,6 +26,7 @@ There is no authentication (any credentials are accepted, as by moto): the endpo
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import threading
@@ -85,6 +86,19 @@ def _aws_error(start_response: Callable[..., Any], status: int, code: str, messa
     return _json_response(
         start_response, status, {"__type": code, "message": message}, {"x-amzn-ErrorType": code}
     )
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """The request body, read and put back (moto reads it again)."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    _put_body(environ, raw)
+    return bytes(raw)
+
+
+def _put_body(environ: dict[str, Any], raw: bytes) -> None:
+    environ["wsgi.input"] = io.BytesIO(raw)
+    environ["CONTENT_LENGTH"] = str(len(raw))
 
 
 # ---- SageMaker jobs -------------------------------------------------------------------------------------
@@ -353,6 +367,10 @@ class AwsEndpoint:
             return self._sagemaker(target.split(".", 1)[1], environ, start_response)
         if target.startswith("Logs_"):
             self.logs.flush()
+            if target.endswith(".FilterLogEvents"):
+                refused = self._stream_prefix_as_names(environ, start_response)
+                if refused is not None:
+                    return refused
         if target == "AWSStepFunctions.StartExecution":
             refused = self._execution_input_refused(environ, start_response)
             if refused is not None:
@@ -383,16 +401,44 @@ class AwsEndpoint:
         return [body]
 
     @staticmethod
+    def _stream_prefix_as_names(
+        environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes] | None:
+        """FilterLogEvents' `logStreamNamePrefix`, which moto ignores (it filters by logStreamNames
+        only): rewritten to the names of the group's streams with that prefix, as CloudWatch selects."""
+        from moto.logs.models import logs_backends
+
+        raw = _read_body(environ)
+        try:
+            request = json.loads(raw or b"{}")
+        except ValueError:
+            return None  # moto answers a body that is not JSON
+        if not isinstance(request, dict) or "logStreamNamePrefix" not in request:
+            return None
+        if "logStreamNames" in request:
+            return _aws_error(
+                start_response, 400, "InvalidParameterException",
+                "Cannot specify both logStreamNames and logStreamNamePrefix",
+            )  # fmt: skip
+        prefix = str(request.pop("logStreamNamePrefix"))
+        group = logs_backends[ACCOUNT_ID][REGION].groups.get(str(request.get("logGroupName")))
+        names = sorted(
+            name for name in (group.streams if group is not None else {}) if name.startswith(prefix)
+        )
+        if group is not None and not names:
+            return _json_response(start_response, 200, {"events": [], "searchedLogStreams": []})
+        if names:
+            request["logStreamNames"] = names
+        _put_body(environ, json.dumps(request).encode())
+        return None
+
+    @staticmethod
     def _execution_input_refused(
         environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes] | None:
         """StartExecution whose `input` is not JSON: Step Functions' InvalidExecutionInput (moto fails
         parsing it). The body is read here and put back for moto."""
-        import io
-
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(raw)
+        raw = _read_body(environ)
         try:
             request = json.loads(raw or b"{}")
             if isinstance(request, dict) and "input" in request:

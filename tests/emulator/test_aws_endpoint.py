@@ -233,3 +233,24 @@ def test_handler_lines_are_log_events_under_aws_lambda_with_their_function_name(
     assert found[-1]["timestamp"] > 0
     groups = {g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]}
     assert {"/aws/sagemaker/TrainingJobs", "/aws/sagemaker/TransformJobs"} <= groups
+
+
+def test_filter_log_events_selects_streams_by_their_name_prefix(
+    endpoint: AwsEndpoint, runtime: LocalRuntime
+) -> None:
+    """moto ignores logStreamNamePrefix; CloudWatch (and the endpoint) search only those streams."""
+    runtime.cloudwatch.job_line("prefix-job-a", "METRIC roc_auc=0.61")
+    runtime.cloudwatch.job_line("prefix-job-b", "METRIC roc_auc=0.72")
+    logs = client(endpoint, "logs")
+    group = "/aws/sagemaker/TrainingJobs"
+    found = logs.filter_log_events(
+        logGroupName=group, logStreamNamePrefix="prefix-job-b/", filterPattern="roc_auc"
+    )
+    assert [e["message"] for e in found["events"]] == ["METRIC roc_auc=0.72"]
+    assert found["events"][0]["logStreamName"].startswith("prefix-job-b/algo-1-")
+    none = logs.filter_log_events(logGroupName=group, logStreamNamePrefix="no-such-job")
+    assert none["events"] == []
+    both = logs.filter_log_events(
+        logGroupName=group, filterPattern="roc_auc", logStreamNamePrefix="prefix-job-"
+    )
+    assert sorted(e["message"] for e in both["events"]) == ["METRIC roc_auc=0.61", "METRIC roc_auc=0.72"]
