@@ -262,8 +262,18 @@ class LocalRuntime:
             s3.put_bucket_versioning(Bucket=self.stack.bucket, VersioningConfiguration={"Status": "Enabled"})
         boto3.client("dynamodb", region_name=REGION).create_table(**table_request(self.stack.table))
         sns = boto3.client("sns", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        self.notification_queues: dict[str, str] = {}  # topic ARN -> the queue that reads it
         for arn in self.stack.topics.values():
             sns.create_topic(Name=arn.rsplit(":", 1)[1])
+            # what the topic published, readable by any SQS client (`aws sqs receive-message`): the
+            # local stand-in for the e-mail subscription (SNS's JSON envelope, as SQS receives it on AWS)
+            url = sqs.create_queue(QueueName=f"{arn.rsplit(':', 1)[1]}-inbox")["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+            self.notification_queues[arn] = url
 
     def _start_bundle_build(self) -> tuple[Path, subprocess.Popen[str] | None]:
         """Start `python -m pipelines.bundle` unless this content of pipelines/ is built already.

@@ -254,3 +254,19 @@ def test_filter_log_events_selects_streams_by_their_name_prefix(
         logGroupName=group, filterPattern="roc_auc", logStreamNamePrefix="prefix-job-"
     )
     assert sorted(e["message"] for e in both["events"]) == ["METRIC roc_auc=0.61", "METRIC roc_auc=0.72"]
+
+
+def test_what_the_topic_publishes_is_read_from_its_inbox_queue(
+    runtime: LocalRuntime, endpoint: AwsEndpoint
+) -> None:
+    [topic] = runtime.stack.topics.values()
+    client(endpoint, "sns").publish(TopicArn=topic, Subject="run ended", Message="run 42 SUCCEEDED")
+    sqs = client(endpoint, "sqs")
+    url = sqs.get_queue_url(QueueName=topic.rsplit(":", 1)[1] + "-inbox")["QueueUrl"]
+    bodies: list[dict[str, Any]] = []
+    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies += [json.loads(m["Body"]) for m in got]  # the runs of other tests notified here too
+        for message in got:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    ours = [b for b in bodies if b.get("Message") == "run 42 SUCCEEDED"]
+    assert [(b["Subject"], b["TopicArn"], b["Type"]) for b in ours] == [("run ended", topic, "Notification")]
