@@ -225,7 +225,16 @@ def cmd_api(args: argparse.Namespace) -> int:
         runtime.progress.note(
             f"serving http://{args.host}:{server.server_address[1]} ({routes}); Ctrl-C stops"
         )
-        endpoint = AwsEndpoint(runtime, host=args.host, port=args.aws_port).start()
+        try:
+            endpoint = AwsEndpoint(runtime, host=args.host, port=args.aws_port).start()
+        except OSError as exc:  # the port is taken (another local AWS tool?) or the host is not ours
+            server.server_close()
+            print(
+                f"error: cannot serve the AWS endpoint on {args.host}:{args.aws_port}: {exc} "
+                "(pass another --aws-port)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         runtime.progress.note(
             f"AWS endpoint {endpoint.url} (S3, Step Functions, DynamoDB, SNS, SQS, EventBridge, CloudWatch "
             f"Logs, SageMaker job reads): export AWS_ENDPOINT_URL={endpoint.url} AWS_ACCESS_KEY_ID=test "

@@ -318,7 +318,6 @@ class AwsEndpoint:
         self.moto: _WSGI = DomainDispatcherApplication(create_backend_app)
         self.jobs = runtime.jobs
         self.logs = runtime.cloudwatch
-        self.started: list[str] = []  # the executions uploads through this endpoint started
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -378,7 +377,7 @@ class AwsEndpoint:
         service = _service(environ)
         if service == "s3" and environ.get("REQUEST_METHOD") in ("PUT", "POST"):
             body = list(self.moto(environ, start_response))  # the object is stored once this returns
-            self.started.extend(self.runtime.start_uploaded())
+            self.runtime.start_uploaded()
             return body
         if not target:
             return self.moto(environ, start_response)

@@ -270,3 +270,27 @@ def test_what_the_topic_publishes_is_read_from_its_inbox_queue(
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     ours = [b for b in bodies if b.get("Message") == "run 42 SUCCEEDED"]
     assert [(b["Subject"], b["TopicArn"], b["Type"]) for b in ours] == [("run ended", topic, "Notification")]
+
+
+def test_api_on_another_host_warns_and_a_taken_aws_port_is_a_usage_error(tmp_path: Path) -> None:
+    """No traceback when the port is taken (another local AWS tool): exit 2 and what to do."""
+    import socket
+
+    from tests.emulator.conftest import FIXTURE_PROJECT
+
+    with socket.socket() as taken, socket.socket() as free:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        free.bind(("127.0.0.1", 0))
+        rest_port = free.getsockname()[1]
+        free.close()
+        done = subprocess.run(
+            [sys.executable, "-m", "emulator", "api", "--project", str(FIXTURE_PROJECT), "--quiet",
+             "--state-dir", str(tmp_path), "--host", "0.0.0.0", "--port", str(rest_port),
+             "--aws-port", str(taken.getsockname()[1])],
+            cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "NO authentication" in done.stderr
+    assert "cannot serve the AWS endpoint" in done.stderr and "--aws-port" in done.stderr
+    assert "Traceback" not in done.stderr
