@@ -326,9 +326,16 @@ class AwsEndpoint:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> AwsEndpoint:
+        import socket
+
         from werkzeug.serving import make_server
 
-        self._server = make_server(self.host, self.port, self, threaded=True, request_handler=_Handler)
+        # bound here, so a taken port is an OSError for the caller (werkzeug would print and exit)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        with socket.create_server((self.host, self.port), family=family) as bound:
+            self._server = make_server(
+                self.host, self.port, self, threaded=True, request_handler=_Handler, fd=bound.fileno()
+            )
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="aws-endpoint", daemon=True)
         self._thread.start()
