@@ -188,6 +188,16 @@ def test_the_aws_cli_uploads_the_plain_csv_and_reads_the_run_its_job_logs_and_re
     versions = [i for i in items if i["pk"]["S"] == f"MODEL#{MODEL}" and i["sk"]["S"].startswith("VERSION#")]
     assert versions, items
 
+    # the run's notification, from the queue the runtime subscribes to the topic (the CLI v1 replaces
+    # SQS's endpoint by its own unless --endpoint-url is given: AWS_ENDPOINT_URL alone is not enough)
+    sqs = ("sqs", "--endpoint-url", served.url)
+    queue = served.aws(*sqs, "get-queue-url", "--queue-name", "readmission-local-NotificationTopic-inbox")
+    received = served.aws(
+        *sqs, "receive-message", "--queue-url", queue["QueueUrl"], "--max-number-of-messages", "10"
+    )
+    notes = [json.loads(m["Body"]) for m in (received or {}).get("Messages", [])]
+    assert any(described["name"] in n.get("Message", "") for n in notes), notes
+
     # ---- the same with boto3, on a short slice (a second run) ---------------------------------------
     before = set(_executions(served))
     served.client("s3").upload_file(
