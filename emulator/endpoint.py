@@ -165,7 +165,7 @@ class JobRecords:
                 f"{job.kind}Status": "InProgress",
                 "CreationTime": job.created_ms,
                 "LastModifiedTime": int(time.time() * 1000),
-                **{k: v for k, v in job.request.items() if k not in ("Tags",) and not k.endswith("Name")},
+                **{k: v for k, v in job.request.items() if k not in ("Tags", f"{job.kind}Name")},
             }
             if job.kind == "TrainingJob":
                 document["SecondaryStatus"] = "Training"
@@ -209,9 +209,12 @@ class JobRecords:
         sort_by = {"Name": f"{kind}Name", "Status": f"{kind}Status"}.get(
             str(params.get("SortBy")), "CreationTime"
         )
-        rows.sort(
-            key=lambda r: str(r.get(sort_by, "")).zfill(20), reverse=params.get("SortOrder") != "Ascending"
-        )
+
+        def order(row: Document) -> Any:
+            value = row.get(sort_by)
+            return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value or ""))
+
+        rows.sort(key=order, reverse=params.get("SortOrder") != "Ascending")
         start = int(params.get("NextToken") or 0)
         limit = int(params.get("MaxResults") or 100)
         end_key = {"TrainingJob": "TrainingEndTime", "TransformJob": "TransformEndTime",
