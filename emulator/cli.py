@@ -238,7 +238,8 @@ def cmd_api(args: argparse.Namespace) -> int:
         runtime.progress.note(
             f"AWS endpoint {endpoint.url} (S3, Step Functions, DynamoDB, SNS, SQS, EventBridge, CloudWatch "
             f"Logs, SageMaker job reads): export AWS_ENDPOINT_URL={endpoint.url} AWS_ACCESS_KEY_ID=test "
-            f"AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={REGION}"
+            f"AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={REGION}; the topic's notifications: SQS queue "
+            + ", ".join(url.rsplit("/", 1)[1] for url in runtime.notification_queues.values())
         )
         try:
             server.serve_forever()
