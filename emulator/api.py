@@ -329,17 +329,27 @@ def serve(
     # (GET /links reads the variable on each call: a second server in one process gets its own links)
     os.environ["ARTIFACT_LINK_ENDPOINT"] = f"http://{host}:{server.server_address[1]}{LINKS_PATH.rstrip('/')}"
 
-    def watch() -> None:  # stream and persist the executions the API starts
+    def watch() -> None:  # stream and persist the executions the API (or the AWS endpoint) starts
+        from emulator import interpreter
+
+        seen, pending = -1, True
         while not stopped.is_set():
-            for item in runtime.sfn.list_executions(stateMachineArn=runtime.state_machine_arn)["executions"]:
-                if runtime.is_recorded(item["name"]):
-                    continue
-                history = runtime.sfn.get_execution_history(
-                    executionArn=item["executionArn"], maxResults=1000
-                )
-                runtime.progress.events(item["name"], history["events"])
-            if runtime.record_finished():
-                runtime.save()
+            # idle (no execution unrecorded, no history event since the last look) costs no API call:
+            # an idle server stays under 1% of a core
+            version = interpreter.history_version()
+            if pending or version != seen:
+                seen, pending = version, False
+                executions = runtime.sfn.list_executions(stateMachineArn=runtime.state_machine_arn)
+                for item in executions["executions"]:
+                    if runtime.is_recorded(item["name"]):
+                        continue
+                    pending = True  # running, or ended and recorded just below: looked at again
+                    history = runtime.sfn.get_execution_history(
+                        executionArn=item["executionArn"], maxResults=1000
+                    )
+                    runtime.progress.events(item["name"], history["events"])
+                if runtime.record_finished():
+                    runtime.save()
             stopped.wait(0.5)
 
     stopped = threading.Event()

@@ -396,3 +396,125 @@ def print_aws_estimate(rates: dict[str, float]) -> None:
 
 if __name__ == "__main__":
     print_end_to_end(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "data" / "diabetic_data.csv.gz")
+
+
+# ---- the local AWS endpoint (`emulator api --aws-port`) -------------------------------------------------
+
+ENDPOINT_BARS = {"cp_over_run": 1.15, "idle_core_percent": 1.0}
+IDLE_SECONDS = 20.0  # how long the idle endpoint's CPU is counted
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (its threads included), from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def endpoint_figures(csv: Path, timeout: float = 900.0) -> dict[str, Any]:
+    """`aws s3 cp` of a plain CSV to `python -m emulator api`'s endpoint until the run it starts has
+    ended, against `python -m emulator run --dataset` on the same file (fresh state each, measured in
+    this call), and the endpoint's CPU while idle (IDLE_SECONDS after that run, the server's own
+    process). The cp figure starts when `aws s3 cp` starts (the server is up already, as a user's is);
+    the run figure includes its start-up (what `emulator run` costs a user), also given apart."""
+    import boto3
+    from botocore.exceptions import EndpointConnectionError
+
+    run = end_to_end(csv, timeout=timeout)
+    aws_cli = Path(sys.executable).with_name("aws")
+    with tempfile.TemporaryDirectory() as state_dir:
+        url = f"http://127.0.0.1:{_free_port()}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(
+            AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+            AWS_DEFAULT_REGION="us-east-1", PYTHONPATH=str(ROOT),
+        )  # fmt: skip
+        argv = [sys.executable, "-m", "emulator", "api", "--quiet", "--port", str(_free_port())]
+        argv += ["--aws-port", url.rsplit(":", 1)[1], "--state-dir", state_dir]
+        server = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            sfn = boto3.client(
+                "stepfunctions", endpoint_url=url, region_name="us-east-1",
+                aws_access_key_id="test", aws_secret_access_key="test",
+            )  # fmt: skip
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    machine = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+                    break
+                except EndpointConnectionError:  # not up yet: the bench waits, bounded
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        return {"status": "NO SERVER", "run": run}
+                    time.sleep(0.5)
+            bucket = "readmission-local-artifactbucket"
+            started = time.perf_counter()
+            copied = subprocess.run(
+                [str(aws_cli), "s3", "cp", str(csv), f"s3://{bucket}/datasets/", "--only-show-errors"],
+                env=env, capture_output=True, text=True, timeout=timeout,
+            )  # fmt: skip
+            cp_seconds = time.perf_counter() - started
+            status = "NO RUN"
+            while copied.returncode == 0 and time.perf_counter() - started < timeout:
+                found = sfn.list_executions(stateMachineArn=machine)["executions"]
+                if found and found[0]["status"] != "RUNNING":
+                    status = found[0]["status"]
+                    break
+                time.sleep(0.25)
+            finished = time.perf_counter() - started
+            time.sleep(5.0)  # the watcher saves the run; then the endpoint is idle
+            before, at = _cpu_seconds(server.pid), time.perf_counter()
+            time.sleep(IDLE_SECONDS)
+            idle = (_cpu_seconds(server.pid) - before) / (time.perf_counter() - at) * 100
+        finally:
+            server.send_signal(2)  # SIGINT: Ctrl-C
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    return {
+        "status": status,
+        "cp_seconds": cp_seconds,
+        "cp_to_finished_seconds": finished,
+        "run": run,
+        "run_wall_seconds": run["wall_seconds"],
+        "run_startup_seconds": run.get("startup_seconds"),
+        "cp_over_run": finished / run["wall_seconds"],
+        "idle_core_percent": idle,
+        "cp_error": copied.stderr.strip()[-300:],
+    }
+
+
+def print_endpoint_figures(result: dict[str, Any]) -> None:
+    ok = result.get("status") == "SUCCEEDED" and result["run"].get("status") == "SUCCEEDED"
+    print()
+    print("Local AWS endpoint: aws s3 cp of the plain CSV to a finished run vs python -m emulator run")
+    print("| figure                                 |        bar |       ours | pass |")
+    print("|----------------------------------------|------------|------------|------|")
+    rows = (
+        ("aws s3 cp -> run ended / emulator run", "cp_over_run", "{:.2f}x"),
+        ("endpoint idle CPU, % of one core", "idle_core_percent", "{:.2f}"),
+    )
+    for label, key, shape in rows:
+        value = result.get(key)
+        passed = ok and value is not None and value <= ENDPOINT_BARS[key]
+        shown = "-" if value is None else shape.format(value)
+        print(f"| {label:<38} | {'<= ' + format(ENDPOINT_BARS[key], 'g'):>10} | {shown:>10} | "
+              f"{'PASS' if passed else 'FAIL':>4} |")  # fmt: skip
+    if "cp_to_finished_seconds" in result:
+        print(
+            f"aws s3 cp {result['cp_seconds']:.1f} s, run ended {result['cp_to_finished_seconds']:.1f} s "
+            f"after the cp started ({result['status']}); emulator run {result['run_wall_seconds']:.1f} s "
+            f"wall ({result['run']['status']}), of it start-up {result['run_startup_seconds'] or 0:.1f} s"
+        )
+    else:
+        print(f"not measured: {result.get('status')}")

@@ -210,16 +210,43 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_api(args: argparse.Namespace) -> int:
     from emulator.api import serve
+    from emulator.endpoint import AwsEndpoint
+    from emulator.template import REGION
 
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"warning: serving on {args.host}: the REST API and the AWS endpoint have NO authentication "
+            "(anyone who can reach this address can read and change the local state)",
+            file=sys.stderr,
+        )
     with _runtime(args, Progress(verbose_jobs=not args.quiet)) as runtime:
-        server = serve(runtime, port=args.port)
+        server = serve(runtime, host=args.host, port=args.port)
         routes = ", ".join(f"{r.method} {r.resource}" for r in runtime.api.routes)
-        runtime.progress.note(f"serving http://127.0.0.1:{server.server_address[1]} ({routes}); Ctrl-C stops")
+        runtime.progress.note(
+            f"serving http://{args.host}:{server.server_address[1]} ({routes}); Ctrl-C stops"
+        )
+        try:
+            endpoint = AwsEndpoint(runtime, host=args.host, port=args.aws_port).start()
+        except OSError as exc:  # the port is taken (another local AWS tool?) or the host is not ours
+            server.server_close()
+            print(
+                f"error: cannot serve the AWS endpoint on {args.host}:{args.aws_port}: {exc} "
+                "(pass another --aws-port)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        runtime.progress.note(
+            f"AWS endpoint {endpoint.url} (S3, Step Functions, DynamoDB, SNS, SQS, EventBridge, CloudWatch "
+            f"Logs, SageMaker job reads): export AWS_ENDPOINT_URL={endpoint.url} AWS_ACCESS_KEY_ID=test "
+            f"AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={REGION}; the topic's notifications: SQS queue "
+            + ", ".join(url.rsplit("/", 1)[1] for url in runtime.notification_queues.values())
+        )
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
+            endpoint.stop()
             server.stopped.set()  # type: ignore[attr-defined]
             server.server_close()
     return 0
@@ -296,6 +323,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     api = sub.add_parser("api", parents=[common], help="serve the REST API on localhost")
     api.add_argument("--port", type=int, default=3000)
+    api.add_argument(
+        "--aws-port",
+        type=int,
+        default=4566,
+        help="the local AWS endpoint for the AWS CLI and boto3 (AWS_ENDPOINT_URL); 0 picks a free port",
+    )
+    api.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind both servers to (anything but loopback is served without authentication)",
+    )
     api.set_defaults(func=cmd_api)
     return parser
 

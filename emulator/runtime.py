@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import boto3
 from emulator import enforcement, iam, interpreter
 from emulator import s3 as local_s3
 from emulator.api import ApiGateway
+from emulator.endpoint import CloudWatchLogs, JobRecords
 from emulator.faults import Faults
 from emulator.lambdas import apply_environment
 from emulator.objects import put_file
@@ -60,6 +61,18 @@ def _quiet_moto() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     # Powertools warns on every invocation that publishes no metric: noise locally, not a defect
     warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+def _both(
+    first: Callable[[str, str], None], second: Callable[[str, str], None]
+) -> Callable[[str, str], None]:
+    """One log sink that feeds two (the progress printer, CloudWatch Logs)."""
+
+    def sink(name: str, line: str) -> None:
+        first(name, line)
+        second(name, line)
+
+    return sink
 
 
 def content_hash(folder: Path) -> str:
@@ -139,6 +152,9 @@ class LocalRuntime:
         self.roles = iam.PendingRoles(self.root, self.stack.parameters, self.state.root / "iam")
         self._saved_environ = dict(os.environ)  # restored at close: the functions' settings are ours only
         os.environ["AWS_DEFAULT_REGION"] = REGION
+        # a shell that exported AWS_ENDPOINT_URL (or a profile with endpoint_url) for the local endpoint
+        # must not send the runtime's own clients, in-process on moto, there
+        os.environ["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] = "true"
         _quiet_moto()
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
@@ -157,15 +173,18 @@ class LocalRuntime:
         os.environ.update(self.environment_overrides)
         self._create_resources()
         self.state.reset_jobs_dir()
+        # the jobs' and handlers' lines, also as CloudWatch Logs events (the AWS endpoint serves them)
+        self.cloudwatch = CloudWatchLogs(self)
         self.sagemaker = LocalSageMaker(
             self.state.jobs_dir,
             region=REGION,
             account=ACCOUNT_ID,
             faults=self.faults,
-            log_sink=self.progress.job_line,
+            log_sink=_both(self.progress.job_line, self.cloudwatch.job_line),
             roles=self.roles,
         )
         self.sagemaker.import_state(self.state.read_json("sagemaker.json", {}))
+        self.jobs = JobRecords(self)
         from emulator.lambdas import LocalLambda
 
         # the handlers' stdout: <state-dir>/logs/lambda/<function>.log (CloudWatch Logs' /aws/lambda/...)
@@ -176,7 +195,7 @@ class LocalRuntime:
             log=self.progress.handler_note,
             roles=self.roles,
             log_dir=self.progress.lambda_log_dir,
-            log_line=self.progress.handler_line,
+            log_line=_both(self.progress.handler_line, self.cloudwatch.handler_line),
         )
         interpreter.install(
             self, self.sagemaker, self.lambdas, self.roles, self.retry_wait_scale, faults=self.faults
@@ -218,6 +237,8 @@ class LocalRuntime:
                 self.lambdas.close()
             if hasattr(self, "roles"):
                 self.roles.close()
+            if hasattr(self, "cloudwatch"):
+                self.cloudwatch.close()
             interpreter.uninstall(self)
             if getattr(self, "_enforcing", False):
                 enforcement.uninstall()
@@ -241,8 +262,18 @@ class LocalRuntime:
             s3.put_bucket_versioning(Bucket=self.stack.bucket, VersioningConfiguration={"Status": "Enabled"})
         boto3.client("dynamodb", region_name=REGION).create_table(**table_request(self.stack.table))
         sns = boto3.client("sns", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        self.notification_queues: dict[str, str] = {}  # topic ARN -> the queue that reads it
         for arn in self.stack.topics.values():
             sns.create_topic(Name=arn.rsplit(":", 1)[1])
+            # what the topic published, readable by any SQS client (`aws sqs receive-message`): the
+            # local stand-in for the e-mail subscription (SNS's JSON envelope, as SQS receives it on AWS)
+            url = sqs.create_queue(QueueName=f"{arn.rsplit(':', 1)[1]}-inbox")["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+            self.notification_queues[arn] = url
 
     def _start_bundle_build(self) -> tuple[Path, subprocess.Popen[str] | None]:
         """Start `python -m pipelines.bundle` unless this content of pipelines/ is built already.
@@ -295,6 +326,7 @@ class LocalRuntime:
             self.state.save_bucket(self.stack.bucket)
             self.state.save_table(self.stack.table.name)
             self.state.write_json("sagemaker.json", self.sagemaker.export_state())
+            self.jobs.save()
 
     def is_recorded(self, name: str) -> bool:
         return name in self._recorded
@@ -347,6 +379,11 @@ class LocalRuntime:
             name=name or str(uuid.uuid4()),
             input=json.dumps(execution_input),
         )["executionArn"]
+
+    def start_uploaded(self) -> list[str]:
+        """Start an execution for every upload the trigger's rules captured since the last call (an S3
+        client's PutObject, multipart upload or copy through the AWS endpoint). Returns their ARNs."""
+        return [self.start(execution_input) for execution_input in self.trigger.collect()]
 
     def describe(self, arn: str) -> dict[str, Any]:
         described = self.sfn.describe_execution(executionArn=arn)

@@ -10,6 +10,8 @@ Layout:
     bundle/<hash>/          the built code bundle, cached by the content hash of pipelines/
     artifacts/<run>/        files copied out for the user (predictions, reports)
     logs/<execution>.traceback.log  its failed handlers' tracebacks (appended; the terminal shows one line)
+    logs/cloudwatch.jsonl   the jobs' and handlers' lines as CloudWatch Logs events (the AWS endpoint's)
+    sagemaker_jobs.json     every finished job's Describe* document (the AWS endpoint's SageMaker reads)
 
 Everything else is written with a temporary file + rename, so a crash never leaves half a file.
 """

@@ -11,6 +11,7 @@ captured event before it becomes the execution input.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import boto3
@@ -32,6 +33,8 @@ class EventBridgeTrigger:
         self.bucket = bucket
         self.rules = rules
         self._queues: dict[str, str] = {}
+        # one collector at a time: two uploads at once (two endpoint requests) each start their run once
+        self._collecting = threading.Lock()
 
     def install(self) -> None:
         s3 = boto3.client("s3")
@@ -55,16 +58,39 @@ class EventBridgeTrigger:
         return self.collect()
 
     def collect(self) -> list[dict[str, Any]]:
+        with self._collecting:
+            return self._collect()
+
+    def _collect(self) -> list[dict[str, Any]]:
         sqs = boto3.client("sqs")
         inputs = []
         for rule in self.rules:
-            messages = sqs.receive_message(QueueUrl=self._queues[rule.name], MaxNumberOfMessages=10).get(
-                "Messages", []
-            )
-            for message in messages:
-                sqs.delete_message(QueueUrl=self._queues[rule.name], ReceiptHandle=message["ReceiptHandle"])
-                inputs.append(deliver(rule, _as_delivered(json.loads(message["Body"]))))
+            seen: set[tuple[Any, ...]] = set()
+            queue = self._queues[rule.name]
+            while True:  # every captured event (uploads at once may queue more than one receive returns)
+                messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+                if not messages:
+                    break
+                for message in messages:
+                    sqs.delete_message(
+                        QueueUrl=self._queues[rule.name], ReceiptHandle=message["ReceiptHandle"]
+                    )
+                    event = _as_delivered(json.loads(message["Body"]))
+                    if _object_version(event) in seen:
+                        continue  # moto's second event for one multipart upload (S3 sends one)
+                    seen.add(_object_version(event))
+                    inputs.append(deliver(rule, event))
         return inputs
+
+
+def _object_version(event: dict[str, Any]) -> tuple[Any, ...]:
+    """Which object version an `Object Created` event is about. moto's CompleteMultipartUpload emits
+    two (its inner PutObject's and the upload's own) for one stored object; S3 emits one."""
+    detail = event.get("detail") or {}
+    obj = detail.get("object") or {}
+    if not obj:
+        return (event.get("id"),)
+    return ((detail.get("bucket") or {}).get("name"), obj.get("key"), obj.get("eTag"), obj.get("version-id"))
 
 
 def _as_delivered(event: dict[str, Any]) -> dict[str, Any]:

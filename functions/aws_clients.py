@@ -12,7 +12,11 @@ from typing import Any
 
 @cache
 def client(service: str) -> Any:
-    """The shared boto3 client for `service` (region and endpoint from the environment)."""
+    """The shared boto3 client for `service` (region and endpoint from the environment).
+
+    No endpoint is passed: boto3 takes AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_<SERVICE>) from the
+    environment, so `sam local invoke --env-vars events/sam_local_env.json` points every handler at
+    the local endpoint (`python -m emulator api`) and on AWS, where it is unset, nothing changes."""
     import boto3
 
     return boto3.client(service)

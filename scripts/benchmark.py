@@ -338,6 +338,19 @@ def issue_rows(
     return lines
 
 
+def endpoint_figures() -> None:
+    """Issue 18's figures: `aws s3 cp` of the plain CSV to a finished run against `emulator run` on the
+    same file, and the idle endpoint's CPU (emulator/bench.py measures both, once)."""
+    from emulator.bench import endpoint_figures as measure
+    from emulator.bench import print_endpoint_figures
+
+    with tempfile.TemporaryDirectory() as scratch:
+        csv = Path(scratch) / "diabetic_data.csv"
+        with gzip.open(DATASET, "rb") as source, open(csv, "wb") as target:
+            shutil.copyfileobj(source, target)
+        print_endpoint_figures(measure(csv))
+
+
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     from emulator.bench import (
@@ -502,6 +515,8 @@ def main() -> int:
             "drift": infer_drift["rows_per_second"],
         }
     )
+    if not args.skip_end_to_end:
+        endpoint_figures()
     return 0
 
 
