@@ -713,6 +713,9 @@ def report_lines(
         lines += ["", "## Comparison with the champion", *comparison]
     if metrics.get("champion_error"):
         lines += ["", "Champion not scored: {}".format(metrics["champion_error"])]
+    from pipelines.model_card import history_lines
+
+    lines += ["", *history_lines(metrics)[:-1]]
     shown = [b for b in model_metrics["calibration"] if b["count"] >= MIN_CALIBRATION_COUNT]
     hidden = [b for b in model_metrics["calibration"] if b["count"] < MIN_CALIBRATION_COUNT]
     from pipelines.evaluation import CALIBRATION_BINS
