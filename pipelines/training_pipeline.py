@@ -51,11 +51,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "validation_fraction": 0.2,
     # Optional fixed decision threshold; by default the F1-maximising cut on training rows.
     "decision_threshold": None,
-    # Patient-history features (pipelines/history.py) and, with them, a second fit without them on
-    # the same split: the report and card say what history added on this very data.
-    "history": True,
-    "compare_history": True,
 }
+# Patient-history features (pipelines/history.py) and, with them, a second fit without them on the
+# same split (the report and card say what history added on this very data). Options of the Python
+# API and the job (`history=false`), not of the run request's schema: always on in the workflow.
+HISTORY_DEFAULTS: dict[str, Any] = {"history": True, "compare_history": True}
 
 
 def _flag(value: Any, name: str) -> bool:
@@ -161,8 +161,9 @@ class TrainingPipeline:
                 f"validation_fraction must be within [0.05, 0.5], got {self.validation_fraction}"
             )
         self.params = algorithm_parameters(self.algorithm, merged)
-        self.history = _flag(merged["history"], "history")
-        self.compare_history = self.history and _flag(merged["compare_history"], "compare_history")
+        options = {**HISTORY_DEFAULTS, **{k: merged[k] for k in HISTORY_DEFAULTS if k in merged}}
+        self.history = _flag(options["history"], "history")
+        self.compare_history = self.history and _flag(options["compare_history"], "compare_history")
         threshold = merged.get("decision_threshold")
         self.fixed_threshold = None if threshold in (None, "", "None") else float(threshold)
 

@@ -266,7 +266,7 @@ def score_in_mini_batches(model, path: Path, lines_per_batch: int, monkeypatch) 
 def test_a_file_scored_in_shards_and_mini_batches_gets_the_features_it_gets_scored_whole(
     trained, encounters, tmp_path, monkeypatch
 ):
-    from pipelines.enrich import enrich
+    from pipelines.enrich import enrich, enriched_header
     from pipelines.inference_pipeline import InferencePipeline
 
     model = load_model_dir(trained.model_dir)
@@ -287,6 +287,8 @@ def test_a_file_scored_in_shards_and_mini_batches_gets_the_features_it_gets_scor
 
     found = []
     for k in range(3):
+        # The header the BatchTransform state passes as SCORING_COLUMNS: the same for every part.
+        assert (tmp_path / "enriched" / f"part-{k}.csv").read_text().splitlines()[0] == enriched_header()
         text = score_in_mini_batches(model, tmp_path / "enriched" / f"part-{k}.csv", 250, monkeypatch)
         found.extend(text.splitlines()[1:])
     assert found == expected_lines[1:]
