@@ -72,6 +72,7 @@ def history_features(rows: pd.DataFrame, prior: Optional[pd.DataFrame] = None) -
     row_ids = _numeric_ids(rows)
     _refuse_duplicates(rows, row_ids)
     row_patients = _patients(rows)
+    row_sources = _sources(rows)
     if prior is not None and len(prior):
         prior_ids = _numeric_ids(prior)
         # The same encounter in both: the rows' record wins (scoring the training data itself gives
@@ -79,10 +80,11 @@ def history_features(rows: pd.DataFrame, prior: Optional[pd.DataFrame] = None) -
         keep = ~np.isin(prior_ids, row_ids[~np.isnan(row_ids)])
         ids = np.concatenate([prior_ids[keep], row_ids])
         patients = np.concatenate([_patients(prior)[keep], row_patients])
-        sources = pd.concat([prior[keep].reset_index(drop=True), rows.reset_index(drop=True)], sort=False)
+        prior_sources = _sources(prior)
+        sources = {c: np.concatenate([prior_sources[c][keep], row_sources[c]]) for c in row_sources}
         first_row = int(keep.sum())
     else:
-        ids, patients, sources, first_row = row_ids, row_patients, rows, 0
+        ids, patients, sources, first_row = row_ids, row_patients, row_sources, 0
 
     n = len(ids)
     valid = ~np.isnan(ids) & ~pd.isna(patients)
@@ -105,15 +107,15 @@ def history_features(rows: pd.DataFrame, prior: Optional[pd.DataFrame] = None) -
     out: dict[str, np.ndarray] = {}
     sorted_out: dict[str, np.ndarray] = {ENCOUNTERS: (position - first[group]).astype(float)}
     for feature, source in _SUMS:
-        values = np.nan_to_num(_numeric(sources, source)[order], nan=0.0)
+        values = np.nan_to_num(sources[source][order], nan=0.0)
         before = np.cumsum(values) - values
         sorted_out[feature] = before - before[first][group]
     for feature, source in _PREVIOUS:
-        sorted_out[feature] = _previous(_numeric(sources, source)[order], start, np.nan)
+        sorted_out[feature] = _previous(sources[source][order], start, np.nan)
     sorted_ids = np.where(valid, ids, np.nan)[order]
     with np.errstate(invalid="ignore"):
         sorted_out[GAP] = np.log1p(sorted_ids - _previous(sorted_ids, start, np.nan))
-    discharge = _codes_text(sources, schema.DISCHARGE_COLUMN)[order]
+    discharge = sources[schema.DISCHARGE_COLUMN][order]
     sorted_out[PREVIOUS_DISCHARGE] = _previous(discharge, start, np.nan)
 
     inverse = np.empty(n, dtype=np.int64)
@@ -143,6 +145,8 @@ def history_table(frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=range(len(frame)))
     for column in PRIOR_COLUMNS:
         out[column] = frame[column].to_numpy() if column in frame.columns else np.nan
+    # The id as the number history orders by (an id that is not a number orders nothing: empty).
+    out[schema.ID_COLUMN] = _numeric_ids(frame)
     return out
 
 
@@ -194,15 +198,27 @@ def read_history_artifact(directory: str) -> tuple[pd.DataFrame, dict[str, Any]]
             f"not the {str(manifest.get('sha256'))[:12]}... its manifest records: it belongs to "
             "another model version",
         )
+    # encounter_id as a number: history only orders by it (the scored rows keep their ids' text).
     dtypes = {c: ("float64" if c in SOURCE_NUMERIC else object) for c in PRIOR_COLUMNS}
+    dtypes[schema.ID_COLUMN] = "float64"
     table = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""], compression="gzip")
     return table, manifest
+
+
+def _sources(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The columns the history is made of, as arrays (numbers as floats, the discharge code as text)."""
+    out = {column: _numeric(frame, column) for column in SOURCE_NUMERIC}
+    out[schema.DISCHARGE_COLUMN] = _codes_text(frame, schema.DISCHARGE_COLUMN)
+    return out
 
 
 def _numeric_ids(frame: pd.DataFrame) -> np.ndarray:
     if schema.ID_COLUMN not in frame.columns:
         return np.full(len(frame), np.nan)
-    return pd.to_numeric(frame[schema.ID_COLUMN], errors="coerce").to_numpy(dtype=float)
+    values = frame[schema.ID_COLUMN]
+    if values.dtype.kind == "f":
+        return values.to_numpy(dtype=float)
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
 
 
 def _refuse_duplicates(rows: pd.DataFrame, ids: np.ndarray) -> None:
