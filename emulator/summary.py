@@ -179,7 +179,19 @@ def summarize(runtime: LocalRuntime, record: dict[str, Any]) -> dict[str, Any]:
             summary["drift_report"] = str(path)
     if summary["drift_report"] is None and drift_files:
         summary["drift_report"] = str(drift_files[0])
+    summary["history_note"] = _history_note(s3, run.get("driftReportUri"))
     return summary
+
+
+def _history_note(s3: Any, drift_uri: str | None) -> str | None:
+    """EnrichHistory's sentence (a scoring file without patient_nbr), beside the drift report."""
+    if not drift_uri or not drift_uri.endswith("/drift_report.json"):
+        return None
+    uri = drift_uri[: -len("drift_report.json")] + "history/summary/history_summary.json"
+    if not _list(s3, uri):
+        return None
+    message = json.loads(_get(s3, uri)).get("message")
+    return str(message) if message else None
 
 
 def prediction_counts(path: Path) -> dict[str, Any]:
@@ -315,6 +327,8 @@ def render(summary: dict[str, Any]) -> str:
         lines.append(f"  predictions:{' '}{summary['predictions']}{by}")
         if summary.get("prediction_counts"):
             lines.append(f"              {counts_line(summary['prediction_counts'])}")
+    if summary.get("history_note"):
+        lines.append(f"  history:    {summary['history_note']}")
     if summary.get("drift") is not None:
         lines.append(f"  drift:      {json.dumps(summary['drift'])[:300]}")
     if summary.get("drift_report"):

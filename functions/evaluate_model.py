@@ -76,6 +76,9 @@ def _score(section: Any, label: str) -> dict[str, float]:
 
 
 GATE_KEY = "gate"
+# metrics.json `history.artifact` (the patient history in model.tar.gz) travels to RegisterModel inside
+# `metrics` too, under this key: the version records it (history_uri, history_sha256).
+HISTORY_KEY = "history"
 
 
 def gate(comparison: dict[str, Any] | None, *, min_roc_auc: float, max_auc_drop: float) -> dict[str, Any]:
@@ -112,6 +115,14 @@ def _comparison(section: Any) -> dict[str, Any]:
         "rows": int(section.get("rows", 0)),
         "positives": int(section.get("positives", 0)),
     }
+
+
+def history_block(metrics_doc: dict[str, Any]) -> dict[str, Any]:
+    """`{HISTORY_KEY: {file, sha256, rows}}` when the model carries a patient history, else {}."""
+    artifact = (metrics_doc.get("history") or {}).get("artifact")
+    if not isinstance(artifact, dict) or not artifact.get("sha256"):
+        return {}
+    return {HISTORY_KEY: {k: artifact[k] for k in ("file", "sha256", "rows") if k in artifact}}
 
 
 def decide(
@@ -198,7 +209,11 @@ def decide(
         "reasons": reasons,
         # The ASL passes on only decision, reasons, metrics, championMetrics and the version: the
         # comparison and the rule travel inside `metrics` to RegisterModel, which files them apart.
-        "metrics": {**model, GATE_KEY: gate(comparison, min_roc_auc=min_roc_auc, max_auc_drop=max_auc_drop)},
+        "metrics": {
+            **model,
+            GATE_KEY: gate(comparison, min_roc_auc=min_roc_auc, max_auc_drop=max_auc_drop),
+            **history_block(metrics_doc),
+        },
         "championMetrics": champion_scores,
         "comparedChampionVersion": champion.get("version") if champion else None,
         "target": metrics_doc.get("target"),

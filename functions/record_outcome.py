@@ -165,6 +165,28 @@ NOT_SCORED_NOTE = (
 )
 
 
+# Where EnrichHistory (pipelines/enrich.py) writes its summary, under the run's drift prefix.
+HISTORY_SUMMARY_KEY = "history/summary/history_summary.json"
+
+
+def history_note(s3: Any, run: dict[str, Any]) -> str | None:
+    """The sentence EnrichHistory left for this run (a scoring file without patient_nbr: every
+    encounter scored as a first encounter), or None. A summary that cannot be read is no sentence:
+    the job that wrote it succeeded, so only S3's answers and the document's shape are caught."""
+    uri = parse_s3_uri(f"{run['driftOutputUri']}/{HISTORY_SUMMARY_KEY}")
+    try:
+        raw = s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read()
+    except s3.exceptions.ClientError as exc:
+        logger.warning("history summary unreadable", extra={"uri": str(uri), "error": str(exc)})
+        return None
+    try:
+        message = json.loads(raw).get("message")
+    except (ValueError, AttributeError) as exc:
+        logger.warning("history summary malformed", extra={"uri": str(uri), "error": repr(exc)})
+        return None
+    return str(message) if message else None
+
+
 def predictions_location(run: dict[str, Any]) -> str:
     """Where the transform wrote the predictions: `<file>.out` for one score file; for a prefix of
     parts the predictions prefix, which holds one `<part>.out` per part (each with its own header;
@@ -203,6 +225,7 @@ def record_success(
         drift_uri=drift_uri,
     )
     version_item = registered_version(registry, run["modelName"], registration.get("version"))
+    note = history_note(s3, run)
     metrics_text = f"ROC AUC {evaluation['metrics']['roc_auc']:.4f}"
     if evaluation.get("championMetrics"):
         metrics_text += (
@@ -227,6 +250,7 @@ def record_success(
         f"Predictions: {predictions_uri}"
         + (" (one <part>.out per part of the score prefix)" if predictions_uri.endswith("/") else ""),
         NOT_SCORED_NOTE,
+        *([note] if note else []),
         drift_summary(s3, drift_uri),
         f"Drift report: {drift_uri}",
         f"Execution: {run.get('executionArn', '')}",
@@ -240,6 +264,7 @@ def record_success(
         "championVersion": promotion.champion_version if promotion else None,
         "predictionsUri": predictions_uri,
         "driftReportUri": drift_uri,
+        "historyNote": note,
         "reportUri": (version_item or {}).get("report_uri"),
         "subject": _subject(
             f"{run['modelName']} v{registration['version']} {registration['status'].lower()}{outcome}: "

@@ -18,7 +18,7 @@ from typing import Any
 
 import aws_clients
 from decision import APPROVED
-from evaluate_model import GATE_KEY
+from evaluate_model import GATE_KEY, HISTORY_KEY
 from observability import Logger, Metrics, instrument
 from registry import Registry
 from report_publication import publish_report
@@ -32,6 +32,7 @@ def register(event: dict[str, Any], *, registry: Registry, s3: Any, settings: Se
     run = event["run"]
     training = event["training"]
     evaluation = event["evaluation"]
+    history = (evaluation.get("metrics") or {}).get(HISTORY_KEY) or {}
     registration = registry.register_version(
         run_id=run["runId"],
         model_name=run["modelName"],
@@ -43,6 +44,9 @@ def register(event: dict[str, Any], *, registry: Registry, s3: Any, settings: Se
         dataset_uri=run["datasetUri"],
         algorithm=run["algorithm"],
         decision_reasons=list(evaluation.get("reasons") or []),
+        # The patient history the version scores with: a member of its model.tar.gz, and its sha256.
+        history_uri=f"{training['artifactUri']}#{history['file']}" if history.get("file") else None,
+        history_sha256=history.get("sha256"),
     )
     report_uri = publish_report(
         s3,
@@ -67,6 +71,7 @@ def registry_metrics(evaluation: dict[str, Any]) -> dict[str, Any]:
     EvaluateModel sends inside its `metrics` because the workflow passes on no other field."""
     scores = dict(evaluation["metrics"])
     gate = scores.pop(GATE_KEY, None)
+    scores.pop(HISTORY_KEY, None)  # filed as the version's history_uri / history_sha256
     return {
         "model": scores,
         **({"champion": evaluation["championMetrics"]} if evaluation.get("championMetrics") else {}),

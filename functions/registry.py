@@ -388,6 +388,8 @@ class Registry:
         dataset_uri: str,
         algorithm: str,
         decision_reasons: list[str],
+        history_uri: str | None = None,
+        history_sha256: str | None = None,
     ) -> Registration:
         """Allocate the next version atomically and write it; the champion pointer is not touched.
 
@@ -419,6 +421,9 @@ class Registry:
             dataset_uri=dataset_uri,
             algorithm=algorithm,
             decision_reasons=decision_reasons,
+            # None (a model without patient history) is left out of the item (`_item`).
+            history_uri=history_uri,
+            history_sha256=history_sha256,
         )
         self._client.transact_write_items(
             TransactItems=[

@@ -47,7 +47,7 @@ def column_dtypes(columns: Sequence[str]) -> dict[str, object]:
 
     Object text is the fastest text read in every pandas we run on (category parsing is 3x slower).
     """
-    numeric = set(schema.NUMERIC_COLUMNS)
+    numeric = set(schema.MODEL_NUMERIC_COLUMNS)
     return {c: ("float64" if c in numeric else object) for c in columns}
 
 
@@ -160,7 +160,7 @@ def check_columns(columns: Sequence[str], required: Sequence[str], name: str) ->
         raise DatasetError(
             "duplicate_columns", "{} repeats column(s): {}".format(name, ", ".join(duplicated))
         )
-    unknown = [c for c in columns if c not in schema.COLUMNS]
+    unknown = [c for c in columns if c not in schema.COLUMNS and c not in schema.HISTORY_COLUMNS]
     if unknown:
         warnings.warn("{}: ignoring unknown column(s): {}".format(name, ", ".join(unknown)), stacklevel=2)
     return unknown
@@ -209,7 +209,12 @@ def _read_options(
     columns: Sequence[str], keep: Optional[Sequence[str]], compression: Optional[str]
 ) -> tuple[list[str], dict[str, object]]:
     """The columns to parse and the read_csv options every reader here shares."""
-    known = [c for c in columns if c in schema.COLUMNS and (keep is None or c in keep)]
+    # The history columns are read too: an enriched scoring part (EnrichHistory) carries them.
+    known = [
+        c
+        for c in columns
+        if (c in schema.COLUMNS or c in schema.HISTORY_COLUMNS) and (keep is None or c in keep)
+    ]
     options: dict[str, object] = dict(
         dtype=column_dtypes(known),
         keep_default_na=False,

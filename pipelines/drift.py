@@ -106,7 +106,7 @@ def compute_baseline(features: pd.DataFrame, probability: Optional[np.ndarray] =
     """`baseline_statistics.json` for a feature frame (the model's prepared features)."""
     stats: dict[str, Any] = {}
     for column in features.columns:
-        if column in schema.NUMERIC_COLUMNS:
+        if column in schema.MODEL_NUMERIC_COLUMNS:
             stats[column] = numeric_baseline(pd.to_numeric(features[column], errors="coerce").to_numpy())
         else:
             stats[column] = categorical_baseline(features[column].to_numpy())
@@ -449,7 +449,13 @@ def stream_counts(
             if excluded.all():
                 continue
             rows = chunk[~excluded] if excluded.any() else chunk
-            counts = merge_counts(counts, count_features(baseline, prepare.transform(rows)))
+            features = prepare.transform(rows)
+            # History columns exist only in parts the EnrichHistory job wrote (the ASL passes those);
+            # data without them says nothing about the history's drift: left out, not counted as missing.
+            absent = [c for c in schema.HISTORY_COLUMNS if c in features.columns and c not in rows.columns]
+            if absent:
+                features = features.drop(columns=absent)
+            counts = merge_counts(counts, count_features(baseline, features))
     return merge_counts(counts, _count_probabilities(baseline, predictions_path, chunk_rows))
 
 

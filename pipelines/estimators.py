@@ -82,8 +82,8 @@ def build_pipeline(
 
     `columns` are the raw feature columns the model uses (training drops near-constant ones).
     """
-    numeric = [c for c in columns if c in schema.NUMERIC_COLUMNS]
-    categorical = [c for c in columns if c not in schema.NUMERIC_COLUMNS]
+    numeric = [c for c in columns if c in schema.MODEL_NUMERIC_COLUMNS]
+    categorical = [c for c in columns if c not in schema.MODEL_NUMERIC_COLUMNS]
     features = EncounterFeatures(columns=list(columns))
     if algorithm == "HistGradientBoosting":
         encoder = TabularEncoder(numeric, categorical)

@@ -94,11 +94,11 @@ class EncounterFeatures(BaseEstimator, TransformerMixin):
         for column in self.feature_names_:
             if column not in frame.columns:
                 out[column] = np.full(
-                    len(frame), np.nan, dtype=float if column in schema.NUMERIC_COLUMNS else object
+                    len(frame), np.nan, dtype=float if column in schema.MODEL_NUMERIC_COLUMNS else object
                 )
             elif column in schema.DIAGNOSIS_COLUMNS:
                 out[column] = pd.Series(icd9_groups(frame[column]), index=frame.index, dtype=object)
-            elif column in schema.NUMERIC_COLUMNS:
+            elif column in schema.MODEL_NUMERIC_COLUMNS:
                 out[column] = frame[column].to_numpy()
             else:
                 # dtype=object explicitly: newer pandas would infer its slower string dtype.

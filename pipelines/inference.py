@@ -36,6 +36,7 @@ from threadpoolctl import threadpool_limits
 from pipelines import container, schema
 from pipelines.archive import extract_archive
 from pipelines.data import DatasetError, _is_gzip, decode_head, not_scored_reasons, parse_header, read_frame
+from pipelines.history import PRIOR_COLUMNS, add_history, has_history, read_history_artifact
 from pipelines.tree_scoring import PipelineScorer, Prepared
 
 MODEL_FILE = "model.joblib"
@@ -55,7 +56,14 @@ _BOM = b"\xef\xbb\xbf"
 class ModelBundle:
     """A loaded model directory: the fitted Pipeline, its decision threshold, schema and baseline."""
 
-    def __init__(self, model: Any, features: dict[str, Any], baseline: Optional[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        model: Any,
+        features: dict[str, Any],
+        baseline: Optional[dict[str, Any]],
+        history: Optional[pd.DataFrame] = None,
+        history_manifest: Optional[dict[str, Any]] = None,
+    ) -> None:
         self.model = model
         self.features = features
         self.baseline = baseline
@@ -64,8 +72,16 @@ class ModelBundle:
         self.target = str(features.get("target", schema.DEFAULT_TARGET))
         # The raw columns scoring reads: the id, the discharge code (it decides which rows are not
         # scored, whether or not the model uses it) and the model's features (None: every column).
+        # A model with history features also reads what the history is computed from (the patient,
+        # the counts) and the history columns themselves (an enriched part carries them).
+        self.history_columns: list[str] = [
+            c for c in features.get("columns", []) if c in schema.HISTORY_COLUMNS
+        ]
+        self.history = history
+        self.history_manifest = history_manifest
+        sources = list(PRIOR_COLUMNS) + list(schema.HISTORY_COLUMNS) if self.history_columns else []
         self.input_columns: Optional[list[str]] = (
-            list(dict.fromkeys([schema.ID_COLUMN, schema.DISCHARGE_COLUMN, *features["columns"]]))
+            list(dict.fromkeys([schema.ID_COLUMN, schema.DISCHARGE_COLUMN, *features["columns"], *sources]))
             if features.get("columns")
             else None
         )
@@ -114,7 +130,28 @@ def load_model_dir(path: str) -> ModelBundle:
         if os.path.exists(os.path.join(model_dir, BASELINE_FILE)):
             with open(os.path.join(model_dir, BASELINE_FILE)) as handle:
                 baseline = json.load(handle)
-    return ModelBundle(model, features, baseline)
+        history, manifest = None, None
+        if features.get("history"):
+            history, manifest = read_history_artifact(model_dir)
+            if manifest.get("sha256") != features["history"].get("sha256"):
+                raise DatasetError(
+                    "history_mismatch",
+                    "the patient history in the model directory (sha256 {}...) is not the one this "
+                    "model was trained with ({}...): score with the model version's own "
+                    "model.tar.gz".format(
+                        str(manifest.get("sha256"))[:12], str(features["history"].get("sha256"))[:12]
+                    ),
+                )
+    return ModelBundle(model, features, baseline, history, manifest)
+
+
+def with_history(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` ready for `bundle`: a model with history features gets the history columns, computed
+    from `frame`'s rows and the model's training history (pipelines/history.py) unless `frame`
+    already carries them (a part the EnrichHistory job wrote from the whole scoring input)."""
+    if not bundle.history_columns or has_history(frame) or len(frame) == 0:
+        return frame
+    return add_history(frame, bundle.history)
 
 
 def _layout(first_line: str, name: str, columns: Optional[Sequence[str]] = None) -> dict[str, Any]:
@@ -244,6 +281,7 @@ def score_with_features(bundle: ModelBundle, frame: pd.DataFrame) -> tuple[pd.Da
     """
     if len(frame) == 0:
         return pd.DataFrame({c: [] for c in OUTPUT_COLUMNS}), Prepared(None, None, None)
+    frame = with_history(bundle, frame)
     reasons = not_scored_reasons(frame, bundle.target)
     scored = reasons == ""
     ids = frame[schema.ID_COLUMN].to_numpy() if schema.ID_COLUMN in frame.columns else np.arange(len(frame))

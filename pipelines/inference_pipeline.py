@@ -18,6 +18,7 @@ from pipelines.inference import (
     read_scoring_file,
     score_with_features,
     scored_mask,
+    with_history,
 )
 
 PREDICTIONS_FILE = "predictions.csv"
@@ -71,6 +72,11 @@ class InferencePipeline:
         start = time.perf_counter()
         frame = read_scoring_file(input_csv, keep=self.bundle.input_columns)
         timings["read"] = time.perf_counter() - start
+        mark = time.perf_counter()
+        # The whole file at once: every row's history from the file's earlier encounters of the
+        # patient and the model's training history (pipelines/history.py).
+        frame = with_history(self.bundle, frame)
+        timings["history"] = time.perf_counter() - mark
         mark = time.perf_counter()
         predictions, prepared = score_with_features(self.bundle, frame)
         timings["score"] = time.perf_counter() - mark

@@ -30,6 +30,40 @@ def _pct(value: Optional[float], digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}%}"
 
 
+def history_lines(metrics: dict[str, Any]) -> list[str]:
+    """The card's and the report's patient-history section: which columns, from what, and what they
+    added on this run's own split (metrics.json `history`)."""
+    block = metrics.get("history") or {}
+    if not block.get("enabled"):
+        return ["## Patient history", "", "- Not used: every encounter is scored on its own record.", ""]
+    lines = [
+        "## Patient history",
+        "",
+        "- Columns: {}.".format(", ".join(f"`{c}`" for c in block.get("columns", [])) or "none informative"),
+        "- Made of the same patient's strictly earlier encounters only: the data have no dates, so "
+        "`encounter_id` order is the time proxy (a smaller id is earlier). No outcome of an earlier "
+        "encounter is used. At scoring, a patient's earlier encounters come from the scored file and "
+        "from this model's training data (`patient_history.csv.gz`, sha256 recorded with the version); "
+        "a new patient has no history, which is normal.",
+    ]
+    without = block.get("without_history")
+    if without:
+        lines.append(
+            "- What history added on this run's held-out patients (the same algorithm fitted without "
+            "the history columns on the same split): ROC AUC {:.4f} -> {:.4f} ({:+.4f}), PR AUC "
+            "{:.4f} -> {:.4f} ({:+.4f}).".format(
+                without["roc_auc"],
+                without["roc_auc"] + block["roc_auc_gain"],
+                block["roc_auc_gain"],
+                without["pr_auc"],
+                without["pr_auc"] + block["pr_auc_gain"],
+                block["pr_auc_gain"],
+            )
+        )
+    lines.append("")
+    return lines
+
+
 def subgroup_summary_lines(subgroups: dict[str, Any]) -> list[str]:
     """Per sensitive input: the spread of ROC AUC (where computed), of the calibration gap and of the
     share flagged across its groups; the full table is in report.md and subgroups.json."""
@@ -103,8 +137,11 @@ def model_card_text(
             target, point["threshold"], threshold_text(metrics)
         ),
         "- Inputs: {} columns of the encounter record (demographics, admission, stay, diagnoses grouped "
-        "into ICD-9 chapters, lab results, diabetes medications); no identifier.".format(
-            len(metrics.get("features", []))
+        "into ICD-9 chapters, lab results, diabetes medications){}; no identifier.".format(
+            len(metrics.get("features", [])),
+            " and {} patient-history columns".format(len(metrics.get("history", {}).get("columns", [])))
+            if metrics.get("history", {}).get("columns")
+            else "",
         ),
         "- Software: Python {}, scikit-learn {}, pandas {}, numpy {}.".format(
             versions.get("python", "-"),
@@ -154,6 +191,7 @@ def model_card_text(
             _pct(point["prevalence"]),
         ),
         "",
+        *history_lines(metrics),
         "## Metrics (held-out patients)",
         "",
         "| metric | value |",

@@ -77,6 +77,16 @@ FEATURE_LABELS: dict[str, str] = {
     "A1Cresult": "HbA1c test result",
     "change": "diabetes medication changed",
     "diabetesMed": "diabetes medication prescribed",
+    "history_encounters": "earlier encounters of the patient",
+    "history_days_in_hospital": "days in hospital, earlier encounters",
+    "history_inpatient": "inpatient stays, summed over earlier encounters",
+    "history_emergency": "emergency visits, summed over earlier encounters",
+    "history_outpatient": "outpatient visits, summed over earlier encounters",
+    "previous_time_in_hospital": "previous encounter: days in hospital",
+    "previous_num_medications": "previous encounter: medications",
+    "previous_number_diagnoses": "previous encounter: diagnoses",
+    "previous_discharge_disposition_id": "previous encounter: discharge disposition",
+    "previous_encounter_gap": "previous encounter: encounter_id gap (log, time proxy)",
 }
 
 
@@ -703,6 +713,9 @@ def report_lines(
         lines += ["", "## Comparison with the champion", *comparison]
     if metrics.get("champion_error"):
         lines += ["", "Champion not scored: {}".format(metrics["champion_error"])]
+    from pipelines.model_card import history_lines
+
+    lines += ["", *history_lines(metrics)[:-1]]
     shown = [b for b in model_metrics["calibration"] if b["count"] >= MIN_CALIBRATION_COUNT]
     hidden = [b for b in model_metrics["calibration"] if b["count"] < MIN_CALIBRATION_COUNT]
     from pipelines.evaluation import CALIBRATION_BINS

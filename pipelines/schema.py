@@ -149,6 +149,25 @@ CATEGORICAL_COLUMNS = tuple(
 # patient) and the target.
 FEATURE_COLUMNS = tuple(c for c in COLUMNS if c not in (ID_COLUMN, GROUP_COLUMN, TARGET_COLUMN))
 
+# Patient-history columns (pipelines/history.py): computed from the same patient's encounters with a
+# strictly smaller encounter_id (the dataset's only time proxy), never read from a user's file
+# except an enriched scoring part the EnrichHistory job wrote. Model inputs like the others.
+HISTORY_NUMERIC_COLUMNS = (
+    "history_encounters",
+    "history_days_in_hospital",
+    "history_inpatient",
+    "history_emergency",
+    "history_outpatient",
+    "previous_time_in_hospital",
+    "previous_num_medications",
+    "previous_number_diagnoses",
+    "previous_encounter_gap",
+)
+HISTORY_CATEGORICAL_COLUMNS = ("previous_discharge_disposition_id",)
+HISTORY_COLUMNS = (*HISTORY_NUMERIC_COLUMNS, *HISTORY_CATEGORICAL_COLUMNS)
+# Every numeric model input (the file's counts and the history's): numeric in the encoder and drift.
+MODEL_NUMERIC_COLUMNS = (*NUMERIC_COLUMNS, *HISTORY_NUMERIC_COLUMNS)
+
 # A scoring file must carry these; every other feature may be absent and is then scored as missing.
 # They are the administrative fields every encounter record has; lab results, payer, specialty,
 # secondary diagnoses and the medication flags are often absent from other producers' extracts.

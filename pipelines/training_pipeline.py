@@ -33,7 +33,15 @@ from pipelines.drift import compute_baseline
 from pipelines.estimators import DEFAULT_ALGORITHM, ConfigError, algorithm_parameters, build_pipeline
 from pipelines.evaluation import choose_threshold, compare_roc_auc, evaluate, patient_split
 from pipelines.features import informative_columns
-from pipelines.inference import BASELINE_FILE, FEATURES_FILE, METRICS_FILE, MODEL_FILE, load_model_dir
+from pipelines.history import HISTORY_MANIFEST, add_history, write_history_artifact
+from pipelines.inference import (
+    BASELINE_FILE,
+    FEATURES_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    load_model_dir,
+    with_history,
+)
 from pipelines.tree_scoring import PipelineScorer
 
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -44,6 +52,22 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # Optional fixed decision threshold; by default the F1-maximising cut on training rows.
     "decision_threshold": None,
 }
+# Patient-history features (pipelines/history.py) and, with them, a second fit without them on the
+# same split (the report and card say what history added on this very data). Options of the Python
+# API and the job (`history=false`), not of the run request's schema: always on in the workflow.
+HISTORY_DEFAULTS: dict[str, Any] = {"history": True, "compare_history": True}
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A boolean hyperparameter (SageMaker passes strings: "true"/"false")."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ConfigError(f"hyperparameter {name}={value!r} must be true or false")
 
 
 class TrainingResult:
@@ -137,6 +161,9 @@ class TrainingPipeline:
                 f"validation_fraction must be within [0.05, 0.5], got {self.validation_fraction}"
             )
         self.params = algorithm_parameters(self.algorithm, merged)
+        options = {**HISTORY_DEFAULTS, **{k: merged[k] for k in HISTORY_DEFAULTS if k in merged}}
+        self.history = _flag(options["history"], "history")
+        self.compare_history = self.history and _flag(options["compare_history"], "compare_history")
         threshold = merged.get("decision_threshold")
         self.fixed_threshold = None if threshold in (None, "", "None") else float(threshold)
 
@@ -171,8 +198,14 @@ class TrainingPipeline:
         same held-out rows), save the artifacts atomically, and write the report."""
         timings: dict[str, float] = {"read": read_seconds}
         mark = time.perf_counter()
+        if self.history:
+            # On every row (death/hospice ones included: they are earlier encounters too), before
+            # the split: a patient's history is the patient's own, so no row crosses the split.
+            raw = add_history(raw)
+            timings["history"] = time.perf_counter() - mark
         split = self._split(raw)
-        columns = informative_columns(split.train_frame, schema.FEATURE_COLUMNS)
+        candidates = schema.FEATURE_COLUMNS + (schema.HISTORY_COLUMNS if self.history else ())
+        columns = informative_columns(split.train_frame, candidates)
         model = build_pipeline(self.algorithm, self.params, self.seed, columns)
         timings["prepare"] = time.perf_counter() - mark
 
@@ -185,10 +218,14 @@ class TrainingPipeline:
 
             mark = time.perf_counter()
             evaluated = self._evaluate(model, split, raw, columns, champion_path)
-        timings["evaluate"] = time.perf_counter() - mark
+            timings["evaluate"] = time.perf_counter() - mark
+            mark = time.perf_counter()
+            evaluated.metrics["history"] = self._history_gain(split, columns, evaluated.metrics["model"])
+            if self.compare_history:
+                timings["fit_without_history"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
-        self._save(output_path, model, evaluated, columns, timings, mark)
+        self._save(output_path, model, evaluated, columns, timings, mark, raw)
 
         report_dir = report_dir or os.path.join(output_path, "report")
         if make_report:
@@ -198,6 +235,29 @@ class TrainingPipeline:
         return TrainingResult(
             "succeeded", evaluated.metrics, output_path, report_dir if make_report else None, timings
         )
+
+    def _history_gain(self, split: "_Split", columns: Any, model_metrics: dict[str, Any]) -> dict[str, Any]:
+        """metrics.json's `history` block: the history columns the model uses and, when compared, the
+        held-out ROC/PR AUC of the same algorithm fitted without them on the same split."""
+        used = [c for c in columns if c in schema.HISTORY_COLUMNS]
+        block: dict[str, Any] = {
+            "enabled": self.history,
+            "columns": used,
+            "ordering": "encounter_id",
+        }
+        if not self.compare_history:
+            return block
+        base_columns = [c for c in columns if c not in schema.HISTORY_COLUMNS]
+        baseline = build_pipeline(self.algorithm, self.params, self.seed, base_columns)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            baseline.fit(split.train_frame, split.y[split.train_mask])
+        probability = PipelineScorer(baseline).positive_probability(split.validation_frame)
+        without = evaluate(split.y[split.validation_mask], probability, 0.5)
+        block["without_history"] = {"roc_auc": without["roc_auc"], "pr_auc": without["pr_auc"]}
+        block["roc_auc_gain"] = float(model_metrics["roc_auc"]) - float(without["roc_auc"])
+        block["pr_auc_gain"] = float(model_metrics["pr_auc"]) - float(without["pr_auc"])
+        return block
 
     def _split(self, raw: pd.DataFrame) -> "_Split":
         """The usable rows (death/hospice excluded), their target, and a split by whole patients;
@@ -308,13 +368,27 @@ class TrainingPipeline:
         columns: Any,
         timings: dict[str, float],
         started: float,
+        raw: pd.DataFrame,
     ) -> None:
         """Write every artifact into a staging folder, then move them in together (a failed save
-        leaves the previous artifacts, never half of them)."""
+        leaves the previous artifacts, never half of them). With history, the compact patient
+        history of every training encounter travels in the model directory (model.tar.gz)."""
         os.makedirs(output_path, exist_ok=True)
         staging = tempfile.mkdtemp(prefix=".staging-", dir=output_path)
         try:
-            self._stage(staging, model, evaluated.metrics, evaluated.baseline, columns, evaluated.threshold)
+            history = None
+            if self.history:
+                history = write_history_artifact(
+                    raw, staging, {"training_job": os.environ.get("TRAINING_JOB_NAME") or None}
+                )
+                evaluated.metrics["history"]["artifact"] = {
+                    "file": history["file"],
+                    "sha256": history["sha256"],
+                    "rows": history["rows"],
+                }
+            self._stage(
+                staging, model, evaluated.metrics, evaluated.baseline, columns, evaluated.threshold, history
+            )
             timings["save"] = time.perf_counter() - started
             evaluated.metrics["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
             with open(os.path.join(staging, METRICS_FILE), "w") as handle:
@@ -391,7 +465,9 @@ class TrainingPipeline:
             return None, None, None
         try:
             champion = load_model_dir(champion_path)
-            probability = champion.scorer.positive_probability(validation_frame)
+            # A champion with history features gets them as it would at scoring (its own training
+            # history plus these rows); one without ignores the columns.
+            probability = champion.scorer.positive_probability(with_history(champion, validation_frame))
             return evaluate(y, probability, champion.threshold), None, probability
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
@@ -406,6 +482,7 @@ class TrainingPipeline:
         baseline: dict[str, Any],
         columns: Any,
         threshold: float,
+        history: Optional[dict[str, Any]] = None,
     ) -> None:
         joblib.dump(model, os.path.join(staging, MODEL_FILE), compress=3)
         encoder = model.named_steps["encode"]
@@ -419,11 +496,21 @@ class TrainingPipeline:
             "required_columns": [
                 c for c in schema.REQUIRED_SCORING_COLUMNS if c == schema.ID_COLUMN or c in columns
             ],
-            "types": {c: ("numeric" if c in schema.NUMERIC_COLUMNS else "categorical") for c in columns},
+            "types": {
+                c: ("numeric" if c in schema.MODEL_NUMERIC_COLUMNS else "categorical") for c in columns
+            },
             "categories": encoder.categories_,
             "diagnosis_grouping": "icd9_chapters",
             "versions": metrics["versions"],
         }
+        if history is not None:
+            features["history"] = {
+                "columns": [c for c in columns if c in schema.HISTORY_COLUMNS],
+                "file": history["file"],
+                "manifest": HISTORY_MANIFEST,
+                "sha256": history["sha256"],
+                "ordering": history["ordering"],
+            }
         with open(os.path.join(staging, FEATURES_FILE), "w") as handle:
             json.dump(features, handle, indent=2, sort_keys=True)
         with open(os.path.join(staging, BASELINE_FILE), "w") as handle:

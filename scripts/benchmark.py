@@ -70,6 +70,67 @@ def child_train_ours(data: str, out: str, seed: int) -> dict[str, Any]:
     }
 
 
+HISTORY_SEEDS = (42, 7, 1, 3, 11)
+
+
+def child_history_seeds(data: str, out: str) -> dict[str, Any]:
+    """Issue 16's figure: patient-grouped held-out ROC AUC and PR AUC over 5 seeds, the baseline
+    features and with patient history. Each seed's training run fits both on the same split (the
+    run's `compare_history`), so the two columns differ by the history columns alone."""
+    from pipelines.data import read_training_data
+    from pipelines.training_pipeline import TrainingPipeline
+
+    raw = read_training_data(data)
+    runs = []
+    for seed in HISTORY_SEEDS:
+        start = time.perf_counter()
+        result = TrainingPipeline({"seed": seed}).execute_frame(
+            raw, os.path.join(out, str(seed)), make_report=False
+        )
+        history = result.metrics["history"]
+        runs.append(
+            {
+                "seed": seed,
+                "seconds": time.perf_counter() - start,
+                "history_seconds": result.timings.get("history", 0.0),
+                "roc_auc": result.metrics["model"]["roc_auc"],
+                "pr_auc": result.metrics["model"]["pr_auc"],
+                "baseline_roc_auc": history["without_history"]["roc_auc"],
+                "baseline_pr_auc": history["without_history"]["pr_auc"],
+            }
+        )
+    return {"runs": runs}
+
+
+def mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1)."""
+    mean = sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)) ** 0.5
+    return mean, sd
+
+
+def history_rows(seeds: dict[str, Any]) -> list[str]:
+    runs = seeds["runs"]
+    lines = [
+        f"Patient-grouped held-out split, {len(runs)} seeds ({', '.join(str(r['seed']) for r in runs)}), "
+        "mean ± sd (issue 16; target: ROC AUC mean >= 0.69 with history):",
+        "| features            | ROC AUC           | PR AUC            |",
+        "|---------------------|-------------------|-------------------|",
+    ]
+    for label, prefix in (("baseline", "baseline_"), ("with patient history", "")):
+        roc = mean_sd([r[prefix + "roc_auc"] for r in runs])
+        pr = mean_sd([r[prefix + "pr_auc"] for r in runs])
+        lines.append(f"| {label:<19} | {roc[0]:.4f} ± {roc[1]:.4f} | {pr[0]:.4f} ± {pr[1]:.4f} |")
+    lines.append(
+        "per seed ROC AUC baseline -> history: "
+        + ", ".join(f"{r['seed']}: {r['baseline_roc_auc']:.4f} -> {r['roc_auc']:.4f}" for r in runs)
+        + "; history features {:.3f} s per run (full data), training run (both fits) {:.1f} s mean".format(
+            mean_sd([r["history_seconds"] for r in runs])[0], mean_sd([r["seconds"] for r in runs])[0]
+        )
+    )
+    return lines
+
+
 def child_train_reference(data: str, out: str, seed: int) -> dict[str, Any]:
     """The reference configuration, on the same data reading, exclusions and patient split as ours."""
     import joblib
@@ -369,6 +430,9 @@ def main() -> int:
     parser.add_argument("--skip-end-to-end", action="store_true", help="skip the local runs (emulator/)")
     parser.add_argument("--skip-10x", action="store_true", help="skip the (long) 10x dataset local run")
     parser.add_argument(
+        "--skip-history-seeds", action="store_true", help="skip the 5-seed baseline vs history figure"
+    )
+    parser.add_argument(
         "--work-dir",
         type=Path,
         default=default_cache_dir(),
@@ -382,6 +446,8 @@ def main() -> int:
             result = child_train_ours(rest[0], rest[1], int(rest[2]))
         elif kind == "train-reference":
             result = child_train_reference(rest[0], rest[1], int(rest[2]))
+        elif kind == "history-seeds":
+            result = child_history_seeds(rest[0], rest[1])
         elif kind == "floor":
             result = child_floor(rest[0], rest[1], int(rest[2]), int(rest[3]))
         else:
@@ -408,6 +474,9 @@ def main() -> int:
             run_child(["floor", str(DATASET), str(work / "floor"), str(args.seed), "1"]) for _ in range(2)
         ]
         floor = min(floors, key=lambda f: f["process_seconds"])
+        seeds = None
+        if not args.skip_history_seeds:
+            seeds = run_child(["history-seeds", str(DATASET), str(work / "seeds")])
     run_1x = run_10x = rows_10x = None
     if not args.skip_end_to_end:
         # best of two, as the floor: other work on a shared machine only ever adds time
@@ -422,6 +491,9 @@ def main() -> int:
             run_10x = end_to_end(scaled)
 
     print()
+    if seeds is not None:
+        print("\n".join(history_rows(seeds)))
+        print()
     print("\n".join(issue_rows(ours, infer_drift, floor, run_1x, run_10x, rows_10x)))
     print(
         "floor stages (s): "

@@ -32,6 +32,7 @@ HAPPY_PATH = [
     "RegisterModel",
     "ChooseScoringModel",
     "CreateModel",
+    "EnrichHistory",
     "BatchTransform",
     "MonitorDrift",
     "RecordOutcome",

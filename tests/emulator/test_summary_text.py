@@ -84,3 +84,9 @@ def test_a_file_with_every_row_scored_says_only_how_many(tmp_path: Path) -> None
     assert counts == {"rows": 2, "scored": 2, "not_scored": {}}
     assert "2 scored\n" in render(summary(prediction_counts=counts)) + "\n"
     assert "not scored" not in render(summary(prediction_counts=counts))
+
+
+def test_a_scoring_file_without_patients_is_said_in_the_summary() -> None:
+    sentence = "The scoring file has no patient_nbr column: every encounter was scored as a first encounter."
+    assert f"  history:    {sentence}" in render(summary(history_note=sentence)).splitlines()
+    assert "history:" not in render(summary(history_note=None))

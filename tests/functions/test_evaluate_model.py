@@ -255,3 +255,14 @@ def test_metrics_json_is_found_under_a_dot_slash_path(aws: Aws) -> None:
     aws.put(key, model_tar({"./metrics.json": json.dumps(metrics_doc(0.7)).encode()}))
 
     assert evaluate_model.handler(event, None)["decision"] == "approved"
+
+
+def test_the_models_patient_history_travels_inside_metrics_to_register_model() -> None:
+    import evaluate_model
+
+    doc = {"history": {"artifact": {"file": "patient_history.csv.gz", "sha256": "cd" * 32, "rows": 9}}}
+    assert evaluate_model.history_block(doc) == {
+        "history": {"file": "patient_history.csv.gz", "sha256": "cd" * 32, "rows": 9}
+    }
+    assert evaluate_model.history_block({"history": {"enabled": False}}) == {}
+    assert evaluate_model.history_block({}) == {}

@@ -63,6 +63,27 @@ def test_the_success_message_summarises_the_drift_report(aws: Aws) -> None:
     assert "Drift: drift (max PSI 0.310; drifted features: age, diag_1)" in result["message"]
 
 
+def test_a_scoring_file_without_patients_is_said_in_the_success_message(aws: Aws) -> None:
+    _, run = registered_run(aws)
+    sentence = "The scoring file has no patient_nbr column: every encounter was scored as a first encounter."
+    summary = {"rows": 3, "patient_column": False, "message": sentence}
+    aws.put(f"runs/{run['runId']}/drift/{record_outcome.HISTORY_SUMMARY_KEY}", json.dumps(summary).encode())
+
+    result = record_outcome.handler(load_event("record_outcome_succeeded.json"), None)
+
+    assert sentence in result["message"].splitlines()
+    assert result["historyNote"] == sentence
+
+
+def test_a_run_with_patients_or_without_a_history_summary_has_no_history_sentence(aws: Aws) -> None:
+    _, run = registered_run(aws)
+    assert record_outcome.handler(load_event("record_outcome_succeeded.json"), None)["historyNote"] is None
+    summary = {"rows": 3, "patient_column": True, "message": None}
+    aws.put(f"runs/{run['runId']}/drift/{record_outcome.HISTORY_SUMMARY_KEY}", json.dumps(summary).encode())
+    result = record_outcome.handler(load_event("record_outcome_succeeded.json"), None)
+    assert result["historyNote"] is None and "first encounter" not in result["message"]
+
+
 def test_failure_after_registration_flags_the_version_and_releases_the_claim(aws: Aws) -> None:
     reg, run = registered_run(aws)
     event = copy.deepcopy(load_event("record_outcome_failed.json"))

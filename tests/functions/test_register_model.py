@@ -74,3 +74,26 @@ def test_the_gate_is_filed_beside_the_scores_with_its_interval_as_numbers(aws: A
     item = Registry("readmission-registry", aws.dynamodb).get_version(result["modelName"], result["version"])
     assert item["metrics"]["gate"] == gate
     assert item["metrics"]["champion"] == {"roc_auc": 0.66}
+
+
+def test_the_versions_patient_history_is_filed_with_its_sha256_and_left_out_of_the_scores(aws: Aws) -> None:
+    event = copy.deepcopy(load_event("register_model.json"))
+    registry = Registry("readmission-registry", aws.dynamodb)
+    start_run(registry, event["run"])
+    history = {"file": "patient_history.csv.gz", "sha256": "ab" * 32, "rows": 101766}
+    event["evaluation"]["metrics"] = {**event["evaluation"]["metrics"], "history": history}
+
+    result = register_model.handler(with_training_output(event), None)
+
+    item = registry.get_version(event["run"]["modelName"], result["version"])
+    assert item["history_uri"] == event["training"]["artifactUri"] + "#patient_history.csv.gz"
+    assert item["history_sha256"] == "ab" * 32
+    assert "history" not in item["metrics"]["model"]
+
+
+def test_a_version_without_patient_history_records_none(aws: Aws) -> None:
+    result = registered(aws, "approved", champion=None)
+    item = Registry("readmission-registry", aws.dynamodb).get_version(
+        "medication-adherence-model", result["version"]
+    )
+    assert "history_uri" not in item and "history_sha256" not in item

@@ -47,3 +47,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory, slice_csv: Path):
     out = tmp_path_factory.mktemp("model")
     result = TrainingPipeline({"max_iter": 40}).execute(str(slice_csv), str(out), make_report=False)
     return result
+
+
+@pytest.fixture(scope="session")
+def trained_without_history(tmp_path_factory: pytest.TempPathFactory, slice_csv: Path):
+    """The same model without the patient-history features: for the tests of mechanics (drift's
+    counting) that feed the model's features step raw rows directly, where history plays no part."""
+    out = tmp_path_factory.mktemp("model-without-history")
+    return TrainingPipeline({"max_iter": 40, "history": False}).execute(
+        str(slice_csv), str(out), make_report=False
+    )

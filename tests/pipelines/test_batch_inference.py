@@ -8,6 +8,7 @@ import pytest
 
 from pipelines import schema
 from pipelines.data import DatasetError
+from pipelines.history import PRIOR_COLUMNS
 from pipelines.inference import input_fn, model_fn, output_fn, predict_fn
 from pipelines.inference_pipeline import InferencePipeline
 from tests.pipelines.pipeline_cases import read_json
@@ -250,14 +251,15 @@ def test_inference_pipeline_writes_predictions_and_the_drift_report(trained, sli
 
 def test_inference_pipeline_drift_is_the_drift_report_of_its_rows(trained, slice_csv, tmp_path):
     from pipelines.drift import drift_report
-    from pipelines.inference import read_scoring_file, score
+    from pipelines.inference import read_scoring_file, score, with_history
 
     pipeline = InferencePipeline(trained.model_dir, f"{trained.model_dir}/baseline_statistics.json")
     result = pipeline.execute(str(slice_csv), str(tmp_path))
     from pipelines.data import excluded_rows
 
-    frame = read_scoring_file(str(slice_csv))
     bundle = pipeline.bundle
+    # The history of every row of the file (death/hospice ones are earlier encounters too).
+    frame = with_history(bundle, read_scoring_file(str(slice_csv)))
     scored = frame[~excluded_rows(frame, bundle.target)]
     expected = drift_report(
         bundle.baseline,
@@ -273,7 +275,10 @@ def test_inference_pipeline_reads_only_the_models_columns_and_scores_like_batch_
 ):
     pipeline = InferencePipeline(trained.model_dir)
     used = set(read_json(f"{trained.model_dir}/features.json")["columns"])
-    assert set(pipeline.bundle.input_columns) == used | {schema.ID_COLUMN, schema.DISCHARGE_COLUMN}
+    # A model with history also reads what the history is made of, and the history columns an
+    # enriched part carries.
+    history = set(PRIOR_COLUMNS) | set(schema.HISTORY_COLUMNS)
+    assert set(pipeline.bundle.input_columns) == used | {schema.ID_COLUMN, schema.DISCHARGE_COLUMN} | history
     assert "patient_nbr" not in used and "readmitted" not in used
     pipeline.execute(str(slice_csv), str(tmp_path), compute_drift=False)
     served = score_payload(pipeline.bundle, slice_csv.read_text())

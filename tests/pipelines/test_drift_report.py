@@ -63,10 +63,10 @@ def shifted_batch(frame: pd.DataFrame) -> pd.DataFrame:
     return batch
 
 
-def test_shifted_batch_is_flagged_and_unshifted_batch_is_not(trained, slice_frame):
+def test_shifted_batch_is_flagged_and_unshifted_batch_is_not(trained_without_history, slice_frame):
     from pipelines.inference import load_model_dir
 
-    model = load_model_dir(trained.model_dir)
+    model = load_model_dir(trained_without_history.model_dir)
     raw = slice_frame.replace("?", np.nan)
     for column in ("number_inpatient", "num_medications", "time_in_hospital"):
         raw[column] = raw[column].astype(float)
@@ -91,12 +91,14 @@ def test_baseline_of_a_frame_has_one_entry_per_column_and_the_prediction():
     assert baseline["rows"] == 4
 
 
-def test_processing_entry_point_reads_model_tar_gz_and_writes_the_report(trained, slice_frame, tmp_path):
+def test_processing_entry_point_reads_model_tar_gz_and_writes_the_report(
+    trained_without_history, slice_frame, tmp_path
+):
     built = bundle.build(str(tmp_path / "bundle"))
     model_input = tmp_path / "model"
     model_input.mkdir()
     with tarfile.open(model_input / "model.tar.gz", "w:gz") as tar:
-        for path in Path(trained.model_dir).iterdir():
+        for path in Path(trained_without_history.model_dir).iterdir():
             tar.add(path, arcname=path.name)
     data = tmp_path / "data"
     data.mkdir()
@@ -105,7 +107,7 @@ def test_processing_entry_point_reads_model_tar_gz_and_writes_the_report(trained
     raw.to_csv(data / "scored.csv", index=False)
     predictions = tmp_path / "predictions"
     predictions.mkdir()
-    model = load_model_dir(trained.model_dir)
+    model = load_model_dir(trained_without_history.model_dir)
     scored = score(model, read_scoring_file(str(data / "scored.csv")))
     (predictions / "scored.csv.out").write_text(predictions_csv(scored))
     output = tmp_path / "output"
@@ -145,8 +147,8 @@ def test_processing_entry_point_reads_model_tar_gz_and_writes_the_report(trained
 
 
 @pytest.fixture(scope="module")
-def model(trained):
-    return load_model_dir(trained.model_dir)
+def model(trained_without_history):
+    return load_model_dir(trained_without_history.model_dir)
 
 
 @pytest.fixture(scope="module")

@@ -87,6 +87,8 @@ def test_training_job_succeeds_and_writes_the_model_artifacts(job):
         "features.json",
         "metrics.json",
         "model.joblib",
+        "patient_history.csv.gz",
+        "patient_history.json",
     ]
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["seed"] == 3  # from the command line

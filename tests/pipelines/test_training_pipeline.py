@@ -20,7 +20,14 @@ from pipelines.training_pipeline import TrainingPipeline, excluded_rows, make_ta
 from tests.pipelines.pipeline_cases import read_json
 
 ID_MAPPING = Path(__file__).resolve().parents[2] / "data" / "IDs_mapping.csv"
-ARTIFACTS = ("model.joblib", "features.json", "baseline_statistics.json", "metrics.json")
+ARTIFACTS = (
+    "model.joblib",
+    "features.json",
+    "baseline_statistics.json",
+    "metrics.json",
+    "patient_history.csv.gz",
+    "patient_history.json",
+)
 
 
 def test_default_pipeline_trains_and_writes_every_artifact(trained):
@@ -274,6 +281,7 @@ def test_permutation_importances_are_scikit_learns_numbers(
     config, tolerance, slice_csv, slice_frame, tmp_path, monkeypatch
 ):
     import pipelines.report as report
+    from pipelines.history import add_history
     from pipelines.inference import read_scoring_file
     from pipelines.report import permutation_importances
     from pipelines.tree_scoring import PipelineScorer
@@ -282,7 +290,8 @@ def test_permutation_importances_are_scikit_learns_numbers(
 
     TrainingPipeline(config).execute(str(slice_csv), str(tmp_path), make_report=False)
     model = joblib.load(tmp_path / "model.joblib")
-    frame = read_scoring_file(str(slice_csv))
+    # The history columns as training computed them (the whole slice, no earlier data).
+    frame = add_history(read_scoring_file(str(slice_csv)))
     y = make_target(slice_frame, "readmitted_30d").to_numpy()
     expected = sklearn_permutation_importances(model, frame, y, seed=3)
 

@@ -61,10 +61,22 @@ FUNCTIONS = {
     "RecordOutcome": "RecordOutcomeFunction",
     "RecordFailure": "RecordOutcomeFunction",  # the same function, called with outcome FAILED
 }
-JOBS = {"TrainModel": "TrainingJob", "BatchTransform": "TransformJob", "MonitorDrift": "ProcessingJob"}
+JOBS = {
+    "TrainModel": "TrainingJob",
+    "EnrichHistory": "ProcessingJob",
+    "BatchTransform": "TransformJob",
+    "MonitorDrift": "ProcessingJob",
+}
 SNS_STATES = ("Notify", "NotifyFailure")
 # the states whose task runs after RegisterModel created this run's version
-AFTER_REGISTRATION = ("CreateModel", "BatchTransform", "MonitorDrift", "RecordOutcome", "Notify")
+AFTER_REGISTRATION = (
+    "CreateModel",
+    "EnrichHistory",
+    "BatchTransform",
+    "MonitorDrift",
+    "RecordOutcome",
+    "Notify",
+)
 
 
 @dataclass(frozen=True)
@@ -92,12 +104,31 @@ def _error_name_of(state: str) -> str:
     )
 
 
+def _pass_the_first_processing_job(runtime: LocalRuntime) -> None:
+    """A run's first processing job is EnrichHistory's, its second MonitorDrift's: the armed
+    ProcessingJob failure is handed out from the second job on."""
+    faults = runtime.faults
+    take = faults.take_job_failure
+    seen = {"ProcessingJob": 0}
+
+    def take_after_the_first(kind: str) -> str | None:
+        if kind == "ProcessingJob":
+            seen[kind] += 1
+            if seen[kind] == 1:
+                return None
+        return take(kind)
+
+    faults.take_job_failure = take_after_the_first  # type: ignore[method-assign]
+
+
 def _arm_error(runtime: LocalRuntime, state: str) -> tuple[str, str]:
     """Make `state` fail with an error, the way its service fails on AWS; (error name, cause part)."""
     cause = f"injected {state} failure"
     if state in FUNCTIONS:
         runtime.faults.lambda_error(FUNCTIONS[state], "RuntimeError", message=cause)
     elif state in JOBS:
+        if state == "MonitorDrift":
+            _pass_the_first_processing_job(runtime)
         runtime.faults.fail_job(JOBS[state], cause)
     elif state == "CreateModel":  # a model-count quota: not retried (throttling is), so it is recorded
         runtime.faults.sagemaker_error("CreateModel", "ResourceLimitExceeded", cause)
@@ -152,6 +183,7 @@ TASK_STATES = (
     "EvaluateModel",
     "RegisterModel",
     "CreateModel",
+    "EnrichHistory",
     "BatchTransform",
     "MonitorDrift",
     "RecordOutcome",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pipelines.enrich import enriched_header
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = ROOT / "statemachine" / "readmission_pipeline.asl.json"
@@ -208,11 +209,16 @@ def test_sync_jobs_retry_under_a_new_name_per_attempt_with_the_templates_back_of
     """A Retry evaluates Parameters again, and $$.State.RetryCount (0, 1, 2) numbers the attempt: a
     fixed name would collide with the job the first attempt created (Data Science SDK #140)."""
     sync = {n: s for n, s in states.items() if s.get("Resource", "").endswith(".sync")}
-    assert set(sync) == {"TrainModel", "BatchTransform", "MonitorDrift"}
+    assert set(sync) == {"TrainModel", "EnrichHistory", "BatchTransform", "MonitorDrift"}
     for name, state in sync.items():
         assert "TimeoutSecondsPath" in state
         name_field = next(v for k, v in state["Parameters"].items() if k.endswith("JobName.$"))
         attempt = "States.MathAdd($$.State.RetryCount, 1)"
+        if name == "EnrichHistory":
+            # The drift job's base name + "-h<attempt>" (<= 50 characters, inside the state machine's
+            # JobNamePrefix-* permission): PrepareRun's `jobs` stay as they are.
+            assert name_field == f"States.Format('{{}}-h{{}}', $.run.jobs.drift, {attempt})"
+            continue
         assert name_field == f"States.Format('{{}}-{{}}', $.run.jobs.{JOB_KINDS[name]}, {attempt})"
         (retrier,) = state["Retry"]
         assert set(retrier["ErrorEquals"]) == JOB_RETRIED_ERRORS, name
@@ -291,7 +297,8 @@ def test_batch_transform_passes_the_score_files_header_and_scales_to_the_runs_in
 ) -> None:
     params = states["BatchTransform"]["Parameters"]
 
-    assert params["Environment"] == {"SCORING_COLUMNS.$": "$.validation.scoreFile.header"}
+    # EnrichHistory's parts always carry the same header (the schema's columns, then the history's).
+    assert params["Environment"] == {"SCORING_COLUMNS": enriched_header()}
     assert params["TransformResources"]["InstanceCount.$"] == "$.run.transformInstanceCount"
     data_source = params["TransformInput"]["DataSource"]["S3DataSource"]
     # transform spreads an S3Prefix's objects across instances itself: no distribution member exists
@@ -331,6 +338,44 @@ def test_drift_reads_the_transforms_output_instead_of_scoring_again(states: dict
         "--output": params["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["LocalPath"],
     }
     assert inputs["predictions"]["LocalPath"] == "/opt/ml/processing/input/predictions"
+
+
+def test_history_enrichment_reads_every_part_and_feeds_the_transform_and_drift(
+    states: dict[str, Any],
+) -> None:
+    """EnrichHistory runs between CreateModel and BatchTransform on the whole scoring input and the
+    scoring model; the transform and the drift job read its parts, not the raw score files."""
+    params = states["EnrichHistory"]["Parameters"]
+    inputs = {i["InputName"]: i["S3Input"] for i in params["ProcessingInputs"]}
+    outputs = {o["OutputName"]: o["S3Output"] for o in params["ProcessingOutputConfig"]["Outputs"]}
+    arguments = params["AppSpecification"]["ContainerArguments"]
+    flags = dict(zip(arguments[::2], arguments[1::2], strict=True))
+
+    assert states["CreateModel"]["Next"] == "EnrichHistory"
+    assert states["EnrichHistory"]["Next"] == "BatchTransform"
+    assert states["EnrichHistory"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure.EnrichHistory", "Next": "RecordFailure"}
+    ]
+    assert params["AppSpecification"]["ContainerEntrypoint"] == [
+        "python3",
+        "/opt/ml/processing/input/code/enrich.py",
+    ]
+    assert inputs["data"]["S3Uri.$"] == "$.run.scoreUri"
+    assert inputs["model"]["S3Uri.$"] == "$.registration.scoring.modelArtifactUri"
+    assert flags == {
+        "--model": inputs["model"]["LocalPath"],
+        "--data": inputs["data"]["LocalPath"],
+        "--output": outputs["parts"]["LocalPath"],
+        "--summary": outputs["summary"]["LocalPath"],
+        "--failure-file": "/opt/ml/output/failure",
+    }
+    parts = outputs["parts"]["S3Uri.$"]
+    assert parts == "States.Format('{}/history/parts', $.run.driftOutputUri)"
+    enriched = "States.Format('{}/history/parts/', $.run.driftOutputUri)"
+    transform = states["BatchTransform"]["Parameters"]["TransformInput"]["DataSource"]["S3DataSource"]
+    assert transform["S3Uri.$"] == enriched
+    drift = {i["InputName"]: i["S3Input"] for i in states["MonitorDrift"]["Parameters"]["ProcessingInputs"]}
+    assert drift["data"]["S3Uri.$"] == enriched
 
 
 def test_the_scoring_choice_scores_with_the_model_register_model_chose_or_fails(

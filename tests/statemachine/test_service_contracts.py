@@ -43,7 +43,7 @@ UNMODELED = {
 }
 SERVICE_PREFIX = {"sagemaker": "SageMaker", "lambda": "Lambda"}
 LAMBDA_OPERATION = "Invoke"
-JOB_LOOPS = ("TrainModel", "BatchTransform", "MonitorDrift")
+JOB_LOOPS = ("TrainModel", "EnrichHistory", "BatchTransform", "MonitorDrift")
 # Worth a new attempt (under a new name: $$.State.RetryCount) after the back-off: throttling/service
 # errors, an instance quota that other jobs may free, and a name collision (an attempt re-sending a name).
 JOB_LOOP_ERRORS = {
