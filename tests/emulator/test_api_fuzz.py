@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from emulator.api import serve
+from emulator.api import CONSOLE_FILES, serve
 from emulator.progress import Progress
 from emulator.runtime import LocalRuntime
 
@@ -156,6 +156,13 @@ def send(address: tuple[str, int], request: tuple[str, str, dict[str, str], byte
         conn.close()
 
 
+def is_console_file(method: str, target: str) -> bool:
+    """Whether a GET/HEAD asks for one of the console's files: http.server collapses a target's leading
+    slashes (`//` is `/`, CPython's open-redirect guard), so a generated `//` is the console's page."""
+    path = "/" + target.split("?", 1)[0].lstrip("/")
+    return method in ("GET", "HEAD") and path in CONSOLE_FILES
+
+
 def test_every_generated_request_gets_a_json_answer_under_500(address: tuple[str, int, str]) -> None:
     host, port, bucket = address
 
@@ -171,6 +178,9 @@ def test_every_generated_request_gets_a_json_answer_under_500(address: tuple[str
         status, content_type, body = send((host, port), request)
 
         assert status < 500, (request, status, body[:500])
+        if is_console_file(request[0], request[1]):
+            assert status == 200 and not content_type.startswith("application/json"), (request, content_type)
+            return
         assert content_type.startswith("application/json"), (request, status, content_type)
         if request[0] != "HEAD":
             json.loads(body)
