@@ -345,9 +345,11 @@ class LocalSageMaker:
     def _training_environment(
         self, job: Job, ml: Path, program: str, submit_dir: str, channels: list[str], user_hps: dict[str, Any]
     ) -> dict[str, str]:
-        """The SM_* variables the training toolkit sets for a script-mode program."""
+        """The SM_* variables the training toolkit sets for a script-mode program, over the job's own
+        `Environment` (the request's map, which SageMaker sets in the container: MODEL_NAME here)."""
         return {
             **self._base_env(),
+            **{str(k): str(v) for k, v in (job.request.get("Environment") or {}).items()},
             "SM_MODEL_DIR": str(ml / "model"),
             "SM_OUTPUT_DIR": str(ml / "output"),
             "SM_OUTPUT_DATA_DIR": str(ml / "output/data"),

@@ -85,6 +85,13 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[dict[str, str]]
     argv = sys.argv[1:] if argv is None else argv
     environ = dict(os.environ) if environ is None else environ
     output_dir = environ.get("SM_OUTPUT_DIR", container.DEFAULT_OUTPUT_DIR)
+    # The first line names the model and the job, so a log search by the model's name finds the job's
+    # lines (`aws logs filter-log-events --filter-pattern medication-adherence`): job names cut it short.
+    print(
+        "training model {} in job {}".format(
+            environ.get("MODEL_NAME", "(unnamed)"), environ.get("TRAINING_JOB_NAME", "(local)")
+        )
+    )
     try:
         hps = hyperparameters(argv, environ)
         started = time.perf_counter()

@@ -181,6 +181,14 @@ def test_the_aws_cli_uploads_the_plain_csv_and_reads_the_run_its_job_logs_and_re
     )["events"]  # fmt: skip
     assert found and all(e["logStreamName"].startswith(f"{job}/algo-1-") for e in found)
     assert any(e["message"].startswith("METRIC roc_auc=") for e in found)
+    named = served.aws(
+        "logs", "filter-log-events", "--log-group-name", "/aws/sagemaker/TrainingJobs",
+        "--filter-pattern", "medication-adherence",
+    )["events"]  # fmt: skip  # the issue's own command: the model's name finds its training job's lines
+    assert any(
+        e["logStreamName"].startswith(f"{job}/") and e["message"].startswith(f"training model {MODEL} in job {job}")
+        for e in named
+    ), named
     lambda_groups = served.aws("logs", "describe-log-groups", "--log-group-name-prefix", "/aws/lambda/")
     assert len(lambda_groups["logGroups"]) >= 3  # each function that ran has its group
 
