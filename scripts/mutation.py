@@ -48,7 +48,7 @@ DESELECTED = [
 ]
 
 # Copied into mutants/ beside the mutated code: what the tests read or import, and the order plugin.
-ALSO_COPY = ["data", "emulator", "events", "scripts", "statemachine", "mutation_order.py"]
+ALSO_COPY = ["data", "docs", "emulator", "events", "scripts", "statemachine", "mutation_order.py"]
 
 # mutmut's exit codes (mutmut.stats.status_by_exit_code) that count as a killed mutant. A timeout
 # counts (the mutant made the tests slower than mutmut's limit) and is also shown on its own.
@@ -77,6 +77,7 @@ def stage(only: list[str], baseline: bool = False) -> None:
         "src": ROOT / "functions",
         "pipelines": ROOT / "pipelines",
         "data": ROOT / "data",
+        "docs": ROOT / "docs",  # console_api's price file (docs/aws-prices.json)
         "events": ROOT / "events",
         "scripts": ROOT / "scripts",
         "emulator": ROOT / "emulator",
