@@ -7,6 +7,7 @@ exact fields of GET /executions/{id} were only partly pinned.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 import api
 from run_input import RequestErrors, TrainingRequest, client_idempotency_key, execution_name_for_key
 from settings import Settings
+from tests.functions.helpers import Aws, load_event
 
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:pipe"
 EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:pipe:"
@@ -297,3 +299,35 @@ def test_an_execution_without_a_run_record_has_run_none_and_an_unknown_one_is_no
 
     assert found is not None and found["run"] is None
     assert api.describe_execution("run-2", settings=SETTINGS, sfn=sfn, registry=Runs(None)) is None  # type: ignore[arg-type]
+
+
+def test_cors_allows_the_consoles_origin_its_two_headers_for_ten_minutes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONSOLE_ORIGIN", "https://console.example")
+
+    cors = api._cors()
+
+    assert cors is not None
+    headers = cors.to_dict("https://console.example")
+    assert headers["Access-Control-Allow-Origin"] == "https://console.example"
+    assert {"Authorization", "Idempotency-Key"} <= set(headers["Access-Control-Allow-Headers"].split(","))
+    assert headers["Access-Control-Max-Age"] == "600"
+
+
+def test_no_cors_without_a_console_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CONSOLE_ORIGIN", raising=False)
+
+    assert api._cors() is None
+
+
+def test_an_unknown_executions_states_are_a_404_naming_it(aws: Aws) -> None:
+    event = copy.deepcopy(load_event("api_get_execution.json"))
+    event["path"] = "/executions/no-such-run/states"
+    event["resource"] = "/executions/{id}/states"
+    event["pathParameters"] = {"id": "no-such-run"}
+
+    response = api.handler(event, None)
+
+    assert response["statusCode"] == 404
+    assert json.loads(response["body"]) == {"message": "no execution no-such-run"}

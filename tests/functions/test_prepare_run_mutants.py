@@ -313,12 +313,13 @@ def test_exactly_five_gib_is_one_copy_and_one_byte_more_a_multipart_copy() -> No
 
 def test_a_multipart_copy_of_a_huge_object_stays_within_10000_parts() -> None:
     s3 = Objects()
-    size = 10_000 * 1024**3  # 10,000 GiB: 512 MiB parts would be 20,000
+    size = 10_000 * 1024**3 + 1  # just over 10,000 GiB: 512 MiB parts would be 20,000
 
     prepare_run._multipart_copy(s3, {"Bucket": "bucket", "Key": "k"}, TARGET, {}, size)
 
     [(_, call)] = s3.calls
-    assert call["Config"].multipart_chunksize == 1024**3
+    part = call["Config"].multipart_chunksize
+    assert type(part) is int and part == 1024**3 + 1  # rounded up: 10,000 parts hold the last byte
     assert call["ExtraArgs"] is None
 
 
