@@ -258,3 +258,230 @@ def test_a_drift_report_without_features_or_psi_says_none_and_zero() -> None:
     line = record_outcome.drift_summary(DriftReport({"status": "ok", "drifted_features": []}), DRIFT_URI)
 
     assert line == "Drift: ok (max PSI 0.000; drifted features: none)"
+
+
+class OutcomeRegistry:
+    """What record_success and record_failure ask of the registry, recorded; one version on file."""
+
+    def __init__(self, champion: Any = None, failed_run: dict[str, Any] | None = None) -> None:
+        self.champion = champion
+        self.failed_run = failed_run or {}
+        self.calls: list[tuple[str, Any]] = []
+
+    def promote(self, model_name: str, version: int, *, expected_champion: Any, reason: str) -> bool:
+        self.calls.append(("promote", (model_name, version, expected_champion)))
+        return True
+
+    def get_champion(self, model_name: str) -> Any:
+        return self.champion
+
+    def decline(self, model_name: str, version: int, *, reason: str) -> None:
+        self.calls.append(("decline", (model_name, version, reason)))
+
+    def record_run_succeeded(self, run_id: str, **fields: Any) -> None:
+        self.calls.append(("record_run_succeeded", (run_id, fields)))
+
+    def record_run_failed(self, run_id: str, **fields: Any) -> dict[str, Any]:
+        self.calls.append(("record_run_failed", (run_id, fields)))
+        return self.failed_run
+
+    def get_version(self, model_name: str, version: int) -> dict[str, Any]:
+        self.calls.append(("get_version", (model_name, version)))
+        return {"model_name": model_name, "version": version, "report_uri": "s3://b/reports/m/v1/"}
+
+
+def success_event(status: str = "APPROVED", decision: str = "approved") -> dict[str, Any]:
+    return {
+        "run": {
+            "runId": "r-1",
+            "modelName": "m",
+            "algorithm": "HistGradientBoosting",
+            "scoreUri": "s3://b/scoring/enc.csv",
+            "predictionsOutputUri": "s3://b/runs/r-1/predictions",
+            "driftOutputUri": "s3://b/runs/r-1/drift",
+            "executionArn": "arn:aws:states:us-east-1:1:execution:pipe:r-1",
+        },
+        "evaluation": {
+            "decision": decision,
+            "reasons": ["first reason", "second reason"],
+            "metrics": {"roc_auc": 0.71234},
+            "championMetrics": {"roc_auc": 0.65},
+            "comparedChampionVersion": 2,
+        },
+        "registration": {"version": 3, "status": status},
+        "scoring": {"source": "new model" if status == "APPROVED" else "champion", "version": 3},
+    }
+
+
+SETTINGS_FOR_OUTCOME = type("S", (), {"min_roc_auc": 0.6, "max_auc_drop": 0.01})()
+
+
+def test_a_success_promotes_records_the_run_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    registry = OutcomeRegistry()
+    s3 = DriftReport({"status": "ok", "max_psi": 0.05, "drifted_features": []})
+
+    result = record_outcome.record_success(
+        success_event(),
+        registry=registry,  # type: ignore[arg-type]
+        s3=s3,
+        settings=SETTINGS_FOR_OUTCOME,  # type: ignore[arg-type]
+    )
+
+    assert registry.calls[0] == ("promote", ("m", 3, 2))
+    assert registry.calls[1] == (
+        "record_run_succeeded",
+        (
+            "r-1",
+            {
+                "decision": "approved",
+                "model_version": 3,
+                "scored_version": 3,
+                "predictions_uri": "s3://b/runs/r-1/predictions/enc.csv.out",
+                "drift_uri": "s3://b/runs/r-1/drift/drift_report.json",
+            },
+        ),
+    )
+    assert result == {
+        "runId": "r-1",
+        "status": "SUCCEEDED",
+        "decision": "approved",
+        "modelVersion": 3,
+        "promoted": True,
+        "championVersion": 3,
+        "predictionsUri": "s3://b/runs/r-1/predictions/enc.csv.out",
+        "driftReportUri": "s3://b/runs/r-1/drift/drift_report.json",
+        "reportUri": "s3://b/reports/m/v1/",
+        "subject": "m v3 approved: run succeeded",
+        "message": "\n".join(
+            [
+                "Run r-1 succeeded.",
+                "Model m v3 (HistGradientBoosting) was APPROVED and is now the champion.",
+                "ROC AUC 0.7123 (champion v2: 0.6500 on the same rows)",
+                "Report: s3://b/reports/m/v1/ (report.md and the files beside it)",
+                "Reasons:",
+                "  - first reason",
+                "  - second reason",
+                "Scored s3://b/scoring/enc.csv with v3 (new model).",
+                "Predictions: s3://b/runs/r-1/predictions/enc.csv.out",
+                record_outcome.NOT_SCORED_NOTE,
+                "Drift: ok (max PSI 0.050; drifted features: none)",
+                "Drift report: s3://b/runs/r-1/drift/drift_report.json",
+                "Execution: arn:aws:states:us-east-1:1:execution:pipe:r-1",
+            ]
+        ),
+    }
+
+
+def test_a_rejected_run_succeeds_without_a_promotion_or_a_champion_line() -> None:
+    registry = OutcomeRegistry()
+    event = success_event(status="REJECTED", decision="rejected")
+    event["evaluation"]["championMetrics"] = None
+
+    result = record_outcome.record_success(
+        event,
+        registry=registry,  # type: ignore[arg-type]
+        s3=DriftReport({"status": "ok"}),
+        settings=SETTINGS_FOR_OUTCOME,  # type: ignore[arg-type]
+    )
+
+    assert [name for name, _ in registry.calls] == ["record_run_succeeded", "get_version"]
+    assert (result["promoted"], result["championVersion"]) == (False, None)
+    assert result["subject"] == "m v3 rejected: run succeeded"
+    lines = result["message"].splitlines()
+    assert lines[1] == "Model m v3 (HistGradientBoosting) was REJECTED."
+    assert lines[2] == "ROC AUC 0.7123"
+    assert "Scored s3://b/scoring/enc.csv with v3 (champion)." in lines
+
+
+def test_an_approved_run_the_champion_outran_says_not_promoted_in_subject_and_message() -> None:
+    from registry import Champion
+
+    class Outran(OutcomeRegistry):
+        def promote(self, model_name: str, version: int, *, expected_champion: Any, reason: str) -> bool:
+            return False
+
+    registry = Outran(champion=Champion(5, "s3://b/v5.tar.gz", {"model": {"roc_auc": 0.9}}))
+
+    result = record_outcome.record_success(
+        success_event(),
+        registry=registry,  # type: ignore[arg-type]
+        s3=DriftReport({"status": "ok"}),
+        settings=SETTINGS_FOR_OUTCOME,  # type: ignore[arg-type]
+    )
+
+    assert (result["promoted"], result["championVersion"]) == (False, 5)
+    assert result["subject"] == "m v3 approved, not promoted: run succeeded"
+    assert (
+        result["message"]
+        .splitlines()[1]
+        .startswith("Model m v3 (HistGradientBoosting) was APPROVED but not promoted: champion v5 is better")
+    )
+
+
+def test_a_failure_is_recorded_with_its_stage_error_cause_and_execution() -> None:
+    registry = OutcomeRegistry(
+        failed_run={"model_name": "m", "model_version": 3, "promotion_reason": "declined"}
+    )
+    event = {
+        "runId": "r-1",
+        "executionArn": "arn:aws:states:us-east-1:1:execution:pipe:r-1",
+        "failure": {
+            "TrainModel": {"Error": "SageMaker.AmazonSageMakerException", "Cause": '{"FailureReason": "oom"}'}
+        },
+    }
+
+    result = record_outcome.record_failure(event, registry=registry)  # type: ignore[arg-type]
+
+    assert registry.calls[0] == (
+        "record_run_failed",
+        (
+            "r-1",
+            {
+                "execution_arn": "arn:aws:states:us-east-1:1:execution:pipe:r-1",
+                "stage": "TrainModel",
+                "error": "SageMaker.AmazonSageMakerException",
+                "cause": "oom",
+            },
+        ),
+    )
+    assert registry.calls[1] == ("get_version", ("m", 3))
+    assert result["subject"] == "m run failed at TrainModel: SageMaker.AmazonSageMakerException"
+    assert (result["runId"], result["status"], result["stage"], result["cause"]) == (
+        "r-1",
+        "FAILED",
+        "TrainModel",
+        "oom",
+    )
+    assert result["message"].splitlines()[:3] == [
+        "Run r-1 failed at TrainModel: SageMaker.AmazonSageMakerException.",
+        "oom",
+        "Version 3 of m was registered by this run and is flagged run_status=FAILED; declined.",
+    ]
+    assert result["message"].splitlines()[-1] == "Execution: arn:aws:states:us-east-1:1:execution:pipe:r-1"
+
+
+def test_a_failure_before_registration_without_an_error_name_is_a_runtime_error() -> None:
+    registry = OutcomeRegistry()
+
+    result = record_outcome.record_failure({"runId": "r-1", "failure": {"PrepareRun": {}}}, registry=registry)  # type: ignore[arg-type]
+
+    assert registry.calls == [
+        (
+            "record_run_failed",
+            (
+                "r-1",
+                {
+                    "execution_arn": "",
+                    "stage": "PrepareRun",
+                    "error": "States.Runtime",
+                    "cause": "States.Runtime (no cause given)",
+                },
+            ),
+        )
+    ]
+    assert result["error"] == "States.Runtime"
+    assert result["subject"] == "readmission run failed at PrepareRun: States.Runtime"
+    assert result["message"] == "\n".join(
+        ["Run r-1 failed at PrepareRun: States.Runtime.", "States.Runtime (no cause given)", "Execution: "]
+    )
