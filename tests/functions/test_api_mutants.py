@@ -53,7 +53,7 @@ class Objects:
         self.head = head
 
     def head_object(self, **kwargs: Any) -> dict[str, Any]:
-        assert kwargs == {"Bucket": "bucket", "Key": "datasets/d.csv"}
+        assert kwargs["Bucket"] == "bucket" and kwargs["Key"].startswith("datasets/")
         if self.head is None:
             raise ClientError("404")
         return self.head
@@ -169,6 +169,21 @@ def test_without_a_key_the_version_of_the_dataset_names_the_run_before_its_etag(
 
     assert len(names) == 3
     assert all(name.startswith("my-model-") for name in names)
+
+
+def test_without_a_key_the_dataset_and_the_parameters_name_the_run_too() -> None:
+    base = TrainingRequest(datasetUri="s3://bucket/datasets/d.csv")
+    same_content_elsewhere = TrainingRequest(datasetUri="s3://bucket/datasets/copy/d.csv")
+    other_parameters = TrainingRequest(
+        datasetUri="s3://bucket/datasets/d.csv", hyperparameters={"max_iter": 50}
+    )
+
+    names = [
+        start(Machine({}), request)[1]["executionName"]
+        for request in (base, same_content_elsewhere, other_parameters)
+    ]
+
+    assert len(set(names)) == 3
 
 
 @pytest.mark.parametrize(
