@@ -346,3 +346,50 @@ def test_an_unknown_executions_states_are_a_404_naming_it(aws: Aws) -> None:
 
     assert response["statusCode"] == 404
     assert json.loads(response["body"]) == {"message": "no execution no-such-run"}
+
+
+BODY = {"datasetUri": "s3://bucket/datasets/d.csv"}
+
+
+@pytest.mark.parametrize("length", [1, 128])
+def test_an_idempotency_header_of_1_to_128_characters_becomes_the_requests_key(length: int) -> None:
+    request = api.validate_training_request(BODY, "k" * length, settings=SETTINGS)
+
+    assert request.idempotencyKey == "k" * length
+
+
+@pytest.mark.parametrize("length", [0, 129])
+def test_an_idempotency_header_outside_1_to_128_characters_is_a_field_error(length: int) -> None:
+    with pytest.raises(RequestErrors) as caught:
+        api.validate_training_request(BODY, "k" * length, settings=SETTINGS)
+    assert caught.value.errors == [{"field": "Idempotency-Key", "message": "must be 1 to 128 characters"}]
+
+
+def test_a_header_that_contradicts_the_bodys_key_is_a_field_error_on_the_body_key() -> None:
+    with pytest.raises(RequestErrors) as caught:
+        api.validate_training_request({**BODY, "idempotencyKey": "a"}, "b", settings=SETTINGS)
+    assert caught.value.errors == [
+        {"field": "idempotencyKey", "message": "differs from the Idempotency-Key header"}
+    ]
+
+
+def body_event(body: str | None) -> Any:
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
+    return APIGatewayProxyEvent({"body": body, "isBase64Encoded": False, "headers": {}})
+
+
+def test_a_body_of_exactly_64_kib_is_read_and_one_byte_more_is_refused() -> None:
+    padding = api.MAX_BODY_BYTES - len('{"p": ""}')
+    exact = '{"p": "' + "x" * padding + '"}'
+
+    assert api.json_object_body(body_event(exact)) == {"p": "x" * padding}
+    with pytest.raises(RequestErrors) as caught:
+        api.json_object_body(body_event(exact[:-2] + 'x"}'))
+    assert caught.value.errors == [{"field": "body", "message": "body is 65537 bytes; the limit is 65536"}]
+
+
+def test_a_missing_body_is_a_field_error_on_the_body() -> None:
+    with pytest.raises(RequestErrors) as caught:
+        api.json_object_body(body_event(None))
+    assert caught.value.errors == [{"field": "body", "message": "a JSON object body is required"}]
