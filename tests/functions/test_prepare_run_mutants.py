@@ -384,3 +384,21 @@ def test_without_a_score_file_the_snapshot_is_scored_gzip_by_its_name() -> None:
     assert run["champion"] is None
     assert run["executionArn"] == ""
     assert [c["ChannelName"] for c in run["inputDataConfig"]] == ["training"]
+
+
+@pytest.mark.parametrize("name", ["maxTrainingSeconds", "maxTransformSeconds"])
+def test_a_bad_limit_is_named_by_its_template_key(name: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        prepare_run._limits({name: 0})
+    assert str(caught.value) == f"{name} must be positive"
+
+
+def test_a_payload_without_the_execution_name_is_refused_before_anything_is_read() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        prepare_run.prepare_run(
+            {"execution": {"id": "arn"}, "input": {}},
+            settings=SETTINGS,
+            s3=None,
+            registry=None,  # type: ignore[arg-type]
+        )
+    assert str(caught.value) == "PrepareRun needs execution.name (pass $$.Execution.Name)"
