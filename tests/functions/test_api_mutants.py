@@ -393,3 +393,12 @@ def test_a_missing_body_is_a_field_error_on_the_body() -> None:
     with pytest.raises(RequestErrors) as caught:
         api.json_object_body(body_event(None))
     assert caught.value.errors == [{"field": "body", "message": "a JSON object body is required"}]
+
+
+def test_a_body_nested_exactly_16_levels_is_read() -> None:
+    body = "1"
+    for _ in range(api.MAX_BODY_DEPTH - 1):
+        body = f'{{"a": {body}}}'
+    body = '{"datasetUri": "x", "h": ' + body + "}"
+
+    assert api._depth(api.json_object_body(body_event(body))) == 16

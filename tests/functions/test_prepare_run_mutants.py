@@ -402,3 +402,28 @@ def test_a_payload_without_the_execution_name_is_refused_before_anything_is_read
             registry=None,  # type: ignore[arg-type]
         )
     assert str(caught.value) == "PrepareRun needs execution.name (pass $$.Execution.Name)"
+
+
+def test_a_derived_key_depends_on_where_the_dataset_is_not_only_its_content() -> None:
+    request = TrainingRequest(datasetUri=str(DATASET))
+    here = DatasetObject(uri=DATASET, etag='"e"')
+    elsewhere = DatasetObject(uri=S3Uri("bucket", "datasets/copy/diabetic.csv.gz"), etag='"e"')
+
+    assert prepare_run._idempotency_key(request, here, SETTINGS) != prepare_run._idempotency_key(
+        request, elsewhere, SETTINGS
+    )
+
+
+def test_the_execution_start_time_makes_the_job_names_and_no_region_is_an_empty_one() -> None:
+    request = TrainingRequest(datasetUri=str(DATASET))
+    dataset = DatasetObject(uri=DATASET, etag='"e"')
+
+    def jobs(execution: dict[str, Any]) -> dict[str, str]:
+        run = prepare_run._describe_run(
+            "r-1", execution, {}, request, dataset, TARGET, "key", None, "m", SETTINGS
+        )
+        assert run["hyperparameters"]["sagemaker_region"] == '""'
+        return run["jobs"]
+
+    assert jobs({"startTime": "2026-12-02T06:00:00Z"}) != jobs({"startTime": "2026-12-02T07:00:00Z"})
+    assert jobs({}) == jobs({"startTime": ""})
