@@ -427,3 +427,49 @@ def test_the_execution_start_time_makes_the_job_names_and_no_region_is_an_empty_
 
     assert jobs({"startTime": "2026-12-02T06:00:00Z"}) != jobs({"startTime": "2026-12-02T07:00:00Z"})
     assert jobs({}) == jobs({"startTime": ""})
+
+
+class Claims:
+    """The registry calls of PrepareRun, recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def claim_idempotency_key(self, key: str, run_id: str, execution_arn: str, **kwargs: Any) -> None:
+        self.calls.append(("claim", (run_id, execution_arn, kwargs)))
+
+    def start_run(self, **fields: Any) -> None:
+        self.calls.append(("start_run", fields))
+
+    def get_champion(self, model_name: str) -> None:
+        self.calls.append(("get_champion", model_name))
+
+
+def test_the_claim_and_the_run_record_carry_the_execution_and_the_model() -> None:
+    registry = Claims()
+    arn = "arn:aws:states:us-east-1:1:execution:pipe:r-1"
+    payload = {"execution": {"name": "r-1", "id": arn}, "input": {"datasetUri": str(DATASET)}}
+
+    result = prepare_run.prepare_run(
+        payload,
+        settings=SETTINGS,
+        s3=Objects({"ContentLength": 10, "ETag": '"e"'}),
+        registry=registry,  # type: ignore[arg-type]
+    )
+
+    key = result["run"]["idempotencyKey"]
+    assert registry.calls == [
+        ("claim", ("r-1", arn, {"running_for_at_most": 41850})),
+        (
+            "start_run",
+            {
+                "run_id": "r-1",
+                "execution_arn": arn,
+                "model_name": "default-model",
+                "idempotency_key": key,
+                "dataset_uri": str(DATASET),
+            },
+        ),
+        ("get_champion", "default-model"),
+    ]
+    assert result["run"]["executionArn"] == arn
