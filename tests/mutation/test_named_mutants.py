@@ -2,8 +2,11 @@
 
 Each case applies one named mutant (one exact source edit) to a copy of functions/ and pipelines/ and
 runs the tests that must kill it; the suite must fail. The first three are the spot checks of issue 14
-that once left the suite green; the rest are mutants of the same deciding code chosen because the
-tests before `make mutation` let them live. A control run of the unmutated copy must pass, so a kill
+that once left the suite green; the next seven are mutants of the same deciding code chosen because
+the tests before `make mutation` let them live, and the last four survivors of the handler modules'
+run (a promotion that forgets the champion it was compared with, a subject cut at SNS's limit, a
+snapshot of the "null" version, a succeeded key that starts again), each killed by a test that needs
+no moto account. A control run of the unmutated copy must pass, so a kill
 is never a broken copy. The whole mutmut run (`make mutation`) is too long for CI; this is its pin.
 """
 
@@ -21,6 +24,12 @@ ROOT = Path(__file__).resolve().parents[2]
 GATE_TESTS = ("tests/functions/test_gate_boundaries.py",)
 INPUT_TESTS = ("tests/functions/test_run_input_boundaries.py",)
 PIPELINE_TESTS = ("tests/pipelines/test_evaluation_decisions.py",)
+# The handler modules' (docs/mutation.md): tests against recording fakes, no moto account.
+PROMOTION_TESTS = ("tests/functions/test_promotion_mutants.py",)
+OUTCOME_TESTS = ("tests/functions/test_record_outcome_mutants.py",)
+PREPARE_TESTS = ("tests/functions/test_prepare_run_mutants.py",)
+API_TESTS = ("tests/functions/test_api_mutants.py",)
+HANDLER_TESTS = PROMOTION_TESTS + OUTCOME_TESTS + PREPARE_TESTS + API_TESTS
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,34 @@ MUTANTS = [
         "if len(frame) <= MIN_TRAINING_ROWS:",
         PIPELINE_TESTS,
     ),
+    Mutant(
+        "promotion-forgets-the-compared-champion",
+        "functions/promotion.py",
+        'expected = evaluation.get("comparedChampionVersion")',
+        "expected = None",
+        PROMOTION_TESTS,
+    ),
+    Mutant(
+        "a-subject-at-the-sns-limit-is-cut",
+        "functions/record_outcome.py",
+        "return text if len(text) <= SUBJECT_MAX else",
+        "return text if len(text) < SUBJECT_MAX else",
+        OUTCOME_TESTS,
+    ),
+    Mutant(
+        "snapshot-copies-the-null-version",
+        "functions/prepare_run.py",
+        'if dataset.version_id and dataset.version_id != "null":',
+        "if dataset.version_id:",
+        PREPARE_TESTS,
+    ),
+    Mutant(
+        "a-succeeded-key-starts-again",
+        "functions/api.py",
+        'if existing in ("RUNNING", "SUCCEEDED"):',
+        'if existing in ("RUNNING",):',
+        API_TESTS,
+    ),
 ]
 
 
@@ -132,7 +169,9 @@ def run_tests(tree: Path, tests: tuple[str, ...]) -> subprocess.CompletedProcess
     )
 
 
-@pytest.mark.parametrize("tests", [GATE_TESTS + INPUT_TESTS, PIPELINE_TESTS], ids=["functions", "pipelines"])
+@pytest.mark.parametrize(
+    "tests", [GATE_TESTS + INPUT_TESTS + HANDLER_TESTS, PIPELINE_TESTS], ids=["functions", "pipelines"]
+)
 def test_the_unmutated_copy_passes(tmp_path: Path, tests: tuple[str, ...]) -> None:
     copy_tree(tmp_path, tests)
 
