@@ -185,9 +185,9 @@ def test_the_aws_cli_uploads_the_plain_csv_and_reads_the_run_its_job_logs_and_re
         "logs", "filter-log-events", "--log-group-name", "/aws/sagemaker/TrainingJobs",
         "--filter-pattern", "medication-adherence",
     )["events"]  # fmt: skip  # the issue's own command: the model's name finds its training job's lines
+    first_line = f"training model {MODEL} in job {job}"
     assert any(
-        e["logStreamName"].startswith(f"{job}/") and e["message"].startswith(f"training model {MODEL} in job {job}")
-        for e in named
+        e["logStreamName"].startswith(f"{job}/") and e["message"].startswith(first_line) for e in named
     ), named
     lambda_groups = served.aws("logs", "describe-log-groups", "--log-group-name-prefix", "/aws/lambda/")
     assert len(lambda_groups["logGroups"]) >= 3  # each function that ran has its group
