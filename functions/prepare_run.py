@@ -220,8 +220,10 @@ def retry_delays() -> list[float]:
 
 def longest_run_seconds(max_training: int, max_transform: int, delays: list[float]) -> int:
     """An upper bound on one execution's duration: every job attempt timing out, every back-off, plus
-    an hour for the Lambda steps and their retries. A claim older than this belongs to a dead run."""
-    per_attempt = (max_training + TIMEOUT_MARGIN_SECONDS) + 2 * (max_transform + TIMEOUT_MARGIN_SECONDS)
+    an hour for the Lambda steps and their retries. A claim older than this belongs to a dead run.
+
+    Three jobs are bounded by MaxTransformSeconds: EnrichHistory, BatchTransform and MonitorDrift."""
+    per_attempt = (max_training + TIMEOUT_MARGIN_SECONDS) + 3 * (max_transform + TIMEOUT_MARGIN_SECONDS)
     return int(MAX_JOB_ATTEMPTS * per_attempt + 3 * sum(delays) + 3600)
 
 

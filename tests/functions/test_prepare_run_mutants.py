@@ -79,12 +79,12 @@ def test_the_retry_waits_are_30_then_120_seconds() -> None:
 
 
 def test_a_claim_outlives_every_attempt_timing_out_and_every_back_off() -> None:
-    # three attempts of (training + margin) and of two transform-sized jobs (+ margins), three times
-    # the back-offs, and an hour for the Lambda steps
+    # three attempts of (training + margin) and of three transform-sized jobs (EnrichHistory,
+    # BatchTransform, MonitorDrift; + margins), three times the back-offs, and an hour for the Lambda steps
     assert prepare_run.longest_run_seconds(1000, 100, [30.0, 120.0]) == (
-        3 * ((1000 + 600) + 2 * (100 + 600)) + 3 * 150 + 3600
+        3 * ((1000 + 600) + 3 * (100 + 600)) + 3 * 150 + 3600
     )
-    assert prepare_run.longest_run_seconds(3600, 3600, prepare_run.retry_delays()) == 41850
+    assert prepare_run.longest_run_seconds(3600, 3600, prepare_run.retry_delays()) == 54450
 
 
 def test_the_script_mode_hyperparameters_are_json_quoted_and_the_requests_override_the_defaults() -> None:
@@ -459,7 +459,7 @@ def test_the_claim_and_the_run_record_carry_the_execution_and_the_model() -> Non
 
     key = result["run"]["idempotencyKey"]
     assert registry.calls == [
-        ("claim", ("r-1", arn, {"running_for_at_most": 41850})),
+        ("claim", ("r-1", arn, {"running_for_at_most": 54450})),
         (
             "start_run",
             {

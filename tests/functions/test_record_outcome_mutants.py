@@ -352,6 +352,7 @@ def test_a_success_promotes_records_the_run_and_says_so(monkeypatch: pytest.Monk
         "predictionsUri": "s3://b/runs/r-1/predictions/enc.csv.out",
         "driftReportUri": "s3://b/runs/r-1/drift/drift_report.json",
         "reportUri": "s3://b/reports/m/v1/",
+        "historyNote": None,  # the scoring file had patient_nbr: its history was used, nothing to say
         "subject": "m v3 approved: run succeeded",
         "message": "\n".join(
             [
