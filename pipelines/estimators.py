@@ -86,7 +86,10 @@ def build_pipeline(
     categorical = [c for c in columns if c not in schema.MODEL_NUMERIC_COLUMNS]
     features = EncounterFeatures(columns=list(columns))
     if algorithm == "HistGradientBoosting":
-        encoder = TabularEncoder(numeric, categorical)
+        # The finer diagnosis groups as training-fitted readmission rates (TabularEncoder).
+        rated = [c for c in categorical if c in schema.DETAILED_DIAGNOSIS_COLUMNS]
+        categorical = [c for c in categorical if c not in rated]
+        encoder = TabularEncoder(numeric, categorical, target_encoded=rated)
         model = HistGradientBoostingClassifier(
             random_state=seed, early_stopping=False, categorical_features=encoder.categorical_mask(), **params
         )
