@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
@@ -119,3 +120,11 @@ def build_pipeline(
         model = LogisticRegression(random_state=seed, **params)
         return Pipeline([("features", features), ("encode", encoder), ("columns", columns), ("model", model)])
     raise ConfigError(f"unknown algorithm '{algorithm}'")
+
+
+def fit_pipeline(model: Pipeline, frame: pd.DataFrame, y: np.ndarray) -> Pipeline:
+    """Fit `model` (a `build_pipeline` Pipeline) on training rows, with their patients as the
+    encoder's cross-fitting groups: a training row's diagnosis rates then contain no outcome of its
+    own patient's encounters (earlier or later ones), only other patients'."""
+    groups = frame[schema.GROUP_COLUMN].to_numpy() if schema.GROUP_COLUMN in frame.columns else None
+    return model.fit(frame, y, encode__groups=groups)

@@ -245,15 +245,18 @@ class TabularEncoder(BaseEstimator, TransformerMixin):
         self.feature_names_ = self.numeric_ + self.categorical_
         return self
 
-    def fit_transform(self, frame: pd.DataFrame, y: object = None, **fit_params: object) -> np.ndarray:
-        """fit + transform, with each training row's target encoding cross-fitted (out of fold)."""
+    def fit_transform(self, frame: pd.DataFrame, y: object = None, groups: object = None) -> np.ndarray:
+        """fit + transform, with each training row's target encoding cross-fitted (out of fold).
+
+        `groups` (the patients, `estimators.fit_pipeline` passes them) keep each patient's encounters
+        in one fold, so no training row's rate contains the outcome of any encounter of its own
+        patient, earlier or later; without them the folds are by row.
+        """
         out = self.fit(frame, y).transform(frame)
         if not self.target_encoded:
             return out
         outcome = _binary_outcome(y, len(frame))
-        # Folds by a fixed permutation: the same rows always get the same encodings.
-        fold = np.empty(len(frame), dtype=np.int64)
-        fold[np.random.RandomState(0).permutation(len(frame))] = np.arange(len(frame)) % self.folds
+        fold = _folds(len(frame), self.folds, groups)
         offset = len(self.numeric)
         for j, column in enumerate(self.target_encoded):
             values = frame[column].to_numpy()
@@ -300,6 +303,23 @@ class TabularEncoder(BaseEstimator, TransformerMixin):
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         return np.array(self.feature_names_, dtype=object)
+
+
+def _folds(rows: int, folds: int, groups: object) -> np.ndarray:
+    """Each row's fold, by a fixed permutation of the groups (or of the rows): the same rows always
+    get the same encodings. A row without a group is a group of its own."""
+    if groups is None:
+        keys = np.arange(rows)
+    else:
+        keys = np.asarray(pd.factorize(pd.Series(np.asarray(groups, dtype=object)))[0], dtype=np.int64)
+        if keys.shape != (rows,):
+            raise ValueError(f"groups of shape {keys.shape} for {rows} rows")
+        alone = keys < 0
+        keys[alone] = keys.max(initial=-1) + 1 + np.arange(int(alone.sum()))
+    count = int(keys.max(initial=-1)) + 1
+    fold_of_key = np.empty(count, dtype=np.int64)
+    fold_of_key[np.random.RandomState(0).permutation(count)] = np.arange(count) % folds
+    return fold_of_key[keys]
 
 
 def _binary_outcome(y: object, rows: int) -> np.ndarray:

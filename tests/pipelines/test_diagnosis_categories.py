@@ -117,3 +117,40 @@ def test_target_encoding_without_an_outcome_is_refused():
     frame, _y = _rated_frame()
     with pytest.raises(ValueError, match="need the outcome"):
         TabularEncoder(numeric=["n"], categorical=[], target_encoded=["d"]).fit(frame)
+
+
+def test_with_patients_as_groups_no_rate_contains_an_outcome_of_the_same_patient():
+    frame, y = _rated_frame()
+    patients = np.arange(len(frame)) // 4  # four encounters per patient
+    encoder = TabularEncoder(numeric=["n"], categorical=[], target_encoded=["d"])
+    before = encoder.fit_transform(frame, y, groups=patients)[:, 1]
+    flipped = y.copy()
+    flipped[patients == patients[9]] ^= 1  # every outcome of row 9's patient
+
+    after = TabularEncoder(numeric=["n"], categorical=[], target_encoded=["d"]).fit_transform(
+        frame, flipped, groups=patients
+    )[:, 1]
+
+    same_patient = patients == patients[9]
+    assert np.array_equal(after[same_patient], before[same_patient])
+    assert np.any(after[~same_patient] != before[~same_patient])
+
+
+def test_the_training_pipeline_cross_fits_by_patient(monkeypatch):
+    from pipelines import estimators
+
+    seen = {}
+    original = TabularEncoder.fit_transform
+
+    def spy(self, frame, y=None, groups=None):
+        seen["groups"] = groups
+        return original(self, frame, y, groups)
+
+    monkeypatch.setattr(TabularEncoder, "fit_transform", spy)
+    frame, y = _rated_frame()
+    raw = pd.DataFrame({"patient_nbr": np.arange(len(frame)) // 2, "diag_1": frame["d"], "age": "[50-60)"})
+    model = estimators.build_pipeline("HistGradientBoosting", {"max_iter": 5}, 0, ["diag_1", "age"])
+
+    estimators.fit_pipeline(model, raw, y)
+
+    assert list(seen["groups"]) == list(raw["patient_nbr"])
