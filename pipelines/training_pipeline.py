@@ -506,7 +506,8 @@ class TrainingPipeline:
                 c: ("numeric" if c in schema.MODEL_NUMERIC_COLUMNS else "categorical") for c in columns
             },
             "categories": encoder.categories_,
-            "diagnosis_grouping": "icd9_chapters",
+            # ICD-9 categories frequent in training, else chapters (features.py EncounterFeatures).
+            "diagnosis_grouping": "icd9_category_or_chapter",
             "versions": metrics["versions"],
         }
         if history is not None:
