@@ -219,6 +219,8 @@ def build(input_schema: dict[str, Any] | None = None) -> dict[str, Any]:
                         "metrics": {"type": "object"},
                         "artifactUri": _NULLABLE_STRING,
                         "reportUri": _NULLABLE_STRING,
+                        "historyUri": _NULLABLE_STRING,
+                        "historySha256": _NULLABLE_STRING,
                         "trainingJob": _NULLABLE_STRING,
                         "runId": _NULLABLE_STRING,
                         "datasetUri": _NULLABLE_STRING,

@@ -676,7 +676,9 @@ def public_version(item: dict[str, Any]) -> dict[str, Any]:
 
     `isChampion` is read from the META pointer at the time of the call; `promotion` and
     `promotionReason` say why the version is or is not champion (a PROMOTED version another has since
-    replaced keeps PROMOTED: it was champion).
+    replaced keeps PROMOTED: it was champion). `historyUri` / `historySha256` name the patient
+    history the version scores with (the model.tar.gz member and its sha256; null for a model
+    trained without history), so a reader can check which history a version's scores came from.
     """
     return {
         "modelName": item.get("model_name"),
@@ -689,6 +691,8 @@ def public_version(item: dict[str, Any]) -> dict[str, Any]:
         "metrics": item.get("metrics") or {},
         "artifactUri": item.get("artifact_uri"),
         "reportUri": item.get("report_uri"),
+        "historyUri": item.get("history_uri"),
+        "historySha256": item.get("history_sha256"),
         "trainingJob": item.get("training_job"),
         "runId": item.get("run_id"),
         "datasetUri": item.get("dataset_uri"),

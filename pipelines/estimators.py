@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
@@ -86,7 +87,10 @@ def build_pipeline(
     categorical = [c for c in columns if c not in schema.MODEL_NUMERIC_COLUMNS]
     features = EncounterFeatures(columns=list(columns))
     if algorithm == "HistGradientBoosting":
-        encoder = TabularEncoder(numeric, categorical)
+        # The finer diagnosis groups as training-fitted readmission rates (TabularEncoder).
+        rated = [c for c in categorical if c in schema.DETAILED_DIAGNOSIS_COLUMNS]
+        categorical = [c for c in categorical if c not in rated]
+        encoder = TabularEncoder(numeric, categorical, target_encoded=rated)
         model = HistGradientBoostingClassifier(
             random_state=seed, early_stopping=False, categorical_features=encoder.categorical_mask(), **params
         )
@@ -116,3 +120,11 @@ def build_pipeline(
         model = LogisticRegression(random_state=seed, **params)
         return Pipeline([("features", features), ("encode", encoder), ("columns", columns), ("model", model)])
     raise ConfigError(f"unknown algorithm '{algorithm}'")
+
+
+def fit_pipeline(model: Pipeline, frame: pd.DataFrame, y: np.ndarray) -> Pipeline:
+    """Fit `model` (a `build_pipeline` Pipeline) on training rows, with their patients as the
+    encoder's cross-fitting groups: a training row's diagnosis rates then contain no outcome of its
+    own patient's encounters (earlier or later ones), only other patients'."""
+    groups = frame[schema.GROUP_COLUMN].to_numpy() if schema.GROUP_COLUMN in frame.columns else None
+    return model.fit(frame, y, encode__groups=groups)

@@ -136,8 +136,9 @@ def model_card_text(
         "least the decision threshold {:.4f} ({}).".format(
             target, point["threshold"], threshold_text(metrics)
         ),
-        "- Inputs: {} columns of the encounter record (demographics, admission, stay, diagnoses grouped "
-        "into ICD-9 chapters, lab results, diabetes medications){}; no identifier.".format(
+        "- Inputs: {} columns of the encounter record (demographics, admission, stay, diagnoses by "
+        "ICD-9 category where the training data has 30 or more encounters of it, else by chapter, "
+        "lab results, diabetes medications){}; no identifier.".format(
             len(metrics.get("features", [])),
             " and {} patient-history columns".format(len(metrics.get("history", {}).get("columns", [])))
             if metrics.get("history", {}).get("columns")

@@ -139,6 +139,9 @@ NUMERIC_COLUMNS = (
 # The three *_id columns are codes (see data/IDs_mapping.csv), not quantities: categories.
 CODED_ID_COLUMNS = ("admission_type_id", "discharge_disposition_id", "admission_source_id")
 DIAGNOSIS_COLUMNS = ("diag_1", "diag_2", "diag_3")
+# Diagnoses the model sees by ICD-9 category (3 digits, diabetes by its 4th digit) where the training
+# data has enough encounters of it, instead of by chapter (pipelines/features.py EncounterFeatures).
+DETAILED_DIAGNOSIS_COLUMNS = DIAGNOSIS_COLUMNS
 # Columns whose literal value "None" means "not measured": a category, never a missing value.
 NOT_MEASURED_COLUMNS = ("max_glu_serum", "A1Cresult")
 

@@ -30,7 +30,13 @@ from threadpoolctl import threadpool_limits
 from pipelines import container, schema
 from pipelines.data import DatasetError, excluded_rows, read_training_data
 from pipelines.drift import compute_baseline
-from pipelines.estimators import DEFAULT_ALGORITHM, ConfigError, algorithm_parameters, build_pipeline
+from pipelines.estimators import (
+    DEFAULT_ALGORITHM,
+    ConfigError,
+    algorithm_parameters,
+    build_pipeline,
+    fit_pipeline,
+)
 from pipelines.evaluation import choose_threshold, compare_roc_auc, evaluate, patient_split
 from pipelines.features import informative_columns
 from pipelines.history import HISTORY_MANIFEST, add_history, write_history_artifact
@@ -213,7 +219,7 @@ class TrainingPipeline:
             mark = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=UserWarning)
-                model.fit(split.train_frame, split.y[split.train_mask])
+                fit_pipeline(model, split.train_frame, split.y[split.train_mask])
             timings["fit"] = time.perf_counter() - mark
 
             mark = time.perf_counter()
@@ -251,7 +257,7 @@ class TrainingPipeline:
         baseline = build_pipeline(self.algorithm, self.params, self.seed, base_columns)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
-            baseline.fit(split.train_frame, split.y[split.train_mask])
+            fit_pipeline(baseline, split.train_frame, split.y[split.train_mask])
         probability = PipelineScorer(baseline).positive_probability(split.validation_frame)
         without = evaluate(split.y[split.validation_mask], probability, 0.5)
         block["without_history"] = {"roc_auc": without["roc_auc"], "pr_auc": without["pr_auc"]}
@@ -500,7 +506,8 @@ class TrainingPipeline:
                 c: ("numeric" if c in schema.MODEL_NUMERIC_COLUMNS else "categorical") for c in columns
             },
             "categories": encoder.categories_,
-            "diagnosis_grouping": "icd9_chapters",
+            # ICD-9 categories frequent in training, else chapters (features.py EncounterFeatures).
+            "diagnosis_grouping": "icd9_category_or_chapter",
             "versions": metrics["versions"],
         }
         if history is not None:

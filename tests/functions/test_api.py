@@ -443,6 +443,36 @@ def test_get_models_lists_versions_with_the_champion_flag(aws: Aws) -> None:
     assert api.handler(missing, None)["statusCode"] == 404
 
 
+def test_get_models_shows_each_versions_patient_history_and_null_without_one(aws: Aws) -> None:
+    reg = Registry(TABLE, aws.dynamodb)
+    with_history = load_event("register_model.json")
+    without_history = copy.deepcopy(with_history)
+    without_history["run"]["runId"] = with_history["run"]["runId"] + "-no-history"
+    with_history = copy.deepcopy(with_history)
+    with_history["evaluation"]["metrics"] = {
+        **with_history["evaluation"]["metrics"],
+        "history": {"file": "patient_history.csv.gz", "sha256": "cd" * 32, "rows": 101766},
+    }
+    for event in (with_history, without_history):
+        reg.start_run(
+            run_id=event["run"]["runId"],
+            execution_arn="a",
+            model_name=event["run"]["modelName"],
+            idempotency_key=event["run"]["runId"],
+            dataset_uri="d",
+        )
+        register_model.handler(with_training_output(event), None)
+
+    models = json.loads(api.handler(load_event("api_get_models.json"), None)["body"])["models"]
+    one = json.loads(api.handler(load_event("api_get_model_version.json"), None)["body"])
+
+    by_version = {m["version"]: m for m in models}
+    expected_uri = with_history["training"]["artifactUri"] + "#patient_history.csv.gz"
+    assert (by_version[1]["historyUri"], by_version[1]["historySha256"]) == (expected_uri, "cd" * 32)
+    assert (by_version[2]["historyUri"], by_version[2]["historySha256"]) == (None, None)
+    assert (one["historyUri"], one["historySha256"]) == (expected_uri, "cd" * 32)
+
+
 def test_every_problem_in_a_body_is_reported_at_once(aws: Aws) -> None:
     body = {
         "modelName": "",

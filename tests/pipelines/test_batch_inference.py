@@ -37,7 +37,11 @@ def test_csv_with_header_scores_one_row_per_input_row_in_input_order(model, raw_
     assert len(scored) > 190
     assert scored["probability"].between(0, 1).all()
     assert set(scored["prediction"]) <= {0, 1}
-    assert ((scored["probability"] >= model.threshold) == (scored["prediction"] == 1)).all()
+    # The CSV carries 6 decimals: a probability equal to the threshold (the threshold is one of the
+    # held-out probabilities) may print a hair below it, so compare within half the last digit.
+    flagged = scored["prediction"] == 1
+    assert (scored.loc[flagged, "probability"] >= model.threshold - 5e-7).all()
+    assert (scored.loc[~flagged, "probability"] < model.threshold + 5e-7).all()
 
 
 def test_death_and_hospice_encounters_are_kept_unscored_with_the_reason(model, slice_frame):
