@@ -77,18 +77,24 @@ def algorithm_parameters(algorithm: str, overrides: Mapping[str, Any]) -> dict[s
 
 
 def build_pipeline(
-    algorithm: str, params: Mapping[str, Any], seed: int, columns: Sequence[str] = schema.FEATURE_COLUMNS
+    algorithm: str,
+    params: Mapping[str, Any],
+    seed: int,
+    columns: Sequence[str] = schema.FEATURE_COLUMNS,
+    detailed_diagnoses: Sequence[str] = schema.DETAILED_DIAGNOSIS_COLUMNS,
 ) -> Pipeline:
     """An unfitted Pipeline: raw encounter frame in, readmission probability out.
 
-    `columns` are the raw feature columns the model uses (training drops near-constant ones).
+    `columns` are the raw feature columns the model uses (training drops near-constant ones);
+    `detailed_diagnoses` the diagnoses seen by ICD-9 category (training passes none for a small
+    dataset: `schema.detailed_diagnoses_for`), the others by chapter, as native categories.
     """
     numeric = [c for c in columns if c in schema.MODEL_NUMERIC_COLUMNS]
     categorical = [c for c in columns if c not in schema.MODEL_NUMERIC_COLUMNS]
-    features = EncounterFeatures(columns=list(columns))
+    features = EncounterFeatures(columns=list(columns), detailed_diagnoses=tuple(detailed_diagnoses))
     if algorithm == "HistGradientBoosting":
         # The finer diagnosis groups as training-fitted readmission rates (TabularEncoder).
-        rated = [c for c in categorical if c in schema.DETAILED_DIAGNOSIS_COLUMNS]
+        rated = [c for c in categorical if c in detailed_diagnoses]
         categorical = [c for c in categorical if c not in rated]
         encoder = TabularEncoder(numeric, categorical, target_encoded=rated)
         model = HistGradientBoostingClassifier(

@@ -152,6 +152,8 @@ class TrainingPipeline:
         merged.update({k: v for k, v in (config or {}).items() if v is not None})
         self.config = merged
         self.algorithm = str(merged["algorithm"])
+        # Set per training set by execute_frame (schema.detailed_diagnoses_for its size).
+        self.detailed_diagnoses: tuple = schema.DETAILED_DIAGNOSIS_COLUMNS
         self.target = str(merged["target"])
         try:
             self.seed = int(merged["seed"])
@@ -212,7 +214,8 @@ class TrainingPipeline:
         split = self._split(raw)
         candidates = schema.FEATURE_COLUMNS + (schema.HISTORY_COLUMNS if self.history else ())
         columns = informative_columns(split.train_frame, candidates)
-        model = build_pipeline(self.algorithm, self.params, self.seed, columns)
+        self.detailed_diagnoses = schema.detailed_diagnoses_for(len(split.train_frame))
+        model = build_pipeline(self.algorithm, self.params, self.seed, columns, self.detailed_diagnoses)
         timings["prepare"] = time.perf_counter() - mark
 
         with threadpool_limits(limits=container.num_threads()):
@@ -254,7 +257,9 @@ class TrainingPipeline:
         if not self.compare_history:
             return block
         base_columns = [c for c in columns if c not in schema.HISTORY_COLUMNS]
-        baseline = build_pipeline(self.algorithm, self.params, self.seed, base_columns)
+        baseline = build_pipeline(
+            self.algorithm, self.params, self.seed, base_columns, self.detailed_diagnoses
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
             fit_pipeline(baseline, split.train_frame, split.y[split.train_mask])
@@ -506,8 +511,9 @@ class TrainingPipeline:
                 c: ("numeric" if c in schema.MODEL_NUMERIC_COLUMNS else "categorical") for c in columns
             },
             "categories": encoder.categories_,
-            # ICD-9 categories frequent in training, else chapters (features.py EncounterFeatures).
-            "diagnosis_grouping": "icd9_category_or_chapter",
+            # ICD-9 categories frequent in training, else chapters (features.py EncounterFeatures);
+            # chapters only for a small training set (schema.detailed_diagnoses_for).
+            "diagnosis_grouping": "icd9_category_or_chapter" if self.detailed_diagnoses else "icd9_chapters",
             "versions": metrics["versions"],
         }
         if history is not None:
