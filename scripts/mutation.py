@@ -48,7 +48,16 @@ DESELECTED = [
 ]
 
 # Copied into mutants/ beside the mutated code: what the tests read or import, and the order plugin.
-ALSO_COPY = ["data", "docs", "emulator", "events", "scripts", "statemachine", "mutation_order.py"]
+ALSO_COPY = [
+    "data",
+    "docs",
+    "emulator",
+    "events",
+    "scripts",
+    "statemachine",
+    "template.yaml",
+    "mutation_order.py",
+]
 
 # mutmut's exit codes (mutmut.stats.status_by_exit_code) that count as a killed mutant. A timeout
 # counts (the mutant made the tests slower than mutmut's limit) and is also shown on its own.
@@ -86,6 +95,7 @@ def stage(only: list[str], baseline: bool = False) -> None:
         "scripts": ROOT / "scripts",
         "emulator": ROOT / "emulator",
         "statemachine": ROOT / "statemachine",
+        "template.yaml": ROOT / "template.yaml",  # the console-upload test reads the S3 trigger's rule
         "tests/functions": ROOT / "tests" / "functions",
         "tests/pipelines": ROOT / "tests" / "pipelines",
         # tests/ is a package: its folders import each other as tests.<folder>.helpers

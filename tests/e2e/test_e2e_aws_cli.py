@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.e2e.conftest import DATASET, PROJECT, write_slice
+from tests.emulator.helpers import endpoint_client
 
 pytestmark = pytest.mark.slow
 AWS_CLI = Path(sys.executable).with_name("aws")
@@ -97,13 +97,7 @@ class Served:
         return json.loads(done.stdout) if done.stdout.strip() else None
 
     def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+        return endpoint_client(self.url, service)
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from emulator.endpoint import AwsEndpoint
 from emulator.runtime import LocalRuntime
+from tests.emulator.helpers import endpoint_client
 
 AWS_CLI = Path(sys.executable).with_name("aws")
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -37,14 +36,7 @@ def endpoint(runtime: LocalRuntime) -> Iterator[AwsEndpoint]:
 
 def client(endpoint: AwsEndpoint, service: str) -> Any:
     """A client as a user's script builds one against the endpoint (no retries: one answer each)."""
-    return boto3.client(
-        service,
-        endpoint_url=endpoint.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1}),
-    )
+    return endpoint_client(endpoint.url, service, retries=1)
 
 
 def aws(endpoint: AwsEndpoint, *args: str) -> subprocess.CompletedProcess[str]:

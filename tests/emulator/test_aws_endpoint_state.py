@@ -7,22 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from emulator.endpoint import AwsEndpoint
 from emulator.progress import Progress
 from emulator.runtime import LocalRuntime
 from tests.emulator.conftest import FIXTURE_PROJECT
+from tests.emulator.helpers import endpoint_client
 
 
 def _client(endpoint: AwsEndpoint, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    return endpoint_client(endpoint.url, service)
 
 
 def test_stop_and_start_keep_the_objects_the_log_events_and_the_job_documents(tmp_path: Path) -> None:

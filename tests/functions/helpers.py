@@ -154,3 +154,28 @@ class Aws:
 
     def executions(self) -> list[dict[str, Any]]:
         return self.sfn.list_executions(stateMachineArn=self.state_machine_arn)["executions"]
+
+
+def unit_settings(**overrides: Any) -> Any:
+    """A `Settings` for the handler tests that use recording fakes instead of a moto account.
+
+    One set of values for every such test file, so a field added to `Settings` is added here once;
+    each test overrides only what it is about (a bucket, a limit, a gate).
+    """
+    from settings import Settings
+
+    values: dict[str, Any] = {
+        "registry_table": "registry",
+        "bucket": "bucket",
+        "state_machine_arn": "",
+        "topic_arn": "",
+        "datasets_prefix": "datasets/",
+        "scoring_prefix": "scoring/",
+        "max_dataset_bytes": 1000,
+        "default_model_name": "default-model",
+        "default_algorithm": "HistGradientBoosting",
+        "min_roc_auc": 0.6,
+        "max_auc_drop": 0.01,
+        "job_name_prefix": "readmission",
+    }
+    return Settings(**{**values, **overrides})

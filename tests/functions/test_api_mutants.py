@@ -17,24 +17,11 @@ import pytest
 import api
 from run_input import RequestErrors, TrainingRequest, client_idempotency_key, execution_name_for_key
 from settings import Settings
-from tests.functions.helpers import Aws, load_event
+from tests.functions.helpers import Aws, load_event, unit_settings
 
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:pipe"
 EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:pipe:"
-SETTINGS = Settings(
-    registry_table="registry",
-    bucket="bucket",
-    state_machine_arn=MACHINE,
-    topic_arn="",
-    datasets_prefix="datasets/",
-    scoring_prefix="scoring/",
-    max_dataset_bytes=1000,
-    default_model_name="default-model",
-    default_algorithm="HistGradientBoosting",
-    min_roc_auc=0.6,
-    max_auc_drop=0.01,
-    job_name_prefix="readmission",
-)
+SETTINGS = unit_settings(state_machine_arn=MACHINE)
 REQUEST = TrainingRequest(datasetUri="s3://bucket/datasets/d.csv", idempotencyKey="k-1")
 NAME = execution_name_for_key(client_idempotency_key("k-1"), "default-model")
 

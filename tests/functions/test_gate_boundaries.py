@@ -17,23 +17,10 @@ from decision import APPROVED, REJECTED, version_status
 
 import evaluate_model
 from errors import InvalidModelArtifact
-from settings import Settings
+from tests.functions.helpers import unit_settings
 
 CHAMPION = {"version": 3}
-SETTINGS = Settings(
-    registry_table="registry",
-    bucket="bucket",
-    state_machine_arn="",
-    topic_arn="",
-    datasets_prefix="datasets/",
-    scoring_prefix="scoring/",
-    max_dataset_bytes=1024,
-    default_model_name="model",
-    default_algorithm="HistGradientBoosting",
-    min_roc_auc=0.6,
-    max_auc_drop=0.0,
-    job_name_prefix="readmission",
-)
+SETTINGS = unit_settings(max_dataset_bytes=1024, default_model_name="model", max_auc_drop=0.0)
 
 
 def block(roc_auc: Any, **extra: Any) -> dict[str, Any]:

@@ -16,22 +16,9 @@ from errors import InvalidDataset, InvalidInput
 from registry import Champion
 from run_input import DatasetObject, TrainingRequest
 from s3uri import S3Uri
-from settings import Settings
+from tests.functions.helpers import unit_settings
 
-SETTINGS = Settings(
-    registry_table="registry",
-    bucket="bucket",
-    state_machine_arn="",
-    topic_arn="",
-    datasets_prefix="datasets/",
-    scoring_prefix="scoring/",
-    max_dataset_bytes=1000,
-    default_model_name="default-model",
-    default_algorithm="HistGradientBoosting",
-    min_roc_auc=0.6,
-    max_auc_drop=0.01,
-    job_name_prefix="readmission",
-)
+SETTINGS = unit_settings()
 DATASET = S3Uri("bucket", "datasets/diabetic.csv.gz")
 
 
