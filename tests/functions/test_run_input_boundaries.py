@@ -342,3 +342,95 @@ def test_only_the_missing_object_codes_mean_missing() -> None:
     assert not is_missing_object(Error({"Error": {"Code": "403"}}))
     assert not is_missing_object(Error(None))
     assert not is_missing_object(ValueError("no response"))
+
+
+# --- what a caller reads back (issue 14's mutation run: messages and names nothing pinned) -----------
+
+DATASET_URI = f"s3://{BUCKET}/datasets/a.csv"
+
+
+@pytest.mark.parametrize(
+    ("body", "errors"),
+    [
+        ({}, [{"field": "datasetUri", "message": "required field is missing"}]),
+        (
+            {"datasetUri": DATASET_URI, "idempotencyKey": ""},
+            [{"field": "idempotencyKey", "message": "must be 1 to 128 characters"}],
+        ),
+        (
+            {"datasetUri": f"s3://{BUCKET}/{'a' * 1030}.csv"},
+            [{"field": "datasetUri", "message": "must be 0 to 1024 characters"}],
+        ),
+        (
+            {"datasetUri": DATASET_URI, "modelName": "bad name"},
+            [
+                {
+                    "field": "modelName",
+                    "message": "must match ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+                    " (e.g. medication-adherence-model)",
+                }
+            ],
+        ),
+        (
+            {"datasetUri": DATASET_URI, "hyperparameters": "fast"},
+            [{"field": "hyperparameters", "message": "must be an object"}],
+        ),
+        (
+            {"datasetUri": DATASET_URI, "hyperparameters": {"decision_threshold": "x"}},
+            [{"field": "hyperparameters.decision_threshold", "message": "must be a number within (0, 1)"}],
+        ),
+        (
+            {"datasetUri": DATASET_URI, "hyperparameters": {"seed": "x"}},
+            [{"field": "hyperparameters.seed", "message": "must be an integer within [0, 4294967295]"}],
+        ),
+    ],
+)
+def test_each_invalid_field_gets_the_sentence_that_says_what_to_send(
+    body: dict[str, Any], errors: list[dict[str, str]]
+) -> None:
+    with pytest.raises(run_input.RequestErrors) as caught:
+        run_input.validate_training_request(body)
+
+    assert caught.value.errors == errors
+
+
+def test_several_invalid_fields_are_listed_in_the_order_of_the_documented_body() -> None:
+    """The API's 400 lists fields as docs/openapi.json shows them (datasetUri, modelName, algorithm,
+    ..., transformInstanceCount), not alphabetically."""
+    body = {"datasetUri": DATASET_URI, "transformInstanceCount": 0, "modelName": "-x", "algorithm": "Z"}
+
+    with pytest.raises(run_input.RequestErrors) as caught:
+        run_input.validate_training_request(body)
+
+    assert [e["field"] for e in caught.value.errors] == ["modelName", "algorithm", "transformInstanceCount"]
+    assert caught.value.errors[1]["message"] == (
+        "must be one of HistGradientBoosting, RandomForest, LogisticRegression"
+    )
+    assert caught.value.errors[2]["message"] == "must be an integer within [1, 100]"
+
+
+def test_the_parameters_digest_is_stable_across_releases() -> None:
+    """The digest is part of the idempotency key a run claims in the registry: a release that changed
+    it for the same request would start a second run for an upload already being trained on."""
+    bare = TrainingRequest(datasetUri=DATASET_URI)
+    full = TrainingRequest(
+        datasetUri=DATASET_URI,
+        modelName="m",
+        algorithm="LogisticRegression",
+        instanceType="ml.m5.large",
+        scoreUri=f"s3://{BUCKET}/scoring/x.csv",
+        hyperparameters={"max_iter": 50, "C": 0.5},
+    )
+
+    assert run_input.parameters_digest(bare, SETTINGS) == "b19f6719fcd090d1"
+    assert run_input.parameters_digest(full, SETTINGS) == "1c6fb7c620afb910"
+
+
+def test_names_keep_the_model_names_capitals_and_edge_letters_and_drop_fractions_of_seconds() -> None:
+    assert (
+        run_input.execution_name_for_key("k", "Xray-Model") == "Xray-Model-8254c329a92850f6d539dd376f4816ee"
+    )
+    assert (
+        run_input.job_name("readmission", "m", "train", "run-1", "2026-12-02T02:31:32.123Z")
+        == "readmission-m-train-261202023132-1e7eb076"
+    )
