@@ -333,15 +333,6 @@ class Registry:
         self._set_claim_status(run.get("idempotency_key"), RUN_FAILED)
         return run
 
-    def set_run_stage(self, run_id: str, stage: str) -> None:
-        self._client.update_item(
-            TableName=self.table_name,
-            Key=self._item(_run_key(run_id)),
-            UpdateExpression="SET stage = :stage, updated_at = :now",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=self._values({":stage": stage, ":now": _now()}),
-        )
-
     def _set_version_run_status(self, model_name: str, version: int, status: str) -> None:
         self._client.update_item(
             TableName=self.table_name,
