@@ -15,7 +15,7 @@ import pytest
 
 import console_api
 from run_input import RequestErrors
-from tests.functions.helpers import unit_settings
+from tests.functions.helpers import report_archive, unit_settings
 
 AT = datetime(2026, 12, 1, 10, tzinfo=UTC)
 AT_MS = int(AT.timestamp() * 1000)
@@ -818,16 +818,6 @@ def test_the_link_client_signs_for_the_local_endpoint_path_style(monkeypatch: py
 # ---- a version's report -------------------------------------------------------------------------
 
 
-def _tar_gz(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, body in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(body)
-            archive.addfile(info, io.BytesIO(body))
-    return buffer.getvalue()
-
-
 def test_a_published_report_is_its_plots_as_data_uris_its_markdown_and_its_metrics() -> None:
     prefix = "reports/m/v2/"
     s3 = _S3(
@@ -854,7 +844,9 @@ def test_a_published_report_is_its_plots_as_data_uris_its_markdown_and_its_metri
             prefix + "a.png": b"A",
             prefix + "report.md": "# Réport".encode(),
             prefix + "model_card.md": b"card",
-            "runs/r/output/model.tar.gz": _tar_gz({"sub/metrics.json": b'{"roc_auc": 0.7}', "x.json": b"{}"}),
+            "runs/r/output/model.tar.gz": report_archive(
+                {"sub/metrics.json": b'{"roc_auc": 0.7}', "x.json": b"{}"}
+            ),
         },
     )
     version = {"artifactUri": "s3://bucket/runs/r/output/model.tar.gz", "reportUri": f"s3://bucket/{prefix}"}
@@ -891,8 +883,8 @@ def test_a_report_of_exactly_the_size_limit_is_read() -> None:
 def test_an_unpublished_report_is_read_from_the_training_archive() -> None:
     s3 = _S3(
         bodies={
-            "runs/r/output/output.tar.gz": _tar_gz({"report.md": b"old", "roc.png": b"P"}),
-            "runs/r/output/model.tar.gz": _tar_gz({"other.txt": b"x"}),
+            "runs/r/output/output.tar.gz": report_archive({"report.md": b"old", "roc.png": b"P"}),
+            "runs/r/output/model.tar.gz": report_archive({"other.txt": b"x"}),
         }
     )
 
@@ -915,7 +907,10 @@ def test_an_unsafe_training_archive_is_the_reports_problem_in_words() -> None:
         info.size = 1
         archive.addfile(info, io.BytesIO(b"x"))
     s3 = _S3(
-        bodies={"runs/r/output/output.tar.gz": buffer.getvalue(), "runs/r/output/model.tar.gz": _tar_gz({})}
+        bodies={
+            "runs/r/output/output.tar.gz": buffer.getvalue(),
+            "runs/r/output/model.tar.gz": report_archive({}),
+        }
     )
 
     body = console_api.model_report({"artifactUri": "s3://bucket/runs/r/output/model.tar.gz"}, s3=s3)
@@ -954,7 +949,7 @@ class _SizedS3(_S3):
 @pytest.mark.parametrize(("size", "read"), [(20 * 1024 * 1024, True), (20 * 1024 * 1024 + 1, False)])
 def test_a_training_archive_over_the_report_limit_is_not_read(size: int, read: bool) -> None:
     key = "runs/r/output/output.tar.gz"
-    s3 = _SizedS3(size, {key: _tar_gz({"report.md": b"r"})})
+    s3 = _SizedS3(size, {key: report_archive({"report.md": b"r"})})
 
     report = console_api._archived_report(s3, console_api.S3Uri("bucket", key))
 
@@ -965,7 +960,7 @@ def test_a_training_archive_over_the_report_limit_is_not_read(size: int, read: b
 @pytest.mark.parametrize(("size", "read"), [(50 * 1024 * 1024, True), (50 * 1024 * 1024 + 1, False)])
 def test_a_model_archive_over_the_metrics_limit_is_not_read(size: int, read: bool) -> None:
     key = "runs/r/output/model.tar.gz"
-    s3 = _SizedS3(size, {key: _tar_gz({"metrics.json": b"[1]"})})
+    s3 = _SizedS3(size, {key: report_archive({"metrics.json": b"[1]"})})
 
     assert console_api._metrics_file(s3, console_api.S3Uri("bucket", key)) == ([1] if read else None)
 

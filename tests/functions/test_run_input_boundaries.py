@@ -18,23 +18,10 @@ import run_input
 from errors import InvalidInput
 from run_input import TrainingRequest
 from s3uri import S3Uri, is_missing_code, is_missing_object, parse_s3_uri
-from settings import Settings
+from tests.functions.helpers import unit_settings
 
 BUCKET = "project-bucket"
-SETTINGS = Settings(
-    registry_table="registry",
-    bucket=BUCKET,
-    state_machine_arn="",
-    topic_arn="",
-    datasets_prefix="datasets/",
-    scoring_prefix="scoring/",
-    max_dataset_bytes=1024,
-    default_model_name="default-model",
-    default_algorithm="HistGradientBoosting",
-    min_roc_auc=0.6,
-    max_auc_drop=0.0,
-    job_name_prefix="readmission",
-)
+SETTINGS = unit_settings(bucket=BUCKET, max_dataset_bytes=1024, max_auc_drop=0.0)
 
 
 def request(**fields: Any) -> TrainingRequest:
