@@ -264,8 +264,13 @@ def end_to_end(dataset: Path, timeout: float | None = None) -> dict[str, Any]:
 
 
 def short_job_name(name: str) -> str:
-    """`...-train-261201234846-538821a3-1` -> `train`."""
-    return name.rsplit("-", 3)[0][-5:]
+    """`...-train-261201234846-538821a3-1` -> `train`. EnrichHistory's job takes the drift job's name
+    with an `h` before its attempt (`...-drift-...-h1`, the ASL's EnrichHistory state), so it is
+    `enrich`: without that the bench's job list read "drift" twice."""
+    stem, attempt = name.rsplit("-", 1)
+    if attempt.startswith("h"):
+        return "enrich"
+    return stem.rsplit("-", 2)[0][-5:]
 
 
 def print_details(result: dict[str, Any]) -> None:

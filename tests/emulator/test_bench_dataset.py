@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.bench import ID_STRIDE, cached_scaled_dataset, scaled_dataset
+from emulator.bench import ID_STRIDE, cached_scaled_dataset, scaled_dataset, short_job_name
 
 HEADER = "encounter_id,patient_nbr,race,readmitted"
 ROWS = ["11,100,Caucasian,NO", "12,100,Caucasian,<30", "13,200,?,>30", "14,300,AfricanAmerican,NO"]
@@ -93,3 +93,15 @@ def test_the_cached_file_is_generated_once_and_renamed_for_a_new_source(source: 
     changed, generated = cached_scaled_dataset(source, 2, cache)
     assert generated and changed != first
     assert len(read_rows(changed)) == 2 * (len(ROWS) + 1)
+
+
+def test_the_bench_names_each_job_of_a_run_by_its_step() -> None:
+    """EnrichHistory's job shares the drift job's stem (the ASL gives it an `h` attempt): the bench's
+    job list must not call it "drift"."""
+    names = [
+        "readmission-train-261201234846-538821a3-1",
+        "readmission-drift-261201234846-538821a3-h1",
+        "readmission-xform-261201234846-538821a3-2",
+        "readmission-drift-261201234846-538821a3-1",
+    ]
+    assert [short_job_name(name) for name in names] == ["train", "enrich", "xform", "drift"]
