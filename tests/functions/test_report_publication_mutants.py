@@ -303,8 +303,19 @@ def test_bytes_that_are_not_a_tar_gz_are_said_to_be_unreadable() -> None:
     with pytest.raises(ReportNotPublished) as raised:
         rp.report_files(b"not an archive", uri=URI)
 
-    assert str(raised.value).startswith(f"the training output {URI} is not a readable tar.gz archive (")
-    assert str(raised.value).endswith("); nothing was published.")
+    assert str(raised.value) == (
+        f"the training output {URI} is not a readable tar.gz archive (ReadError: not a gzip file); "
+        "nothing was published."
+    )
+
+
+@pytest.mark.parametrize("name", [".", "./", "./."])
+def test_a_regular_member_naming_the_archives_own_folder_is_not_a_report_file(name: str) -> None:
+    """A regular-file header named "." (some tar writers emit one for the root) names no file:
+    published, it would be an object whose key ends in the prefix's "/." - skipped, not refused."""
+    archive = _archive([(name, tarfile.REGTYPE, b"root"), ("report.md", tarfile.REGTYPE, b"r")])
+
+    assert [(f.name, f.body) for f in rp.report_files(archive, uri=URI)] == [("report.md", b"r")]
 
 
 @pytest.mark.parametrize(
