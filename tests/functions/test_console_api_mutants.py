@@ -1133,3 +1133,104 @@ def test_an_upload_name_is_at_most_151_characters_before_its_extension(name: str
     else:
         with pytest.raises(RequestErrors):
             call()
+
+
+# ---- the third pass's open survivors ---------------------------------------------------------------
+
+
+def test_a_history_without_a_sagemaker_job_has_no_jobs() -> None:
+    events = [
+        _entered("PrepareRun", 0),
+        _scheduled("arn:aws:states:::lambda:invoke", {}, 0),
+        _ended("taskSucceededEventDetails", 1, "{}"),
+        _ended("taskFailedEventDetails", 2),
+    ]
+
+    assert console_api.run_jobs(events) == []
+
+
+def test_a_running_job_counts_to_the_last_of_several_later_events() -> None:
+    events = [
+        _scheduled("createTrainingJob.sync", {}, 0),
+        {"type": "TaskStarted", "timestamp": AT + timedelta(minutes=1)},
+        {"type": "TaskSubmitted", "timestamp": AT + timedelta(minutes=2)},
+        {"type": "Other", "timestamp": AT + timedelta(minutes=5)},
+    ]
+
+    assert console_api.run_jobs(events)[0]["seconds"] == 300.0
+
+
+def _month_of_runs(*starts: datetime, instance: str = "ml.p5.48xlarge") -> tuple[Any, list[dict[str, Any]]]:
+    """One training run per start (an unpriced instance type unless told), and the fake that lists them."""
+
+    class Sfn(_Sfn):
+        def get_execution_history(self, **kwargs: Any) -> dict[str, Any]:
+            self.calls.append(("get_execution_history", kwargs))
+            return _training_history(3600, instance)
+
+    executions = [
+        {"name": f"r{i}", "executionArn": f"arn:r{i}", "status": "SUCCEEDED", "startDate": start}
+        for i, start in enumerate(starts)
+    ]
+    return Sfn(executions), executions
+
+
+def test_every_unpriced_run_of_the_month_is_counted() -> None:
+    sfn, _ = _month_of_runs(datetime(2026, 12, 2, tzinfo=UTC), datetime(2026, 12, 3, tzinfo=UTC))
+
+    body = console_api.costs(settings=unit_settings(), sfn=sfn, now=datetime(2026, 12, 4, tzinfo=UTC))
+
+    assert (body["monthToDate"], body["unpricedRunsThisMonth"]) == (0.0, 2)
+    assert [r["cost"] for r in body["runs"]] == [None, None]
+
+
+def test_runs_of_another_month_than_now_count_for_nothing() -> None:
+    """The month is now's (UTC): December's runs seen in January are listed with their cost, summed 0."""
+    sfn, _ = _month_of_runs(
+        datetime(2026, 12, 31, 23, 30, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC), instance="ml.m5.xlarge"
+    )
+
+    body = console_api.costs(settings=unit_settings(), sfn=sfn, now=datetime(2027, 1, 1, 0, 10, tzinfo=UTC))
+
+    assert (body["month"], body["monthToDate"], body["unpricedRunsThisMonth"]) == ("2027-01", 0.0, 0)
+    assert [r["cost"] for r in body["runs"]] == [0.23, 0.23]
+
+
+def test_a_cost_is_rounded_to_a_millionth_of_a_dollar() -> None:
+    """One second of ml.m5.xlarge training is 0.23 / 3600 = 0.0000638... USD: 0.000064."""
+    jobs = [{"kind": "training", "instanceType": "ml.m5.xlarge", "instanceCount": 1, "seconds": 1.0}]
+
+    total = console_api.price_jobs(jobs, console_api.load_prices())
+
+    assert (jobs[0]["cost"], total) == (0.000064, 0.000064)
+
+
+def test_a_listing_page_without_contents_adds_no_row() -> None:
+    s3 = _S3(
+        pages={"p/": [{"IsTruncated": True, "NextContinuationToken": "1"}, {"Contents": [_item("p/a")]}]}
+    )
+
+    assert [row["name"] for row in console_api._objects_under(s3, "bkt", "p/", "datasets", limit=5)] == ["a"]
+
+
+def test_the_thousand_row_cap_spans_the_datasets_and_the_uploads() -> None:
+    """999 datasets leave room for one upload: the uploads listing is asked for one row, keeps one."""
+    datasets = [_item(f"datasets/{i:04}.csv") for i in range(999)]
+    uploads = [_item("uploads/a.csv", minute=1), _item("uploads/b.csv", minute=2)]
+    s3 = _S3(pages={"datasets/": [{"Contents": datasets}], "uploads/": [{"Contents": uploads}]})
+
+    rows = console_api.list_datasets(settings=unit_settings(), s3=s3)["datasets"]
+
+    assert len(rows) == 1000
+    assert [(r["source"], r["name"]) for r in rows if r["source"] == "uploads"] == [("uploads", "a.csv")]
+
+
+def test_a_report_that_is_not_utf8_is_shown_with_replacement_characters() -> None:
+    prefix = "reports/m/v3/"
+    s3 = _S3(
+        pages={prefix: [{"Contents": [_item(prefix + "report.md", 4)]}]},
+        bodies={prefix + "report.md": b"R\xe9p\xff", "runs/r/output/model.tar.gz": report_archive({})},
+    )
+    version = {"artifactUri": "s3://bucket/runs/r/output/model.tar.gz", "reportUri": f"s3://bucket/{prefix}"}
+
+    assert console_api.model_report(version, s3=s3)["markdown"] == "R\ufffdp\ufffd"
