@@ -548,6 +548,10 @@ def test_the_champion_is_read_from_the_meta_item() -> None:
 
     assert Registry(TABLE, table).get_champion(MODEL) == Champion(2, "s3://b/v2.tar.gz", {})
     assert table.read_keys() == [(f"MODEL#{MODEL}", "META")]
+    scored = meta(champion_version=2, champion_artifact_uri="s3://b/v2.tar.gz", champion_metrics={"auc": 1})
+    assert Registry(TABLE, Dynamo([scored])).get_champion(MODEL) == Champion(
+        2, "s3://b/v2.tar.gz", {"auc": 1}
+    )
 
 
 @pytest.mark.parametrize("items", [[], [meta()]], ids=["no meta", "no champion yet"])
