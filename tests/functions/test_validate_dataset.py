@@ -428,7 +428,7 @@ def test_a_wrong_delimiter_after_blank_lines_is_not_taken_for_a_header(aws: Aws)
     # "no target column", which names the wrong problem. Now the blank lines are named first.
     event = run_for(aws, b"\n\n" + dataset_head(50).replace(b",", b";"))
 
-    with pytest.raises(InvalidDataset, match="starts with a blank line; .* must be line 1, not line 3$"):
+    with pytest.raises(InvalidDataset, match=r"starts with a blank line; .* must be line 1, not line 3$"):
         validate_dataset.handler(event, None)
 
 
