@@ -244,18 +244,15 @@ def _check_line_lengths(sample: Sample, uri: S3Uri) -> None:
     would fail that record after training was paid for. A sample cut mid-file counts its unfinished
     last line too (it is at least that long)."""
     limit = TRANSFORM_MAX_PAYLOAD_MB * 1024 * 1024
-    start, number = 0, 1
-    data = sample.data
-    while start < len(data):
-        end = data.find(b"\n", start)
-        end = len(data) if end < 0 else end + 1
-        if end - start > limit:
+    # A binary stream's lines end at b"\n" only, as the transform splits them (a lone CR is in a line).
+    for number, line in enumerate(io.BytesIO(sample.data), start=1):
+        if len(line) > limit:
+            unfinished = not sample.complete and not line.endswith(b"\n")
             raise InvalidDataset(
-                f"{uri} line {number} is {'at least ' if end == len(data) and not sample.complete else ''}"
-                f"{end - start} bytes; batch transform scores lines in mini-batches of at most "
-                f"{TRANSFORM_MAX_PAYLOAD_MB} MiB (MaxPayloadInMB), so it cannot score this line"
+                f"{uri} line {number} is {'at least ' if unfinished else ''}{len(line)} bytes; batch "
+                f"transform scores lines in mini-batches of at most {TRANSFORM_MAX_PAYLOAD_MB} MiB "
+                "(MaxPayloadInMB), so it cannot score this line"
             )
-        start, number = end, number + 1
 
 
 def _check_columns(
