@@ -389,6 +389,11 @@ def test_a_trailer_claiming_less_text_than_the_compressed_size_is_truncation(
         call()
 
 
+def test_a_trailer_claiming_over_2_gib_is_not_truncation() -> None:
+    # ISIZE is unsigned: 2**31 + 5 bytes of text is a large claim, not a negative one.
+    vd._check_gzip_trailer(_Tail(trailer(2**31 + 5)), URI, 1000)
+
+
 @pytest.mark.parametrize(("size", "judged"), [(2**28 - 1, True), (2**28, False)])
 def test_the_trailer_is_judged_only_while_sixteen_times_the_size_fits_in_32_bits(
     size: int, judged: bool
@@ -745,6 +750,18 @@ def test_a_whole_file_of_the_minimum_size_for_the_fraction_passes(fraction: Any,
     ("fraction", "rows", "counts", "shown"),
     [
         (
+            "",
+            7,
+            "3 positives and 4 negatives",
+            "0.5 a dataset of at least 8 usable rows with 2 positives and 2",
+        ),
+        (
+            "1",
+            3,
+            "1 positives and 2 negatives",
+            "1 a dataset of at least 4 usable rows with 1 positives and 1",
+        ),
+        (
             None,
             7,
             "3 positives and 4 negatives",
@@ -827,6 +844,26 @@ def test_death_and_hospice_encounters_are_not_counted_for_the_30_day_target() ->
         "t30 (death/hospice encounters not counted); a ROC AUC"
     )
     assert size_check(rows, MIN, header=header, training_target="tany")()["sampledRows"] == 8
+
+
+def test_a_schema_without_the_exclusion_lists_counts_every_row() -> None:
+    schema = {
+        k: v
+        for k, v in sized(MIN).items()
+        if k not in ("excluded_discharge_dispositions", "targets_excluding_death_or_hospice")
+    }
+    data = table(
+        [f"{i},1,{'<30' if i % 2 else 'NO'},11" for i in range(7)], header="id,x,y,discharge_disposition_id"
+    )
+
+    message = refusal(
+        lambda: vd.check_table(sample(data), URI, schema, purpose="training", training_target="t30")
+    )
+
+    assert message.startswith(
+        f"{URI} is too small to evaluate: it has 7 usable rows with 3 positives and 4 negatives for "
+        "target t30; "
+    )
 
 
 def test_without_a_discharge_column_every_row_is_usable() -> None:
@@ -1012,7 +1049,7 @@ def parts(objects: dict[str, bytes]) -> tuple[_S3, dict[str, Any]]:
 
 def test_parts_are_listed_under_the_prefix_in_key_order_without_folder_markers() -> None:
     s3 = _S3()
-    s3.pages = [["p/b.csv", "p/"], [], ["p/a.csv", "p/sub/"]]
+    s3.pages = [["p/", "p/b.csv"], [], ["p/sub/", "p/a.csv"]]
 
     assert vd.score_parts(s3, S3Uri(BUCKET, "p/")) == [S3Uri(BUCKET, "p/a.csv"), S3Uri(BUCKET, "p/b.csv")]
     assert s3.calls == [("paginate", {"Bucket": BUCKET, "Prefix": "p/"})]
@@ -1061,6 +1098,14 @@ def test_the_parts_summary_adds_up_the_parts() -> None:
         "header": "id,x",
         "compressionType": "None",
     }
+
+
+def test_a_prefix_of_one_part_is_summarised_from_it() -> None:
+    s3, event = parts({"a.csv": table(["1,1", "2,2"], header="id,x")})
+
+    result = vd.validate_run_inputs(event, settings=SETTINGS, s3=s3)["scoreFile"]
+
+    assert (result["parts"], result["columns"], result["sampledRows"], result["header"]) == (1, 2, 2, "id,x")
 
 
 def test_the_parts_summary_is_whole_only_when_every_part_is(monkeypatch: pytest.MonkeyPatch) -> None:
