@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -263,6 +264,15 @@ def test_a_gzip_file_of_several_members_is_read_to_its_end() -> None:
     s3 = _S3({URI.key: gz(b"id,x,y\n1,1,NO\n") + gz(b"2,2,<30\n") + gz(b"3,3,NO\n")})
 
     assert vd.read_sample(s3, URI, unit_settings()).data == b"id,x,y\n1,1,NO\n2,2,<30\n3,3,NO\n"
+
+
+def test_a_zlib_stream_after_a_gzip_member_is_corrupt() -> None:
+    # Every member of a gzip file is gzip (the training job's gzip reader refuses anything else).
+    s3 = _S3({URI.key: gz(b"id\n1\n") + zlib.compress(b"2\n")})
+
+    assert refusal(lambda: vd.read_sample(s3, URI, unit_settings())) == (
+        f"{URI} is a corrupt gzip file (Error -3 while decompressing data: incorrect header check)"
+    )
 
 
 def test_members_split_across_chunks_are_all_read() -> None:
@@ -637,6 +647,12 @@ def test_text_in_a_numeric_column_is_quoted_up_to_forty_characters() -> None:
 
     assert refused(table(["1,1,NO", f"2,{value},<30"])) == (
         f"{URI} column 'x' must be numeric; line 3 has {'a' * 39 + 'b'!r}"
+    )
+
+
+def test_a_missing_value_does_not_end_the_rows_numeric_checks() -> None:
+    assert refused(table(["1,?,NO,2", "2,,<30,two"], header="id,x,y,n")) == (
+        f"{URI} column 'n' must be numeric; line 3 has 'two'"
     )
 
 
