@@ -438,6 +438,14 @@ def test_a_nul_in_the_raw_head_of_a_plain_file_is_binary_even_when_the_text_has_
     )
 
 
+def test_a_nul_in_the_decompressed_text_of_a_gzip_file_is_binary() -> None:
+    s = vd.Sample(gz(b"x"), b"id,x,y\n1,\x00,NO\n2,2,<30\n", True, True)
+
+    assert refusal(lambda: vd.check_table(s, URI, SCHEMA, purpose="training")) == (
+        f"{URI} is binary, not a CSV text file"
+    )
+
+
 def test_the_nuls_of_a_gzip_header_are_not_binary_text() -> None:
     s = vd.Sample(gz(b"x"), table(mixed(2)), True, True)
 
@@ -454,6 +462,10 @@ def test_a_cut_sample_drops_its_unfinished_last_line() -> None:
 
 def test_a_whole_file_keeps_a_last_line_without_a_newline() -> None:
     assert check(table(mixed(3)) + b"4,4,NO")["sampledRows"] == 4
+
+
+def test_a_cut_sample_whose_only_newline_is_its_first_byte_keeps_only_that() -> None:
+    assert refused(b"\nid,x,y", complete=False) == f"{URI} has no header and no rows"
 
 
 def test_a_cut_sample_with_no_newline_at_all_is_kept_whole() -> None:
@@ -654,6 +666,13 @@ def test_a_missing_value_does_not_end_the_rows_numeric_checks() -> None:
     assert refused(table(["1,?,NO,2", "2,,<30,two"], header="id,x,y,n")) == (
         f"{URI} column 'n' must be numeric; line 3 has 'two'"
     )
+
+
+def test_a_quoted_value_is_quoted_with_its_own_line_break() -> None:
+    # The file's CRLF inside a quoted field is the value's: not turned into "\n" on reading.
+    data = b'id,x,y\r\n1,1,NO\r\n2,"4\r\n2",<30\r\n'
+
+    assert refused(data) == f"{URI} column 'x' must be numeric; line 3 has '4\\r\\n2'"
 
 
 def test_the_second_numeric_column_is_checked_too() -> None:
