@@ -1123,7 +1123,11 @@ def test_a_prefix_of_only_folder_markers_holds_no_parts() -> None:
 def test_the_parts_summary_adds_up_the_parts() -> None:
     s3, event = parts({"a.csv": table(["1,1", "2,2"], header="id,x"), "b.csv": table(["3,3"], header="id,x")})
 
-    assert vd.validate_run_inputs(event, settings=SETTINGS, s3=s3)["scoreFile"] == {
+    result = vd.validate_run_inputs(event, settings=SETTINGS, s3=s3)
+
+    assert list(result) == ["dataset", "scoreFile"]
+    assert result["dataset"]["uri"] == f"s3://{BUCKET}/d.csv"
+    assert result["scoreFile"] == {
         "uri": f"s3://{BUCKET}/p/",
         "parts": 2,
         "columns": 2,
