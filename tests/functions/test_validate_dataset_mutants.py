@@ -675,6 +675,13 @@ def test_a_quoted_value_is_quoted_with_its_own_line_break() -> None:
     assert refused(data) == f"{URI} column 'x' must be numeric; line 3 has '4\\r\\n2'"
 
 
+def test_lone_carriage_returns_end_lines_as_the_csv_module_reads_them() -> None:
+    # Old Mac line ends: each CR ends a row (pandas reads them so too), and the line numbers follow.
+    data = b"id,x,y\r1,1,NO\r2,2,<30\r3,three,NO\r"
+
+    assert refused(data) == f"{URI} column 'x' must be numeric; line 4 has 'three'"
+
+
 def test_the_second_numeric_column_is_checked_too() -> None:
     assert refused(table(["1,1,NO,2", "2,2,<30,two"], header="id,x,y,n")) == (
         f"{URI} column 'n' must be numeric; line 3 has 'two'"
