@@ -43,8 +43,11 @@ def _error(code: str) -> ClientError:
 
 
 class _Body:
-    def __init__(self, data: bytes, chunk_sizes: list[int]):
-        self.data, self.chunk_sizes = data, chunk_sizes
+    """A StreamingBody: `iter_chunks` records the chunk size asked for; `chunk_step` (when set) is the
+    size it really yields, to cut gzip members at arbitrary points."""
+
+    def __init__(self, data: bytes, chunk_sizes: list[int], chunk_step: int):
+        self.data, self.chunk_sizes, self.chunk_step = data, chunk_sizes, chunk_step
 
     def read(self) -> bytes:
         return self.data
@@ -54,8 +57,6 @@ class _Body:
         step = self.chunk_step or chunk_size
         for i in range(0, len(self.data), step):
             yield self.data[i : i + step]
-
-    chunk_step = 0
 
 
 class _S3:
@@ -95,9 +96,7 @@ class _S3:
             first, last = int(match[1]), int(match[2])
             assert first <= last < len(data), kwargs["Range"]
             data = data[first : last + 1]
-        body = _Body(data, self.chunk_sizes)
-        body.chunk_step = self.chunk_step
-        return {"Body": body}
+        return {"Body": _Body(data, self.chunk_sizes, self.chunk_step)}
 
     def get_paginator(self, name: str) -> Any:
         assert name == "list_objects_v2"
