@@ -69,13 +69,16 @@ class Sample:
     compressed: bool
 
 
-def _decompress_prefix(data: bytes) -> bytes:
-    """Decompress the start of a gzip stream (a prefix of the file is fine: no end-of-stream check)."""
+def _decompress_prefix(data: bytes, uri: S3Uri) -> bytes:
+    """Decompress the start of a gzip stream (a prefix of the file is fine: no end-of-stream check).
+
+    The message names the object: a run reads two files (the dataset and the score file), and the
+    user must be told which one to upload again."""
     decoder = zlib.decompressobj(wbits=31)
     try:
         return decoder.decompress(data, SAMPLE_TEXT_BYTES)
     except zlib.error as exc:
-        raise InvalidDataset(f"is not a readable gzip file ({exc})") from None
+        raise InvalidDataset(f"{uri} is not a readable gzip file ({exc})") from None
 
 
 def _read_gzip_through(body: Any, uri: S3Uri) -> tuple[bytes, bool]:
@@ -143,11 +146,13 @@ def read_sample(s3: Any, uri: S3Uri, settings: Settings) -> Sample:
         data, complete = _read_gzip_through(body, uri)
         return Sample(head_bytes, data, complete, True)
     _check_gzip_trailer(s3, uri, size)
-    return Sample(head_bytes, _decompress_prefix(head_bytes), False, True)
+    return Sample(head_bytes, _decompress_prefix(head_bytes, uri), False, True)
 
 
-def _rows(sample: Sample, uri: S3Uri) -> tuple[list[str], list[list[str]]]:
-    """Header and data rows of the sample, refusing binary or non-UTF-8 content and other delimiters."""
+def _rows(sample: Sample, uri: S3Uri) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, data rows and each data row's line number (the physical line it starts on, 1 = the
+    header, as an editor numbers them: blank lines count), refusing binary or non-UTF-8 content,
+    other delimiters and blank lines before the header."""
     data = sample.data
     if b"\x00" in data[:8192] or (not sample.compressed and b"\x00" in sample.raw_head[:8192]):
         raise InvalidDataset(f"{uri} is binary, not a CSV text file")
@@ -159,18 +164,32 @@ def _rows(sample: Sample, uri: S3Uri) -> tuple[list[str], list[list[str]]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidDataset(f"{uri} is not UTF-8 text (invalid byte at offset {exc.start})") from None
-    lines = [row for row in csv.reader(io.StringIO(text, newline="")) if row and any(c.strip() for c in row)]
-    if not lines:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    start = 1  # the physical line the next record starts on (a quoted field may span lines)
+    for row in reader:
+        if any(c.strip() for c in row):
+            rows.append(row)
+            numbers.append(start)
+        start = reader.line_num + 1
+    if not rows:
         raise InvalidDataset(f"{uri} has no header and no rows")
-    header = [h.strip() for h in lines[0]]
+    if numbers[0] != 1:
+        # The training job reads the column names from the first line (pipelines/data.py), blank or
+        # not, so a file whose header comes after blank lines would pass here and fail in training.
+        raise InvalidDataset(
+            f"{uri} starts with a blank line; the header (the column names) must be line 1, "
+            f"not line {numbers[0]}"
+        )
+    header = [h.strip() for h in rows[0]]
     if len(header) == 1:
-        first_line = text.splitlines()[0] if text else ""
         for delimiter, label in ((";", "';'"), ("\t", "a tab"), ("|", "'|'")):
-            if delimiter in first_line:
+            if delimiter in rows[0][0]:
                 raise InvalidDataset(
                     f"{uri} uses {label} as delimiter; the pipeline reads comma-separated files"
                 )
-    return header, lines[1:]
+    return header, rows[1:], numbers[1:]
 
 
 def check_table(
@@ -188,11 +207,11 @@ def check_table(
     which every row, or no row, is positive for that target cannot train and is refused here, and so is
     a file too small to evaluate at the run's `validation_fraction` (see `_check_size`).
     """
-    header, rows = _rows(sample, uri)
+    header, rows, line_numbers = _rows(sample, uri)
     _check_line_lengths(sample, uri)
     _check_columns(header, rows, uri, schema, purpose)
     positive_values = set((schema.get("positive_target_values") or {}).get(training_target or "", []))
-    targets, positives = _check_rows(header, rows, uri, schema, purpose, positive_values)
+    targets, positives = _check_rows(header, rows, line_numbers, uri, schema, purpose, positive_values)
     if purpose == "training":
         _check_classes(
             uri, schema, rows, targets, positives, positive_values, sample.complete, training_target
@@ -225,18 +244,15 @@ def _check_line_lengths(sample: Sample, uri: S3Uri) -> None:
     would fail that record after training was paid for. A sample cut mid-file counts its unfinished
     last line too (it is at least that long)."""
     limit = TRANSFORM_MAX_PAYLOAD_MB * 1024 * 1024
-    start, number = 0, 1
-    data = sample.data
-    while start < len(data):
-        end = data.find(b"\n", start)
-        end = len(data) if end < 0 else end + 1
-        if end - start > limit:
+    # A binary stream's lines end at b"\n" only, as the transform splits them (a lone CR is in a line).
+    for number, line in enumerate(io.BytesIO(sample.data), start=1):
+        if len(line) > limit:
+            unfinished = not sample.complete and not line.endswith(b"\n")
             raise InvalidDataset(
-                f"{uri} line {number} is {'at least ' if end == len(data) and not sample.complete else ''}"
-                f"{end - start} bytes; batch transform scores lines in mini-batches of at most "
-                f"{TRANSFORM_MAX_PAYLOAD_MB} MiB (MaxPayloadInMB), so it cannot score this line"
+                f"{uri} line {number} is {'at least ' if unfinished else ''}{len(line)} bytes; batch "
+                f"transform scores lines in mini-batches of at most {TRANSFORM_MAX_PAYLOAD_MB} MiB "
+                "(MaxPayloadInMB), so it cannot score this line"
             )
-        start, number = end, number + 1
 
 
 def _check_columns(
@@ -260,13 +276,15 @@ def _check_columns(
 def _check_rows(
     header: list[str],
     rows: list[list[str]],
+    line_numbers: list[int],
     uri: S3Uri,
     schema: dict[str, Any],
     purpose: str,
     positive_values: set[str],
 ) -> tuple[set[str], int]:
     """Every row: its field count, numeric columns, a unique encounter id and (for training) a known
-    target value. Returns the target values seen and how many rows are positive."""
+    target value. Returns the target values seen and how many rows are positive. `line_numbers` are the
+    rows' physical lines, what the messages name."""
     target, id_column = schema["target_column"], schema["id_column"]
     index = {name: i for i, name in enumerate(header)}
     marker = schema.get("missing_marker", "?")
@@ -275,7 +293,7 @@ def _check_rows(
     seen_ids: dict[str, int] = {}
     targets: set[str] = set()
     positives = 0
-    for n, row in enumerate(rows, start=2):  # n = line number (the header is line 1)
+    for n, row in zip(line_numbers, rows, strict=True):
         if len(row) != len(header):
             raise InvalidDataset(f"{uri} line {n} has {len(row)} fields; the header has {len(header)}")
         for column in numeric:

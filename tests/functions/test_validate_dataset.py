@@ -371,3 +371,132 @@ def test_the_dataset_minimum_follows_the_runs_validation_fraction(aws: Aws) -> N
         InvalidDataset, match=r"at validation_fraction 0.5 a dataset of at least 400 usable rows"
     ):
         validate_dataset.handler(event, None)
+
+
+def test_an_unreadable_large_gzip_names_the_file_it_is(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Too large to read through, so only its prefix is decompressed; a run reads two files, and the
+    # message must say which one is broken (here the score file, not the dataset).
+    monkeypatch.setattr(validate_dataset, "FULL_GZIP_CHECK_BYTES", 100)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"  # gzip, deflate, then an invalid block type
+    body = header + b"\xff" * 200 + (10**6).to_bytes(4, "little") * 2  # a plausible trailer
+    event = run_for(aws, dataset_head(30))
+    aws.put("scoring/score.csv.gz", body)
+    event["run"]["scoreUri"] = f"s3://{BUCKET}/scoring/score.csv.gz"
+
+    with pytest.raises(InvalidDataset) as caught:
+        validate_dataset.handler(event, None)
+
+    assert str(caught.value) == (
+        f"s3://{BUCKET}/scoring/score.csv.gz is not a readable gzip file "
+        "(Error -3 while decompressing data: invalid block type)"
+    )
+
+
+LEADING_BLANKS = [
+    ("an empty line", b"\n"),
+    ("a CRLF empty line", b"\r\n"),
+    ("spaces", b"   \n"),
+    ("commas only", b",,,\n"),
+    ("a BOM then an empty line", b"\xef\xbb\xbf\n"),
+]
+
+
+@pytest.mark.parametrize(("label", "prefix"), LEADING_BLANKS, ids=[b[0] for b in LEADING_BLANKS])
+def test_blank_lines_before_the_header_are_refused_as_the_training_job_refuses_them(
+    aws: Aws, tmp_path: Any, label: str, prefix: bytes
+) -> None:
+    from pipelines.data import DatasetError, read_training_file
+
+    body = prefix + dataset_head(50)
+    event = run_for(aws, body)
+
+    with pytest.raises(InvalidDataset) as caught:
+        validate_dataset.handler(event, None)
+
+    assert str(caught.value) == (
+        f"{event['run']['snapshotUri']} starts with a blank line; the header (the column names) must "
+        "be line 1, not line 2"
+    )
+    # The trainer reads the column names from line 1: the same file would fail there, after paying.
+    (tmp_path / "data.csv").write_bytes(body)
+    with pytest.raises(DatasetError, match="has no target column 'readmitted'"):
+        read_training_file(str(tmp_path / "data.csv"))
+
+
+def test_a_wrong_delimiter_after_blank_lines_is_not_taken_for_a_header(aws: Aws) -> None:
+    # Before: the delimiter check looked at the (empty) first line and let a ';' file through to
+    # "no target column", which names the wrong problem. Now the blank lines are named first.
+    event = run_for(aws, b"\n\n" + dataset_head(50).replace(b",", b";"))
+
+    with pytest.raises(InvalidDataset, match=r"starts with a blank line; .* must be line 1, not line 3$"):
+        validate_dataset.handler(event, None)
+
+
+def test_blank_lines_between_rows_are_accepted_as_the_training_job_accepts_them(
+    aws: Aws, tmp_path: Any
+) -> None:
+    from pipelines.data import read_training_file
+
+    lines = dataset_head(50).split(b"\n")
+    body = b"\n".join([*lines[:3], b"", b"  ", *lines[3:]])
+
+    assert validate_dataset.handler(run_for(aws, body), None)["dataset"]["sampledRows"] == 50
+    (tmp_path / "data.csv").write_bytes(body)
+    assert len(read_training_file(str(tmp_path / "data.csv"))) == 50
+
+
+def with_blank_lines(data: bytes, after_data_row: int, count: int) -> bytes:
+    """`data` with `count` empty lines inserted after data row `after_data_row` (1 = the first)."""
+    lines = data.split(b"\n")
+    return b"\n".join([*lines[: after_data_row + 1], *([b""] * count), *lines[after_data_row + 1 :]])
+
+
+PHYSICAL_LINES = [
+    ("LF", lambda body: body),
+    ("CRLF", lambda body: body.replace(b"\n", b"\r\n")),
+    ("BOM and CRLF", lambda body: b"\xef\xbb\xbf" + body.replace(b"\n", b"\r\n")),
+]
+
+
+@pytest.mark.parametrize(("label", "encode"), PHYSICAL_LINES, ids=[p[0] for p in PHYSICAL_LINES])
+def test_messages_name_the_physical_line_an_editor_shows(aws: Aws, label: str, encode: Any) -> None:
+    # Data row 7 is on line 8; three blank lines after data row 2 move it to line 11.
+    body = with_blank_lines(replace_column(dataset_head(50), "num_lab_procedures", 7, "forty-one"), 2, 3)
+    event = run_for(aws, encode(body))
+
+    with pytest.raises(InvalidDataset) as caught:
+        validate_dataset.handler(event, None)
+
+    assert str(caught.value) == (
+        f"{event['run']['snapshotUri']} column 'num_lab_procedures' must be numeric; line 11 has 'forty-one'"
+    )
+
+
+def test_a_repeated_id_names_both_physical_lines(aws: Aws) -> None:
+    body = with_blank_lines(replace_column(dataset_head(50), "encounter_id", 9, "2278392"), 1, 2)
+    event = run_for(aws, body.replace(b"\n", b"\r\n"))
+
+    with pytest.raises(InvalidDataset) as caught:
+        validate_dataset.handler(event, None)
+
+    assert str(caught.value) == (
+        f"{event['run']['snapshotUri']} repeats encounter_id 2278392 (lines 2 and 12)"
+    )
+
+
+def test_a_quoted_field_spanning_lines_moves_the_next_rows_line_number(aws: Aws) -> None:
+    # A quoted value holding a line break is one row on two lines: the row after it starts a line later.
+    lines = dataset_head(20).decode().split("\n")
+    header = lines[0].split(",")
+    cells = lines[2].split(",")
+    cells[header.index("payer_code")] = '"two\nlines"'
+    lines[2] = ",".join(cells)
+    lines[4] = lines[4].rsplit(",", 1)[0] + ",MAYBE"
+    event = run_for(aws, "\n".join(lines).encode())
+
+    with pytest.raises(InvalidDataset) as caught:
+        validate_dataset.handler(event, None)
+
+    assert str(caught.value).startswith(
+        f"{event['run']['snapshotUri']} column 'readmitted' has unknown value 'MAYBE' on line 6; "
+    )
