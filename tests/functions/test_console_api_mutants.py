@@ -1234,3 +1234,16 @@ def test_a_report_that_is_not_utf8_is_shown_with_replacement_characters() -> Non
     version = {"artifactUri": "s3://bucket/runs/r/output/model.tar.gz", "reportUri": f"s3://bucket/{prefix}"}
 
     assert console_api.model_report(version, s3=s3)["markdown"] == "R\ufffdp\ufffd"
+
+
+def test_a_published_reports_listing_page_without_contents_is_skipped() -> None:
+    """S3 leaves `Contents` out of a page with no keys (an empty prefix, or a last page)."""
+    prefix = "reports/m/v4/"
+    s3 = _S3(
+        pages={prefix: [{}, {"Contents": [_item(prefix + "report.md", 2)]}, {}]},
+        bodies={prefix + "report.md": b"ok"},
+    )
+
+    assert console_api._published_report(s3, console_api.parse_s3_uri(f"s3://bucket/{prefix}")) == {
+        "report.md": b"ok"
+    }
