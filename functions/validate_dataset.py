@@ -27,6 +27,9 @@ metrics = Metrics()
 
 SAMPLE_BYTES = 1024 * 1024  # raw bytes fetched for the sample of an uncompressed file
 SAMPLE_TEXT_BYTES = 4 * 1024 * 1024  # decompressed bytes examined at most
+# The csv module refuses a field over 128 KiB by default; the training job (pandas) has no such limit,
+# so a field may be as long as the sample (the line-length check below bounds the lines themselves).
+csv.field_size_limit(max(csv.field_size_limit(), SAMPLE_TEXT_BYTES + 1))
 FULL_GZIP_CHECK_BYTES = 64 * 1024 * 1024  # gzip files up to this size are read through (truncation)
 LARGE_SAMPLE_ROWS = 100  # below this many sampled rows a single class is not evidence of a bad file
 CHUNK = 256 * 1024
@@ -168,11 +171,16 @@ def _rows(sample: Sample, uri: S3Uri) -> tuple[list[str], list[list[str]], list[
     rows: list[list[str]] = []
     numbers: list[int] = []
     start = 1  # the physical line the next record starts on (a quoted field may span lines)
-    for row in reader:
-        if any(c.strip() for c in row):
-            rows.append(row)
-            numbers.append(start)
-        start = reader.line_num + 1
+    try:
+        for row in reader:
+            # Blank: no text at all. After the header, a line of commas is a row of empty fields, as
+            # the training job reads it (and refuses it for its missing ids), not a blank line.
+            if any(c.strip() for c in row) or (rows and len(row) > 1):
+                rows.append(row)
+                numbers.append(start)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise InvalidDataset(f"{uri} is not a CSV the pipeline can read (line {start}: {exc})") from None
     if not rows:
         raise InvalidDataset(f"{uri} has no header and no rows")
     if numbers[0] != 1:
@@ -282,14 +290,17 @@ def _check_rows(
     purpose: str,
     positive_values: set[str],
 ) -> tuple[set[str], int]:
-    """Every row: its field count, numeric columns, a unique encounter id and (for training) a known
-    target value. Returns the target values seen and how many rows are positive. `line_numbers` are the
-    rows' physical lines, what the messages name."""
+    """Every row: its field count, numeric columns, a unique encounter id and (for training) its
+    encounter and patient ids and a known target value. Returns the target values seen and how many
+    rows are positive. `line_numbers` are the rows' physical lines, what the messages name."""
     target, id_column = schema["target_column"], schema["id_column"]
     index = {name: i for i, name in enumerate(header)}
     marker = schema.get("missing_marker", "?")
     numeric = [c for c in schema["numeric_columns"] if c in index]
     allowed_targets = set(schema["target_values"])
+    # The training job refuses a missing encounter or patient id (pipelines/data.py); the lines are
+    # named here, before the job is paid for.
+    required_ids = [c for c in (id_column, schema.get("group_column")) if c in index]
     seen_ids: dict[str, int] = {}
     targets: set[str] = set()
     positives = 0
@@ -306,6 +317,13 @@ def _check_rows(
                 raise InvalidDataset(
                     f"{uri} column '{column}' must be numeric; line {n} has {value[:40]!r}"
                 ) from None
+        if purpose == "training":
+            for column in required_ids:
+                if row[index[column]].strip() in ("", marker):
+                    raise InvalidDataset(
+                        f"{uri} line {n} has no {column} (empty or {marker!r}); training needs it on "
+                        "every row"
+                    )
         if id_column in index:
             encounter = row[index[id_column]].strip()
             if encounter in seen_ids:

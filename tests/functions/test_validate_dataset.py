@@ -500,3 +500,82 @@ def test_a_quoted_field_spanning_lines_moves_the_next_rows_line_number(aws: Aws)
     assert str(caught.value).startswith(
         f"{event['run']['snapshotUri']} column 'readmitted' has unknown value 'MAYBE' on line 6; "
     )
+
+
+def _trainer_refusal(tmp_path: Any, body: bytes) -> str:
+    """What the training job's reader says of `body` (pipelines/data.py), to keep the two in step."""
+    from pipelines.data import DatasetError, read_training_data
+
+    (tmp_path / "data.csv").write_bytes(body)
+    with pytest.raises(DatasetError) as caught:
+        read_training_data(str(tmp_path))
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(("column", "value"), [("encounter_id", ""), ("patient_nbr", "?")])
+def test_a_training_row_without_its_ids_is_refused_naming_its_line(
+    aws: Aws, tmp_path: Any, column: str, value: str
+) -> None:
+    body = replace_column(dataset_head(50), column, 5, value)
+    event = run_for(aws, body)
+
+    with pytest.raises(InvalidDataset) as caught:
+        validate_dataset.handler(event, None)
+
+    assert str(caught.value) == (
+        f"{event['run']['snapshotUri']} line 6 has no {column} (empty or '?'); training needs it on every row"
+    )
+    assert f"column '{column}' has empty or '?' values" in _trainer_refusal(tmp_path, body)
+
+
+def test_a_line_of_commas_after_the_header_is_a_row_of_empty_fields_not_a_blank_line(
+    aws: Aws, tmp_path: Any
+) -> None:
+    """The training job reads a full-width line of commas as a row with every value missing and
+    refuses it; the validator used to drop it as blank and let the run pay for a failing job."""
+    lines = dataset_head(50).split(b"\n")
+    commas = b"," * (lines[0].count(b",") or 1)
+    body = b"\n".join([*lines[:4], commas, *lines[4:]])
+    event = run_for(aws, body)
+
+    with pytest.raises(InvalidDataset) as caught:
+        validate_dataset.handler(event, None)
+
+    assert str(caught.value) == (
+        f"{event['run']['snapshotUri']} line 5 has no encounter_id (empty or '?'); training needs it on "
+        "every row"
+    )
+    assert "has empty or '?' values" in _trainer_refusal(tmp_path, body)
+    short = b"\n".join([*lines[:4], b",,,", *lines[4:]])
+    with pytest.raises(InvalidDataset, match=r"line 5 has 4 fields; the header has 50$"):
+        validate_dataset.handler(run_for(aws, short), None)
+
+
+def test_a_field_longer_than_the_csv_modules_default_limit_is_read(aws: Aws, tmp_path: Any) -> None:
+    """The csv module refuses fields over 128 KiB unless told otherwise; pandas, which trains, reads
+    them, so the validator must not fail (it used to crash with an unhandled _csv.Error)."""
+    from pipelines.data import read_training_data
+
+    body = replace_column(dataset_head(50), "medical_specialty", 3, "x" * (200 * 1024))
+
+    assert validate_dataset.handler(run_for(aws, body), None)["dataset"]["sampledRows"] == 50
+    (tmp_path / "data.csv").write_bytes(body)
+    assert len(read_training_data(str(tmp_path))) == 50
+
+
+def test_a_csv_the_reader_cannot_parse_is_refused_in_words(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    import csv
+
+    body = replace_column(dataset_head(50), "medical_specialty", 3, "x" * 200)
+    event = run_for(aws, body)
+    previous = csv.field_size_limit(100)
+    try:
+        with pytest.raises(InvalidDataset) as caught:
+            validate_dataset.handler(event, None)
+    finally:
+        csv.field_size_limit(previous)
+
+    assert str(caught.value) == (
+        f"{event['run']['snapshotUri']} is not a CSV the pipeline can read (line 4: field larger than "
+        "field limit (100))"
+    )
