@@ -3,11 +3,14 @@
 Each case applies one named mutant (one exact source edit) to a copy of functions/ and pipelines/ and
 runs the tests that must kill it; the suite must fail. The first three are the spot checks of issue 14
 that once left the suite green; the next seven are mutants of the same deciding code chosen because
-the tests before `make mutation` let them live, and the last four survivors of the handler modules'
-run (a promotion that forgets the champion it was compared with, a subject cut at SNS's limit, a
-snapshot of the "null" version, a succeeded key that starts again), each killed by a test that needs
-no moto account. A control run of the unmutated copy must pass, so a kill
-is never a broken copy. The whole mutmut run (`make mutation`) is too long for CI; this is its pin.
+the tests before `make mutation` let them live; four are survivors of the handler modules' run (a
+promotion that forgets the champion it was compared with, a subject cut at SNS's limit, a snapshot
+of the "null" version, a succeeded key that starts again); and one each guards the registry, the
+dataset check, the cost page and the report publication (a failed run's key never claimed again, a
+line of exactly the payload limit refused, one unpriced run counted at most, a symbolic link
+published). Each is killed by a test that needs no moto account. A control run of the unmutated copy
+must pass, so a kill is never a broken copy. The whole mutmut run (`make mutation`) is too long for
+CI; this is its pin.
 """
 
 from __future__ import annotations
@@ -29,7 +32,21 @@ PROMOTION_TESTS = ("tests/functions/test_promotion_mutants.py",)
 OUTCOME_TESTS = ("tests/functions/test_record_outcome_mutants.py",)
 PREPARE_TESTS = ("tests/functions/test_prepare_run_mutants.py",)
 API_TESTS = ("tests/functions/test_api_mutants.py",)
-HANDLER_TESTS = PROMOTION_TESTS + OUTCOME_TESTS + PREPARE_TESTS + API_TESTS
+# The third and fourth passes' modules.
+REGISTRY_TESTS = ("tests/functions/test_registry_mutants.py",)
+VALIDATE_TESTS = ("tests/functions/test_validate_dataset_mutants.py",)
+CONSOLE_TESTS = ("tests/functions/test_console_api_mutants.py",)
+REPORT_TESTS = ("tests/functions/test_report_publication_mutants.py",)
+HANDLER_TESTS = (
+    PROMOTION_TESTS
+    + OUTCOME_TESTS
+    + PREPARE_TESTS
+    + API_TESTS
+    + REGISTRY_TESTS
+    + VALIDATE_TESTS
+    + CONSOLE_TESTS
+    + REPORT_TESTS
+)
 
 
 @dataclass(frozen=True)
@@ -139,6 +156,34 @@ MUTANTS = [
         'if existing in ("RUNNING", "SUCCEEDED"):',
         'if existing in ("RUNNING",):',
         API_TESTS,
+    ),
+    Mutant(
+        "a-failed-runs-key-is-never-claimed-again",
+        "functions/registry.py",
+        '"attribute_not_exists(pk) OR run_status = :failed "',
+        '"attribute_not_exists(pk) "',
+        REGISTRY_TESTS,
+    ),
+    Mutant(
+        "a-line-of-exactly-the-payload-limit-is-refused",
+        "functions/validate_dataset.py",
+        "if len(line) > limit:",
+        "if len(line) >= limit:",
+        VALIDATE_TESTS,
+    ),
+    Mutant(
+        "the-cost-page-counts-one-unpriced-run-at-most",
+        "functions/console_api.py",
+        "unpriced += 1",
+        "unpriced = 1",
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "a-symbolic-link-in-a-report-is-published",
+        "functions/report_publication.py",
+        "    if member.issym():\n",
+        "    if False:\n",
+        REPORT_TESTS,
     ),
 ]
 
