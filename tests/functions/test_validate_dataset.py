@@ -546,9 +546,10 @@ def test_a_line_of_commas_after_the_header_is_a_row_of_empty_fields_not_a_blank_
         "every row"
     )
     assert "has empty or '?' values" in _trainer_refusal(tmp_path, body)
-    short = b"\n".join([*lines[:4], b",,,", *lines[4:]])
-    with pytest.raises(InvalidDataset, match=r"line 5 has 4 fields; the header has 50$"):
-        validate_dataset.handler(run_for(aws, short), None)
+    for commas, fields in ((b",,,", 4), (b",", 2)):
+        short = b"\n".join([*lines[:4], commas, *lines[4:]])
+        with pytest.raises(InvalidDataset, match=rf"line 5 has {fields} fields; the header has 50$"):
+            validate_dataset.handler(run_for(aws, short), None)
 
 
 def test_a_field_longer_than_the_csv_modules_default_limit_is_read(aws: Aws, tmp_path: Any) -> None:
