@@ -27,7 +27,7 @@ from typing import Any
 
 import boto3
 
-from emulator import enforcement, iam, interpreter
+from emulator import atomic, enforcement, iam, interpreter
 from emulator import s3 as local_s3
 from emulator.api import ApiGateway
 from emulator.endpoint import CloudWatchLogs, JobRecords
@@ -163,6 +163,9 @@ class LocalRuntime:
         # every call the functions, the state machine and the jobs make is checked against their roles
         enforcement.install()
         self._enforcing = True
+        # the executions' handlers share moto's DynamoDB backend from several threads
+        atomic.install()
+        self._atomic = True
         environment = apply_environment(self.stack)
         self._environment = environment
         unknown = sorted(set(self.environment_overrides) - set(environment))
@@ -243,6 +246,9 @@ class LocalRuntime:
             if getattr(self, "_enforcing", False):
                 enforcement.uninstall()
                 self._enforcing = False
+            if getattr(self, "_atomic", False):
+                atomic.uninstall()
+                self._atomic = False
             if getattr(self, "_s3_installed", False):
                 local_s3.uninstall()
                 self._s3_installed = False
