@@ -167,30 +167,26 @@ def run(run_id: str = "r1", **attributes: Any) -> dict[str, Any]:
     return {"pk": f"RUN#{run_id}", "sk": "RUN", "run_id": run_id, "model_name": MODEL, **attributes}
 
 
-def set_run_status(number: int, status: str) -> tuple[str, dict[str, Any]]:
+def _set_status(key: dict[str, Any], status: str) -> tuple[str, dict[str, Any]]:
+    """The run-status update of an item that must exist (a version's, or a claim's)."""
     return (
         "update_item",
         {
             "TableName": TABLE,
-            "Key": version_key(number),
+            "Key": key,
             "UpdateExpression": "SET run_status = :s",
             "ConditionExpression": "attribute_exists(pk)",
             "ExpressionAttributeValues": {":s": S(status)},
         },
     )
+
+
+def set_run_status(number: int, status: str) -> tuple[str, dict[str, Any]]:
+    return _set_status(version_key(number), status)
 
 
 def set_claim_status(key: str, status: str) -> tuple[str, dict[str, Any]]:
-    return (
-        "update_item",
-        {
-            "TableName": TABLE,
-            "Key": claim_key(key),
-            "UpdateExpression": "SET run_status = :s",
-            "ConditionExpression": "attribute_exists(pk)",
-            "ExpressionAttributeValues": {":s": S(status)},
-        },
-    )
+    return _set_status(claim_key(key), status)
 
 
 def decline_request(number: int, reason: str) -> tuple[str, dict[str, Any]]:
